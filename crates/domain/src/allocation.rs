@@ -32,7 +32,9 @@ impl FromStr for Policy {
         match s.trim().to_ascii_lowercase().as_str() {
             "best-fit" | "best_fit" | "bestfit" => Ok(Self::BestFit),
             "first-fit" | "first_fit" | "firstfit" => Ok(Self::FirstFit),
-            other => Err(format!("unknown allocation policy {other:?} (use best-fit or first-fit)")),
+            other => Err(format!(
+                "unknown allocation policy {other:?} (use best-fit or first-fit)"
+            )),
         }
     }
 }
@@ -121,28 +123,44 @@ mod tests {
         Window::new(at(h1, m1), at(h2, m2))
     }
     fn link(n: u128, busy: Vec<Window>) -> LinkCandidate {
-        LinkCandidate { id: LinkId(uuid::Uuid::from_u128(n)), busy }
+        LinkCandidate {
+            id: LinkId(uuid::Uuid::from_u128(n)),
+            busy,
+        }
     }
 
     #[test]
     fn first_fit_takes_the_first_free_link() {
-        let links = [link(1, vec![w(14, 0, 15, 0)]), link(2, vec![]), link(3, vec![])];
+        let links = [
+            link(1, vec![w(14, 0, 15, 0)]),
+            link(2, vec![]),
+            link(3, vec![]),
+        ];
         let got = choose_link(Policy::FirstFit, &w(14, 30, 15, 30), &links);
         assert_eq!(got, Some(links[1].id));
     }
 
     #[test]
     fn nothing_free_gives_nothing() {
-        let links = [link(1, vec![w(14, 0, 15, 0)]), link(2, vec![w(13, 0, 14, 30)])];
+        let links = [
+            link(1, vec![w(14, 0, 15, 0)]),
+            link(2, vec![w(13, 0, 14, 30)]),
+        ];
         assert_eq!(choose_link(Policy::BestFit, &w(14, 0, 15, 0), &links), None);
-        assert_eq!(choose_link(Policy::FirstFit, &w(14, 0, 15, 0), &links), None);
+        assert_eq!(
+            choose_link(Policy::FirstFit, &w(14, 0, 15, 0), &links),
+            None
+        );
     }
 
     #[test]
     fn best_fit_prefers_a_link_busy_nearby_to_an_idle_one() {
         // Sessions at 14:00 and 16:00 on one day share a link.
         let links = [link(1, vec![]), link(2, vec![w(14, 0, 15, 0)])];
-        assert_eq!(choose_link(Policy::BestFit, &w(16, 0, 17, 0), &links), Some(links[1].id));
+        assert_eq!(
+            choose_link(Policy::BestFit, &w(16, 0, 17, 0), &links),
+            Some(links[1].id)
+        );
     }
 
     #[test]
@@ -152,13 +170,19 @@ mod tests {
             link(2, vec![w(13, 0, 14, 0), w(15, 30, 16, 0)]),
             link(3, vec![w(12, 0, 13, 0)]),
         ];
-        assert_eq!(choose_link(Policy::BestFit, &w(14, 0, 15, 0), &links), Some(links[1].id));
+        assert_eq!(
+            choose_link(Policy::BestFit, &w(14, 0, 15, 0), &links),
+            Some(links[1].id)
+        );
     }
 
     #[test]
     fn best_fit_ties_go_to_the_oldest_link() {
         let links = [link(1, vec![]), link(2, vec![]), link(3, vec![])];
-        assert_eq!(choose_link(Policy::BestFit, &w(14, 0, 15, 0), &links), Some(links[0].id));
+        assert_eq!(
+            choose_link(Policy::BestFit, &w(14, 0, 15, 0), &links),
+            Some(links[0].id)
+        );
     }
 
     #[test]

@@ -79,7 +79,12 @@ impl Notification {
     /// Checks `signature_key` against SHA-512 of the strings exactly as
     /// received, in constant time.
     pub fn signature_is_valid(&self, server_key: &str) -> bool {
-        let expected = signature(&self.order_id, &self.status_code, &self.gross_amount, server_key);
+        let expected = signature(
+            &self.order_id,
+            &self.status_code,
+            &self.gross_amount,
+            server_key,
+        );
         let given = self.signature_key.trim().to_ascii_lowercase();
         expected.as_bytes().ct_eq(given.as_bytes()).into()
     }
@@ -101,7 +106,9 @@ impl Notification {
         match self.transaction_status.as_str() {
             "settlement" => paid(),
             "capture" if fraud_ok => paid(),
-            "capture" if self.fraud_status.as_deref() == Some("challenge") => Effect::Set(PaymentStatus::Pending),
+            "capture" if self.fraud_status.as_deref() == Some("challenge") => {
+                Effect::Set(PaymentStatus::Pending)
+            }
             "capture" => Effect::Set(PaymentStatus::Failed),
             "authorize" | "pending" => Effect::Set(PaymentStatus::Pending),
             "deny" | "failure" => Effect::Set(PaymentStatus::Failed),
@@ -138,7 +145,12 @@ pub enum Effect {
 }
 
 /// `lowercase_hex(SHA512(order_id + status_code + gross_amount + server_key))`.
-pub fn signature(order_id: &str, status_code: &str, gross_amount: &str, server_key: &str) -> String {
+pub fn signature(
+    order_id: &str,
+    status_code: &str,
+    gross_amount: &str,
+    server_key: &str,
+) -> String {
     let mut h = Sha512::new();
     h.update(order_id.as_bytes());
     h.update(status_code.as_bytes());
@@ -167,16 +179,25 @@ mod tests {
     fn statuses_map_to_payment_states() {
         use PaymentStatus::*;
         assert_eq!(note("settlement", "200", None).effect(), Effect::Set(Paid));
-        assert_eq!(note("capture", "200", Some("accept")).effect(), Effect::Set(Paid));
+        assert_eq!(
+            note("capture", "200", Some("accept")).effect(),
+            Effect::Set(Paid)
+        );
         assert_eq!(note("capture", "200", None).effect(), Effect::Set(Paid));
-        assert_eq!(note("capture", "201", Some("challenge")).effect(), Effect::Set(Pending));
+        assert_eq!(
+            note("capture", "201", Some("challenge")).effect(),
+            Effect::Set(Pending)
+        );
         assert_eq!(note("pending", "201", None).effect(), Effect::Set(Pending));
         assert_eq!(note("deny", "202", None).effect(), Effect::Set(Failed));
         assert_eq!(note("cancel", "200", None).effect(), Effect::Set(Cancelled));
         assert_eq!(note("expire", "202", None).effect(), Effect::Set(Expired));
         assert_eq!(note("failure", "202", None).effect(), Effect::Set(Failed));
         assert_eq!(note("refund", "200", None).effect(), Effect::Set(Refunded));
-        assert_eq!(note("chargeback", "200", None).effect(), Effect::Set(Refunded));
+        assert_eq!(
+            note("chargeback", "200", None).effect(),
+            Effect::Set(Refunded)
+        );
         assert_eq!(note("partial_refund", "200", None).effect(), Effect::Record);
         assert_eq!(note("SETTLEMENT", "200", None).effect(), Effect::Set(Paid));
         assert_eq!(note("something_new", "200", None).effect(), Effect::Unknown);
@@ -184,8 +205,14 @@ mod tests {
 
     #[test]
     fn success_without_code_200_is_never_paid() {
-        assert_eq!(note("settlement", "201", None).effect(), Effect::Inconsistent);
-        assert_eq!(note("capture", "201", Some("accept")).effect(), Effect::Inconsistent);
+        assert_eq!(
+            note("settlement", "201", None).effect(),
+            Effect::Inconsistent
+        );
+        assert_eq!(
+            note("capture", "201", Some("accept")).effect(),
+            Effect::Inconsistent
+        );
     }
 
     #[test]
@@ -195,9 +222,18 @@ mod tests {
         assert!(Notification::from_value(&v).is_ok());
         let v = json!({"order_id": "O", "status_code": 200, "gross_amount": "1.00",
             "signature_key": "s", "transaction_status": "settlement"});
-        assert_eq!(Notification::from_value(&v), Err(NotificationError::Missing("status_code")));
-        assert_eq!(Notification::parse(b"not json"), Err(NotificationError::NotJson));
-        assert_eq!(Notification::parse(b"[1,2]"), Err(NotificationError::NotJson));
+        assert_eq!(
+            Notification::from_value(&v),
+            Err(NotificationError::Missing("status_code"))
+        );
+        assert_eq!(
+            Notification::parse(b"not json"),
+            Err(NotificationError::NotJson)
+        );
+        assert_eq!(
+            Notification::parse(b"[1,2]"),
+            Err(NotificationError::NotJson)
+        );
     }
 
     #[test]

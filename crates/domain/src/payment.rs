@@ -97,12 +97,27 @@ mod tests {
 
     #[test]
     fn paid_only_leaves_paid_by_refund_cancel_or_reversal() {
-        assert_eq!(Paid.transition(Refunded, false), Transition::Apply(Refunded));
-        assert_eq!(Paid.transition(Cancelled, false), Transition::Apply(Cancelled));
+        assert_eq!(
+            Paid.transition(Refunded, false),
+            Transition::Apply(Refunded)
+        );
+        assert_eq!(
+            Paid.transition(Cancelled, false),
+            Transition::Apply(Cancelled)
+        );
         assert_eq!(Paid.transition(Failed, true), Transition::Apply(Failed));
-        assert!(matches!(Paid.transition(Failed, false), Transition::Refused(_)));
-        assert!(matches!(Paid.transition(Pending, true), Transition::Refused(_)));
-        assert!(matches!(Paid.transition(Expired, true), Transition::Refused(_)));
+        assert!(matches!(
+            Paid.transition(Failed, false),
+            Transition::Refused(_)
+        ));
+        assert!(matches!(
+            Paid.transition(Pending, true),
+            Transition::Refused(_)
+        ));
+        assert!(matches!(
+            Paid.transition(Expired, true),
+            Transition::Refused(_)
+        ));
         assert_eq!(Paid.transition(Paid, false), Transition::Unchanged);
     }
 
@@ -111,8 +126,14 @@ mod tests {
         for from in [Pending, Failed, Expired] {
             assert_eq!(from.transition(Paid, false), Transition::Apply(Paid));
         }
-        assert!(matches!(Cancelled.transition(Paid, false), Transition::Refused(_)));
-        assert!(matches!(Refunded.transition(Paid, true), Transition::Refused(_)));
+        assert!(matches!(
+            Cancelled.transition(Paid, false),
+            Transition::Refused(_)
+        ));
+        assert!(matches!(
+            Refunded.transition(Paid, true),
+            Transition::Refused(_)
+        ));
     }
 
     #[test]

@@ -54,10 +54,19 @@ impl LocalSlot {
         let dt = self.datetime();
         let ambiguous = tz.to_ambiguous_zoned(dt);
         if let AmbiguousOffset::Gap { .. } = ambiguous.offset() {
-            let zone = tz.iana_name().unwrap_or("the platform's time zone").to_owned();
-            return Err(TimeError::Gap(format!("{} {}", self.date, self.time_hhmm()), zone));
+            let zone = tz
+                .iana_name()
+                .unwrap_or("the platform's time zone")
+                .to_owned();
+            return Err(TimeError::Gap(
+                format!("{} {}", self.date, self.time_hhmm()),
+                zone,
+            ));
         }
-        let start = ambiguous.earlier().map_err(|_| TimeError::OutOfRange)?.timestamp();
+        let start = ambiguous
+            .earlier()
+            .map_err(|_| TimeError::OutOfRange)?
+            .timestamp();
         let end = start
             .checked_add(SignedDuration::from_mins(i64::from(duration.get())))
             .map_err(|_| TimeError::OutOfRange)?;
@@ -148,7 +157,10 @@ mod tests {
     #[test]
     fn a_slot_in_jakarta_becomes_utc() {
         let tz = zone("Asia/Jakarta").unwrap();
-        let w = LocalSlot::parse("2025-12-01", "14:00").unwrap().window(&tz, mins(60)).unwrap();
+        let w = LocalSlot::parse("2025-12-01", "14:00")
+            .unwrap()
+            .window(&tz, mins(60))
+            .unwrap();
         assert_eq!(w.start.to_string(), "2025-12-01T07:00:00Z");
         assert_eq!(w.end.to_string(), "2025-12-01T08:00:00Z");
     }
@@ -156,8 +168,14 @@ mod tests {
     #[test]
     fn sessions_cross_midnight() {
         let tz = zone("UTC").unwrap();
-        let late = LocalSlot::parse("2025-12-01", "23:30").unwrap().window(&tz, mins(90)).unwrap();
-        let early = LocalSlot::parse("2025-12-02", "00:30").unwrap().window(&tz, mins(60)).unwrap();
+        let late = LocalSlot::parse("2025-12-01", "23:30")
+            .unwrap()
+            .window(&tz, mins(90))
+            .unwrap();
+        let early = LocalSlot::parse("2025-12-02", "00:30")
+            .unwrap()
+            .window(&tz, mins(60))
+            .unwrap();
         assert_eq!(late.end.to_string(), "2025-12-02T01:00:00Z");
         assert!(late.overlaps(&early));
     }
@@ -165,14 +183,20 @@ mod tests {
     #[test]
     fn a_time_the_clocks_skip_is_refused() {
         let tz = zone("America/New_York").unwrap();
-        let err = LocalSlot::parse("2026-03-08", "02:30").unwrap().window(&tz, mins(60)).unwrap_err();
+        let err = LocalSlot::parse("2026-03-08", "02:30")
+            .unwrap()
+            .window(&tz, mins(60))
+            .unwrap_err();
         assert!(matches!(err, TimeError::Gap(..)), "{err:?}");
     }
 
     #[test]
     fn a_time_that_happens_twice_is_the_earlier() {
         let tz = zone("America/New_York").unwrap();
-        let w = LocalSlot::parse("2026-11-01", "01:30").unwrap().window(&tz, mins(60)).unwrap();
+        let w = LocalSlot::parse("2026-11-01", "01:30")
+            .unwrap()
+            .window(&tz, mins(60))
+            .unwrap();
         // 01:30 EDT (UTC-4), not 01:30 EST (UTC-5).
         assert_eq!(w.start.to_string(), "2026-11-01T05:30:00Z");
     }
@@ -180,25 +204,46 @@ mod tests {
     #[test]
     fn a_session_over_a_dst_change_lasts_its_real_duration() {
         let tz = zone("Europe/Berlin").unwrap();
-        let w = LocalSlot::parse("2026-03-29", "01:30").unwrap().window(&tz, mins(60)).unwrap();
+        let w = LocalSlot::parse("2026-03-29", "01:30")
+            .unwrap()
+            .window(&tz, mins(60))
+            .unwrap();
         assert_eq!(w.end.duration_since(w.start), SignedDuration::from_mins(60));
     }
 
     #[test]
     fn half_open_windows_touching_do_not_overlap() {
         let tz = zone("UTC").unwrap();
-        let a = LocalSlot::parse("2025-12-01", "14:00").unwrap().window(&tz, mins(60)).unwrap();
-        let b = LocalSlot::parse("2025-12-01", "15:00").unwrap().window(&tz, mins(60)).unwrap();
+        let a = LocalSlot::parse("2025-12-01", "14:00")
+            .unwrap()
+            .window(&tz, mins(60))
+            .unwrap();
+        let b = LocalSlot::parse("2025-12-01", "15:00")
+            .unwrap()
+            .window(&tz, mins(60))
+            .unwrap();
         assert!(!a.overlaps(&b));
         assert!(a.busy(10).overlaps(&b));
     }
 
     #[test]
     fn malformed_dates_and_times_are_refused() {
-        assert_eq!(LocalSlot::parse("2025-13-01", "14:00"), Err(TimeError::BadDate));
-        assert_eq!(LocalSlot::parse("01-12-2025", "14:00"), Err(TimeError::BadDate));
-        assert_eq!(LocalSlot::parse("2025-12-01", "25:00"), Err(TimeError::BadTime));
-        assert_eq!(LocalSlot::parse("2025-12-01", "2pm"), Err(TimeError::BadTime));
+        assert_eq!(
+            LocalSlot::parse("2025-13-01", "14:00"),
+            Err(TimeError::BadDate)
+        );
+        assert_eq!(
+            LocalSlot::parse("01-12-2025", "14:00"),
+            Err(TimeError::BadDate)
+        );
+        assert_eq!(
+            LocalSlot::parse("2025-12-01", "25:00"),
+            Err(TimeError::BadTime)
+        );
+        assert_eq!(
+            LocalSlot::parse("2025-12-01", "2pm"),
+            Err(TimeError::BadTime)
+        );
         assert!(LocalSlot::parse("2025-12-01", "14:00:00").is_ok());
     }
 }

@@ -73,7 +73,9 @@ impl OrderId {
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
         let ok = !raw.is_empty()
             && raw.chars().count() <= 100
-            && raw.chars().all(|c| c.is_ascii_graphic() || (!c.is_ascii() && !c.is_whitespace()));
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_graphic() || (!c.is_ascii() && !c.is_whitespace()));
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
@@ -129,8 +131,19 @@ mod tests {
     fn meeting_urls_must_be_absolute_https() {
         assert!(MeetingUrl::parse("https://meet.google.com/kcw-ebey-pqu").is_ok());
         assert!(MeetingUrl::parse("https://zoom.us/j/123?pwd=abc").is_ok());
-        for bad in ["http://meet.google.com/x", "meet.google.com/x", "", "https://", "ftp://x.y", "javascript:alert(1)"] {
-            assert_eq!(MeetingUrl::parse(bad), Err(ValueError::NotHttpsUrl), "{bad}");
+        for bad in [
+            "http://meet.google.com/x",
+            "meet.google.com/x",
+            "",
+            "https://",
+            "ftp://x.y",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(
+                MeetingUrl::parse(bad),
+                Err(ValueError::NotHttpsUrl),
+                "{bad}"
+            );
         }
     }
 
@@ -140,7 +153,10 @@ mod tests {
         assert!(OrderId::parse("TEST-1-8b7c").is_ok());
         assert_eq!(OrderId::parse(""), Err(ValueError::BadOrderId));
         assert_eq!(OrderId::parse("has space"), Err(ValueError::BadOrderId));
-        assert_eq!(OrderId::parse(&"x".repeat(101)), Err(ValueError::BadOrderId));
+        assert_eq!(
+            OrderId::parse(&"x".repeat(101)),
+            Err(ValueError::BadOrderId)
+        );
     }
 
     #[test]

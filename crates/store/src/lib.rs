@@ -1,1 +1,148 @@
+//! The storage port (the [`Store`] and [`Tx`] traits, in domain types) and
+//! its two adapters: SQLite, the embedded default, and PostgreSQL, for
+//! replicas. Each adapter has its own migrations, embedded in the binary.
+//!
+//! The adapters only read and write; every decision (which link, whether a
+//! payment may apply) is taken by the caller with the domain rules. The
+//! invariant that no link is double-booked is enforced by each database
+//! itself, so a caller that got it wrong would get [`StoreError::Overlap`]
+//! rather than a double booking.
 #![forbid(unsafe_code)]
+
+mod error;
+mod model;
+pub mod postgres;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use meetpool_domain::{
+    Booking, BookingId, EventKind, LinkCandidate, LinkId, NewBooking, PaymentStatus, SessionTypeId,
+    Window,
+};
+
+pub use error::StoreError;
+pub use model::*;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Opens the store named by a `DATABASE_URL` (`sqlite:...` or `postgres://...`).
+pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Box<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Box::new(sqlite::SqliteStore::connect(url, options).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        postgres::connect(url, options).await
+    } else {
+        Err(StoreError::Config(
+            "DATABASE_URL must start with sqlite: or postgres://".to_owned(),
+        ))
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Applies the embedded migrations that are not applied yet.
+    async fn migrate(&self) -> Result<()>;
+
+    /// Writes the settings the database itself needs (the time zone that
+    /// fills in bookings inserted by plain SQL, the idle buffer its overlap
+    /// check uses).
+    async fn configure(&self, settings: &DbSettings) -> Result<()>;
+
+    /// The database answers and is migrated.
+    async fn ready(&self) -> Result<()>;
+
+    /// Starts a write transaction. Everything that reads and then writes on
+    /// what it read goes through one.
+    async fn begin(&self) -> Result<Box<dyn Tx>>;
+
+    async fn session_types(&self) -> Result<Vec<SessionType>>;
+    async fn session_type(&self, id: SessionTypeId) -> Result<SessionType>;
+    async fn links(&self) -> Result<Vec<Link>>;
+    async fn link(&self, id: LinkId) -> Result<Link>;
+    async fn booking(&self, id: BookingId) -> Result<Booking>;
+    async fn booking_by_order(&self, order_id: &str) -> Result<Booking>;
+    async fn bookings(&self, filter: &BookingFilter) -> Result<Vec<Booking>>;
+    async fn events(&self, booking: BookingId) -> Result<Vec<Event>>;
+    async fn pool_status(&self, now: Timestamp) -> Result<PoolStatus>;
+    async fn recent_assignments(&self, limit: u32) -> Result<Vec<Booking>>;
+    /// Paid bookings without a link that have not ended yet, oldest first.
+    async fn waiting(&self, limit: u32) -> Result<Vec<Booking>>;
+    /// Every pair of bookings that hold the same link at overlapping times
+    /// (always empty unless the invariant broke).
+    async fn overlapping_pairs(&self) -> Result<Vec<(BookingId, BookingId)>>;
+}
+
+#[async_trait]
+pub trait Tx: Send {
+    async fn commit(self: Box<Self>) -> Result<()>;
+
+    /// Serialises this transaction with every other one that assigns a link
+    /// to a session overlapping `busy` (PostgreSQL: advisory locks on the
+    /// hours it touches; SQLite: already serialised by its write lock).
+    async fn lock_window(&mut self, busy: Window) -> Result<()>;
+
+    async fn insert_session_type(&mut self, st: &SessionType) -> Result<()>;
+    async fn update_session_type(&mut self, st: &SessionType) -> Result<()>;
+
+    /// Fails with [`StoreError::Conflict`] when the URL is already in the pool.
+    async fn insert_link(&mut self, link: &NewLink) -> Result<Link>;
+    async fn update_link(&mut self, id: LinkId, patch: &LinkPatch) -> Result<Link>;
+    /// Fails with [`StoreError::Conflict`] while bookings reference the link.
+    async fn delete_link(&mut self, id: LinkId) -> Result<()>;
+
+    /// Fails with [`StoreError::Conflict`] on a duplicate `order_id`.
+    async fn insert_booking(&mut self, booking: &NewBooking) -> Result<()>;
+    /// Reads a booking and locks it until the transaction ends.
+    async fn lock_booking(&mut self, id: BookingId) -> Result<Booking>;
+    async fn lock_booking_by_order(&mut self, order_id: &str) -> Result<Booking>;
+    async fn set_payment(
+        &mut self,
+        id: BookingId,
+        status: PaymentStatus,
+        transaction_id: Option<&str>,
+    ) -> Result<()>;
+
+    /// Every enabled link, in creation order, with the busy windows of the
+    /// sessions it holds that overlap `around` (other than `except`'s).
+    async fn candidates(&mut self, around: Window, except: BookingId)
+        -> Result<Vec<LinkCandidate>>;
+    /// Gives `booking` the link, or takes its link away (`None`). Fails with
+    /// [`StoreError::Overlap`] when the database refuses a double booking.
+    async fn set_link(&mut self, booking: BookingId, link: Option<LinkId>) -> Result<()>;
+    /// A booking holding `link` whose busy window overlaps `busy`, other than
+    /// `except`.
+    async fn holder_overlapping(
+        &mut self,
+        link: LinkId,
+        busy: Window,
+        except: BookingId,
+    ) -> Result<Option<BookingId>>;
+    /// Bookings holding `link` that start at or after `from`, soonest first.
+    async fn bookings_on_link_from(
+        &mut self,
+        link: LinkId,
+        from: Timestamp,
+    ) -> Result<Vec<Booking>>;
+    /// Paid bookings without a link whose session overlaps `during` and has
+    /// not ended by `now`, oldest booking first.
+    async fn waiting_during(
+        &mut self,
+        during: Window,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Booking>>;
+
+    async fn record_event(
+        &mut self,
+        booking: BookingId,
+        kind: EventKind,
+        link: Option<LinkId>,
+        detail: serde_json::Value,
+    ) -> Result<()>;
+    /// Remembers a payment notification by its de-duplication key; `false`
+    /// when it was already recorded (a duplicate).
+    async fn remember_notification(&mut self, key: &str, booking: BookingId) -> Result<bool>;
+}

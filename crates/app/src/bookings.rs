@@ -1,0 +1,382 @@
+//! Bookings: creation, assignment, payment changes, manual actions.
+use jiff::Timestamp;
+use meetpool_domain::payment::Transition;
+use meetpool_domain::time::LocalSlot;
+use meetpool_domain::values::required_text;
+use meetpool_domain::{
+    Booking, BookingId, DurationMinutes, EventKind, LinkId, NewBooking, OrderId, PaymentStatus,
+    SessionTypeId,
+};
+use meetpool_store::{BookingFilter, Event, Tx};
+use serde_json::{json, Value};
+use tracing::{info, instrument};
+
+use crate::allocate::OnExhausted;
+use crate::retry::retrying;
+use crate::{App, AppError, Result};
+
+/// A booking as the platform submits it (strings, still to be validated).
+#[derive(Clone, Debug, Default)]
+pub struct BookingInput {
+    pub order_id: String,
+    pub user_id: String,
+    pub expert_id: String,
+    pub session_type_id: String,
+    pub booking_date: String,
+    pub booking_time: String,
+    pub price: i64,
+    pub payment_status: Option<String>,
+    pub status: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum AssignOutcome {
+    /// The booking holds this link (`already`: it held it before the call).
+    Assigned { booking: Booking, already: bool },
+    /// No link is free for the booking's time.
+    Exhausted { booking: Booking },
+}
+
+/// The result of a payment change.
+#[derive(Clone, Debug)]
+pub struct PaymentOutcome {
+    pub booking: Booking,
+    pub transition: Transition,
+}
+
+pub(crate) fn new_join_token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+impl App {
+    #[instrument(skip_all, fields(order_id = %input.order_id))]
+    pub async fn create_booking(&self, input: BookingInput) -> Result<Booking> {
+        let order_id = OrderId::parse(&input.order_id)
+            .map_err(|e| AppError::invalid("invalid_order_id", e))?;
+        let user_id = required_text("user_id", &input.user_id)
+            .map_err(|e| AppError::invalid("invalid_user_id", e))?;
+        let expert_id = required_text("expert_id", &input.expert_id)
+            .map_err(|e| AppError::invalid("invalid_expert_id", e))?;
+        let session_type_id: SessionTypeId = input.session_type_id.parse().map_err(|_| {
+            AppError::invalid("invalid_session_type_id", "session_type_id must be a UUID")
+        })?;
+        if input.price < 0 {
+            return Err(AppError::invalid(
+                "invalid_price",
+                "price must not be negative",
+            ));
+        }
+        let payment_status = match &input.payment_status {
+            None => PaymentStatus::Pending,
+            Some(s) => s
+                .parse()
+                .map_err(|e: String| AppError::invalid("invalid_payment_status", e))?,
+        };
+        let slot = LocalSlot::parse(&input.booking_date, &input.booking_time)
+            .map_err(|e| AppError::invalid("invalid_slot", e))?;
+        let session_type = match self.store().session_type(session_type_id).await {
+            Ok(st) => st,
+            Err(meetpool_store::StoreError::NotFound) => {
+                return Err(AppError::invalid(
+                    "unknown_session_type",
+                    "session_type_id names no session type",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let duration = DurationMinutes::new(i64::from(session_type.duration))
+            .map_err(|e| AppError::Internal(format!("stored session type: {e}")))?;
+        let window = slot
+            .window(&self.config().timezone, duration)
+            .map_err(|e| AppError::invalid("invalid_slot", e))?;
+        let new = NewBooking {
+            id: BookingId::new(),
+            order_id,
+            user_id,
+            expert_id,
+            session_type_id,
+            booking_date: slot.date,
+            booking_time: slot.time,
+            price: input.price,
+            payment_status,
+            status: input.status.clone().unwrap_or_else(|| {
+                if payment_status == PaymentStatus::Paid {
+                    "confirmed"
+                } else {
+                    "pending"
+                }
+                .to_owned()
+            }),
+            window,
+            join_token: new_join_token(),
+        };
+        retrying(|| async {
+            let mut tx = self.store().begin().await?;
+            tx.insert_booking(&new).await.map_err(|e| match e {
+                meetpool_store::StoreError::Conflict(_) => AppError::conflict(
+                    "duplicate_order_id",
+                    format!("a booking with order_id {} exists", new.order_id),
+                ),
+                other => other.into(),
+            })?;
+            tx.record_event(
+                new.id,
+                EventKind::Created,
+                None,
+                json!({ "payment_status": payment_status.as_str() }),
+            )
+            .await?;
+            let booking = tx.lock_booking(new.id).await?;
+            if booking.is_waiting() {
+                self.assign_in(tx.as_mut(), &booking, OnExhausted::Alert)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await?;
+        info!(booking_id = %new.id, "booking created");
+        Ok(self.store().booking(new.id).await?)
+    }
+
+    pub async fn booking(&self, id: BookingId) -> Result<Booking> {
+        self.store().booking(id).await.map_err(not_found("booking"))
+    }
+
+    pub async fn bookings(&self, filter: &BookingFilter) -> Result<Vec<Booking>> {
+        Ok(self.store().bookings(filter).await?)
+    }
+
+    pub async fn events(&self, id: BookingId) -> Result<Vec<Event>> {
+        self.booking(id).await?;
+        Ok(self.store().events(id).await?)
+    }
+
+    /// Gives a paid booking a link (the previous system's assign call).
+    /// Idempotent: a booking that has a link keeps it.
+    #[instrument(skip(self), fields(booking_id = %id))]
+    pub async fn assign(&self, id: BookingId) -> Result<AssignOutcome> {
+        let booking = retrying(|| async {
+            let mut tx = self.store().begin().await?;
+            let booking = tx.lock_booking(id).await.map_err(not_found("booking"))?;
+            if booking.meeting_link_id.is_some() {
+                return Ok((booking, true));
+            }
+            if booking.payment_status != PaymentStatus::Paid {
+                return Err(AppError::invalid(
+                    "not_paid",
+                    format!(
+                        "booking is {}: only paid bookings get a meeting link",
+                        booking.payment_status
+                    ),
+                ));
+            }
+            self.assign_in(tx.as_mut(), &booking, OnExhausted::Alert)
+                .await?;
+            tx.commit().await?;
+            Ok((booking, false))
+        })
+        .await?;
+        let (booking, already) = booking;
+        let booking = if already {
+            booking
+        } else {
+            self.store().booking(id).await?
+        };
+        Ok(if booking.meeting_link_id.is_some() {
+            AssignOutcome::Assigned { booking, already }
+        } else {
+            AssignOutcome::Exhausted { booking }
+        })
+    }
+
+    /// An operator's or another gateway's payment change: the same state
+    /// machine and the same assignment and release as a Midtrans notification.
+    #[instrument(skip(self), fields(booking_id = %id))]
+    pub async fn set_payment_status(
+        &self,
+        id: BookingId,
+        wanted: PaymentStatus,
+    ) -> Result<PaymentOutcome> {
+        let transition = retrying(|| async {
+            let mut tx = self.store().begin().await?;
+            let booking = tx.lock_booking(id).await.map_err(not_found("booking"))?;
+            let t = self
+                .apply_payment_in(
+                    tx.as_mut(),
+                    &booking,
+                    wanted,
+                    None,
+                    json!({ "source": "operator" }),
+                )
+                .await?;
+            if let Transition::Refused(why) = t {
+                return Err(AppError::conflict(
+                    "invalid_transition",
+                    format!(
+                        "cannot change payment_status from {} to {wanted}: {why}",
+                        booking.payment_status
+                    ),
+                ));
+            }
+            tx.commit().await?;
+            Ok(t)
+        })
+        .await?;
+        Ok(PaymentOutcome {
+            booking: self.store().booking(id).await?,
+            transition,
+        })
+    }
+
+    /// Moves a booking's payment state as the state machine allows and does
+    /// what follows: a link on becoming paid, a release on leaving paid.
+    /// `transaction_id` is the gateway's (None: an operator's decision,
+    /// which may reverse the payment that made the booking paid).
+    pub(crate) async fn apply_payment_in(
+        &self,
+        tx: &mut dyn Tx,
+        booking: &Booking,
+        wanted: PaymentStatus,
+        transaction_id: Option<&str>,
+        detail: Value,
+    ) -> Result<Transition> {
+        let reverses_payment = match (transaction_id, booking.payment_transaction_id.as_deref()) {
+            (None, _) => true,
+            (Some(incoming), Some(paid_by)) => incoming == paid_by,
+            (Some(_), None) => false,
+        };
+        let transition = booking.payment_status.transition(wanted, reverses_payment);
+        match transition {
+            Transition::Apply(new) => {
+                let txn = if new == PaymentStatus::Paid {
+                    transaction_id
+                } else {
+                    None
+                };
+                tx.set_payment(booking.id, new, txn).await?;
+                let mut detail = detail;
+                detail["from"] = json!(booking.payment_status.as_str());
+                detail["to"] = json!(new.as_str());
+                tx.record_event(booking.id, EventKind::Payment, None, detail)
+                    .await?;
+                info!(booking_id = %booking.id, order_id = %booking.order_id, from = %booking.payment_status, to = %new, "payment status changed");
+                if new == PaymentStatus::Paid && booking.meeting_link_id.is_none() {
+                    let mut paid = booking.clone();
+                    paid.payment_status = new;
+                    self.assign_in(tx, &paid, OnExhausted::Alert).await?;
+                } else if booking.payment_status == PaymentStatus::Paid {
+                    self.release_in(tx, booking, EventKind::Released, &format!("payment {new}"))
+                        .await?;
+                }
+            }
+            Transition::Unchanged if booking.is_waiting() => {
+                // Paid again (a card's capture, then its settlement): one more
+                // chance at a link for a booking still waiting for one.
+                self.assign_in(tx, booking, OnExhausted::Quiet).await?;
+            }
+            Transition::Unchanged | Transition::Refused(_) => {}
+        }
+        Ok(transition)
+    }
+
+    /// An operator gives a booking a specific link. Never forced: if another
+    /// booking holds the link at an overlapping time, nothing changes and the
+    /// conflict names it.
+    #[instrument(skip(self), fields(booking_id = %id, link_id = %link))]
+    pub async fn assign_manually(&self, id: BookingId, link: LinkId) -> Result<Booking> {
+        retrying(|| async {
+            let mut tx = self.store().begin().await?;
+            let booking = tx.lock_booking(id).await.map_err(not_found("booking"))?;
+            if booking.payment_status != PaymentStatus::Paid {
+                return Err(AppError::invalid(
+                    "not_paid",
+                    format!("booking is {}: only paid bookings get a meeting link", booking.payment_status),
+                ));
+            }
+            if booking.meeting_link_id == Some(link) {
+                return Ok(());
+            }
+            let target = self.store().link(link).await.map_err(not_found("meeting link"))?;
+            let busy = self.busy(&booking);
+            tx.lock_window(busy).await?;
+            if let Some(other) = tx.holder_overlapping(link, busy, booking.id).await? {
+                return Err(AppError::Conflict {
+                    code: "link_busy",
+                    message: format!("meeting link {} is held by booking {other} at an overlapping time", target.meeting_link),
+                    details: Some(json!({ "conflicting_booking_id": other })),
+                });
+            }
+            if let Some(old) = booking.meeting_link_id {
+                tx.set_link(booking.id, None).await?;
+                tx.record_event(booking.id, EventKind::ManualReleased, Some(old), json!({ "reason": "replaced" }))
+                    .await?;
+            }
+            tx.set_link(booking.id, Some(link)).await?;
+            tx.record_event(booking.id, EventKind::ManualAssigned, Some(link), json!({})).await?;
+            tx.commit().await?;
+            info!(booking_id = %id, order_id = %booking.order_id, link_id = %link, "meeting link assigned by an operator");
+            Ok(())
+        })
+        .await?;
+        self.booking(id).await
+    }
+
+    /// An operator takes a booking's link away (it joins the unassigned
+    /// queue if it is paid).
+    #[instrument(skip(self), fields(booking_id = %id))]
+    pub async fn release_manually(&self, id: BookingId) -> Result<Booking> {
+        retrying(|| async {
+            let mut tx = self.store().begin().await?;
+            let booking = tx.lock_booking(id).await.map_err(not_found("booking"))?;
+            if booking.meeting_link_id.is_some() {
+                self.release_in(tx.as_mut(), &booking, EventKind::ManualReleased, "operator")
+                    .await?;
+                tx.commit().await?;
+            }
+            Ok(())
+        })
+        .await?;
+        self.booking(id).await
+    }
+
+    /// Offers free links to every waiting paid booking, oldest first; run
+    /// when capacity appears and periodically as a safety net.
+    pub async fn backfill_all(&self) -> Result<usize> {
+        let waiting = self.store().waiting(500).await?;
+        let mut assigned = 0;
+        let now = Timestamp::now();
+        for w in waiting.iter().filter(|b| b.window.end > now) {
+            let got = retrying(|| async {
+                let mut tx = self.store().begin().await?;
+                let booking = tx.lock_booking(w.id).await?;
+                if !booking.is_waiting() {
+                    return Ok(false);
+                }
+                let got = self
+                    .assign_in(tx.as_mut(), &booking, OnExhausted::Quiet)
+                    .await?
+                    .is_some();
+                if got {
+                    tx.commit().await?;
+                }
+                Ok(got)
+            })
+            .await?;
+            assigned += usize::from(got);
+        }
+        Ok(assigned)
+    }
+}
+
+/// Maps "not found" to a message naming what was looked for.
+pub(crate) fn not_found(what: &'static str) -> impl Fn(meetpool_store::StoreError) -> AppError {
+    move |e| match e {
+        meetpool_store::StoreError::NotFound => AppError::NotFound(what),
+        other => other.into(),
+    }
+}

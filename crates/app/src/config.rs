@@ -1,0 +1,53 @@
+use jiff::tz::TimeZone;
+use meetpool_domain::time::zone;
+use meetpool_domain::Policy;
+use meetpool_store::DbSettings;
+use secrecy::SecretString;
+
+/// How a Midtrans notification is trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MidtransVerify {
+    /// The signature alone.
+    #[default]
+    Signature,
+    /// The signature, then the transaction's status fetched from Midtrans,
+    /// which is what gets applied.
+    Status,
+}
+
+/// What the use cases need to know; read once at start-up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub timezone_name: String,
+    pub timezone: TimeZone,
+    pub buffer_minutes: u32,
+    pub policy: Policy,
+    pub midtrans_server_key: Option<SecretString>,
+    pub midtrans_verify: MidtransVerify,
+    pub midtrans_api_base: String,
+    /// Where join URLs point (`{public_url}/j/{token}`).
+    pub public_url: String,
+}
+
+impl Config {
+    pub fn new(timezone_name: &str) -> Result<Self, String> {
+        let timezone = zone(timezone_name).map_err(|e| e.to_string())?;
+        Ok(Self {
+            timezone_name: timezone_name.to_owned(),
+            timezone,
+            buffer_minutes: 0,
+            policy: Policy::default(),
+            midtrans_server_key: None,
+            midtrans_verify: MidtransVerify::default(),
+            midtrans_api_base: "https://api.sandbox.midtrans.com".to_owned(),
+            public_url: "http://127.0.0.1:8080".to_owned(),
+        })
+    }
+
+    pub fn db_settings(&self) -> DbSettings {
+        DbSettings {
+            timezone: self.timezone_name.clone(),
+            buffer_minutes: self.buffer_minutes,
+        }
+    }
+}

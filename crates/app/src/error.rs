@@ -1,0 +1,84 @@
+use meetpool_store::StoreError;
+use serde_json::Value;
+use thiserror::Error;
+
+/// Every way a use case can fail, in terms a caller can act on. The HTTP
+/// layer turns each into one status code and JSON body; the CLI prints it.
+#[derive(Debug, Error)]
+pub enum AppError {
+    /// The request is not well formed (400).
+    #[error("{message}")]
+    Malformed { code: &'static str, message: String },
+    /// Well formed, but a value is not acceptable (422).
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with the current state (409).
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+        details: Option<Value>,
+    },
+    /// The caller could not be authenticated (401).
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
+    /// A feature needs configuration it does not have (503).
+    #[error("{0}")]
+    NotConfigured(String),
+    /// The database cannot be reached (503): try again later.
+    #[error("the database is unavailable")]
+    Unavailable,
+    /// A concurrency conflict that retries did not resolve in time.
+    #[error("too much contention, try again")]
+    Busy,
+    /// A bug or an unexpected failure; details go to the log, not the caller.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn malformed(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Malformed {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(code: &'static str, message: impl ToString) -> Self {
+        Self::Invalid {
+            code,
+            message: message.to_string(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub(crate) fn is_retryable(&self) -> bool {
+        matches!(self, AppError::Busy)
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => AppError::NotFound("record"),
+            StoreError::Conflict(what) => AppError::conflict(
+                "conflict",
+                format!("conflicts with an existing record ({what})"),
+            ),
+            StoreError::Overlap | StoreError::Retry => AppError::Busy,
+            StoreError::Unavailable(_) => AppError::Unavailable,
+            other => {
+                AppError::Internal(format!("{other}: {:?}", std::error::Error::source(&other)))
+            }
+        }
+    }
+}

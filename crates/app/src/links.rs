@@ -1,0 +1,154 @@
+//! The link pool: adding, changing, disabling and deleting links.
+use jiff::Timestamp;
+use meetpool_domain::{EventKind, LinkId, MeetingUrl};
+use meetpool_store::{Link, LinkPatch, NewLink, StoreError};
+use tracing::{info, instrument, warn};
+
+use crate::allocate::OnExhausted;
+use crate::bookings::not_found;
+use crate::retry::retrying;
+use crate::{App, AppError, Result};
+
+#[derive(Clone, Debug, Default)]
+pub struct LinkInput {
+    pub meeting_link: Option<String>,
+    /// `Some(None)`: clear the notes.
+    pub notes: Option<Option<String>>,
+    pub is_available: Option<bool>,
+}
+
+fn parse_url(raw: &str) -> Result<MeetingUrl> {
+    MeetingUrl::parse(raw).map_err(|e| AppError::invalid("invalid_meeting_link", e))
+}
+
+fn duplicate(url: &str) -> impl Fn(StoreError) -> AppError + '_ {
+    move |e| match e {
+        StoreError::Conflict(_) => {
+            AppError::conflict("duplicate_link", format!("{url} is already in the pool"))
+        }
+        other => other.into(),
+    }
+}
+
+impl App {
+    pub async fn links(&self) -> Result<Vec<Link>> {
+        Ok(self.store().links().await?)
+    }
+
+    pub async fn link(&self, id: LinkId) -> Result<Link> {
+        self.store()
+            .link(id)
+            .await
+            .map_err(not_found("meeting link"))
+    }
+
+    #[instrument(skip_all)]
+    pub async fn add_link(&self, input: LinkInput) -> Result<Link> {
+        let raw = input
+            .meeting_link
+            .as_deref()
+            .ok_or_else(|| AppError::invalid("invalid_meeting_link", "meeting_link is required"))?;
+        let new = NewLink {
+            id: LinkId::new(),
+            meeting_link: parse_url(raw)?,
+            notes: input.notes.clone().flatten(),
+            is_available: input.is_available.unwrap_or(true),
+        };
+        let link = retrying(|| async {
+            let mut tx = self.store().begin().await?;
+            let link = tx
+                .insert_link(&new)
+                .await
+                .map_err(duplicate(new.meeting_link.as_str()))?;
+            tx.commit().await?;
+            Ok(link)
+        })
+        .await?;
+        info!(link_id = %link.id, "meeting link added to the pool");
+        if link.is_available {
+            self.backfill_after_capacity().await;
+        }
+        Ok(link)
+    }
+
+    /// Changes a link. Disabling it moves its sessions that have not started
+    /// to other links (or to the unassigned queue); enabling it offers it to
+    /// the bookings waiting for a link.
+    #[instrument(skip(self, input), fields(link_id = %id))]
+    pub async fn update_link(&self, id: LinkId, input: LinkInput) -> Result<Link> {
+        let patch = LinkPatch {
+            meeting_link: input.meeting_link.as_deref().map(parse_url).transpose()?,
+            notes: input.notes.clone(),
+            is_available: input.is_available,
+        };
+        let url = patch
+            .meeting_link
+            .as_ref()
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        let (before, after) = retrying(|| async {
+            let mut tx = self.store().begin().await?;
+            let before = self.store().link(id).await.map_err(not_found("meeting link"))?;
+            let after = tx.update_link(id, &patch).await.map_err(duplicate(&url))?;
+            if before.is_available && !after.is_available {
+                let moving = tx.bookings_on_link_from(id, Timestamp::now()).await?;
+                for booking in &moving {
+                    tx.set_link(booking.id, None).await?;
+                    tx.record_event(
+                        booking.id,
+                        EventKind::Released,
+                        Some(id),
+                        serde_json::json!({ "reason": "link disabled" }),
+                    )
+                    .await?;
+                    let mut freed = booking.clone();
+                    freed.meeting_link_id = None;
+                    self.assign_in(tx.as_mut(), &freed, OnExhausted::Alert).await?;
+                }
+                if !moving.is_empty() {
+                    warn!(link_id = %id, moved = moving.len(), "link disabled: its coming sessions were moved");
+                }
+            }
+            tx.commit().await?;
+            Ok((before, after))
+        })
+        .await?;
+        if !before.is_available && after.is_available {
+            self.backfill_after_capacity().await;
+        }
+        Ok(after)
+    }
+
+    #[instrument(skip(self), fields(link_id = %id))]
+    pub async fn delete_link(&self, id: LinkId) -> Result<()> {
+        retrying(|| async {
+            let mut tx = self.store().begin().await?;
+            tx.delete_link(id).await.map_err(|e| match e {
+                StoreError::NotFound => AppError::NotFound("meeting link"),
+                StoreError::Conflict(_) => AppError::conflict(
+                    "link_in_use",
+                    "bookings reference this link: disable it instead (its coming sessions move to other links)",
+                ),
+                other => other.into(),
+            })?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await?;
+        info!(link_id = %id, "meeting link deleted");
+        Ok(())
+    }
+
+    /// New capacity goes to the waiting bookings at once. A failure here is
+    /// logged, not returned: the change that made the capacity is committed,
+    /// and the periodic sweep tries again.
+    async fn backfill_after_capacity(&self) {
+        match self.backfill_all().await {
+            Ok(0) => {}
+            Ok(n) => info!(assigned = n, "waiting bookings got links from new capacity"),
+            Err(e) => {
+                warn!(error = %e, "backfill after new capacity failed; the periodic sweep will retry")
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Midtrans payment notifications, end to end: verified, de-duplicated,
+//! applied through the payment state machine, the link assigned or released
+//! in the same transaction as the payment change.
+use meetpool_domain::midtrans::{Effect, Notification};
+use meetpool_domain::payment::Transition;
+use meetpool_domain::{Booking, EventKind};
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use tracing::{info, instrument, warn};
+
+use crate::bookings::not_found;
+use crate::metrics::{inc, COUNTERS};
+use crate::retry::retrying;
+use crate::{App, AppError, MidtransVerify, Result};
+
+pub type WebhookError = AppError;
+
+#[derive(Clone, Debug)]
+pub struct NotificationOutcome {
+    pub booking: Booking,
+    /// Already received before: nothing changed.
+    pub duplicate: bool,
+}
+
+impl App {
+    #[instrument(skip_all, fields(order_id, transaction_status))]
+    pub async fn handle_notification(&self, body: &[u8]) -> Result<NotificationOutcome> {
+        let Some(server_key) = self.config().midtrans_server_key.as_ref() else {
+            return Err(AppError::NotConfigured(
+                "MIDTRANS_SERVER_KEY is not set: payment notifications cannot be verified".into(),
+            ));
+        };
+        let posted = Notification::parse(body)
+            .map_err(|e| AppError::malformed("malformed_notification", e.to_string()))?;
+        tracing::Span::current()
+            .record("order_id", posted.order_id.as_str())
+            .record("transaction_status", posted.transaction_status.as_str());
+        if !posted.signature_is_valid(server_key.expose_secret()) {
+            inc(&COUNTERS.notifications_rejected);
+            warn!(order_id = %posted.order_id, "payment notification with an invalid signature refused");
+            return Err(AppError::Unauthorized {
+                code: "invalid_signature",
+                message: "signature_key does not match this notification".into(),
+            });
+        }
+        let note = match self.config().midtrans_verify {
+            MidtransVerify::Signature => posted,
+            MidtransVerify::Status => {
+                self.fetch_status(&posted, server_key.expose_secret())
+                    .await?
+            }
+        };
+        let effect = note.effect();
+        if effect == Effect::Inconsistent {
+            inc(&COUNTERS.notifications_rejected);
+            warn!(order_id = %note.order_id, status_code = %note.status_code, "notification claims a payment without status_code 200; refused");
+            return Err(AppError::Unauthorized {
+                code: "unverifiable_status",
+                message: format!(
+                    "transaction_status {} with status_code {} is not a payment Midtrans reports; refused",
+                    note.transaction_status, note.status_code
+                ),
+            });
+        }
+        let raw = String::from_utf8_lossy(body).into_owned();
+        let (booking_id, duplicate) = retrying(|| async {
+            let mut tx = self.store().begin().await?;
+            let booking = tx
+                .lock_booking_by_order(&note.order_id)
+                .await
+                .map_err(not_found("booking with this order_id"))?;
+            if !tx
+                .remember_notification(&note.dedup_key(), booking.id)
+                .await?
+            {
+                return Ok((booking.id, true));
+            }
+            let detail = json!({
+                "source": "midtrans",
+                "transaction_status": note.transaction_status,
+                "transaction_id": note.transaction_id,
+                "status_code": note.status_code,
+                "fraud_status": note.fraud_status,
+                "body": raw,
+            });
+            match effect {
+                Effect::Set(status) => {
+                    let mut applied = detail.clone();
+                    applied["outcome"] = json!("applied");
+                    let t = self
+                        .apply_payment_in(
+                            tx.as_mut(),
+                            &booking,
+                            status,
+                            note.transaction_id.as_deref(),
+                            applied,
+                        )
+                        .await?;
+                    let outcome = match t {
+                        Transition::Apply(_) => None,
+                        Transition::Unchanged => {
+                            Some("unchanged: already in that state".to_owned())
+                        }
+                        Transition::Refused(why) => Some(format!("ignored: {why}")),
+                    };
+                    if let Some(outcome) = outcome {
+                        record(
+                            tx.as_mut(),
+                            &booking,
+                            EventKind::NotificationIgnored,
+                            detail,
+                            &outcome,
+                        )
+                        .await?;
+                    }
+                }
+                Effect::Record => {
+                    record(
+                        tx.as_mut(),
+                        &booking,
+                        EventKind::Payment,
+                        detail,
+                        "recorded: the booking stays paid",
+                    )
+                    .await?
+                }
+                Effect::Unknown | Effect::Inconsistent => {
+                    record(
+                        tx.as_mut(),
+                        &booking,
+                        EventKind::NotificationIgnored,
+                        detail,
+                        "ignored: unknown status",
+                    )
+                    .await?
+                }
+            }
+            tx.commit().await?;
+            Ok((booking.id, false))
+        })
+        .await?;
+        if duplicate {
+            inc(&COUNTERS.notifications_duplicate);
+            info!(order_id = %note.order_id, "duplicate payment notification: nothing changed");
+        } else {
+            inc(&COUNTERS.notifications_applied);
+        }
+        Ok(NotificationOutcome {
+            booking: self.store().booking(booking_id).await?,
+            duplicate,
+        })
+    }
+
+    /// Asks Midtrans for the transaction's status, as its own libraries do,
+    /// and trusts that answer instead of the posted body.
+    async fn fetch_status(&self, posted: &Notification, server_key: &str) -> Result<Notification> {
+        let url = format!(
+            "{}/v2/{}/status",
+            self.config().midtrans_api_base.trim_end_matches('/'),
+            utf8_percent(&posted.order_id)
+        );
+        let response = self
+            .http
+            .get(&url)
+            .basic_auth(server_key, Some(""))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| {
+                warn!(error = %e, "Midtrans status request failed");
+                AppError::Unavailable
+            })?;
+        let mut value: Value = response.json().await.map_err(|e| {
+            warn!(error = %e, "Midtrans status answer is not JSON");
+            AppError::Unavailable
+        })?;
+        if value.get("signature_key").is_none() {
+            value["signature_key"] = json!("-");
+        }
+        let fetched = Notification::from_value(&value).map_err(|e| {
+            warn!(error = %e, "Midtrans status answer is not a transaction");
+            AppError::Unavailable
+        })?;
+        if fetched.order_id != posted.order_id {
+            return Err(AppError::Unavailable);
+        }
+        Ok(fetched)
+    }
+}
+
+async fn record(
+    tx: &mut dyn meetpool_store::Tx,
+    booking: &Booking,
+    kind: EventKind,
+    mut detail: Value,
+    outcome: &str,
+) -> Result<()> {
+    detail["outcome"] = json!(outcome);
+    tx.record_event(booking.id, kind, None, detail).await?;
+    Ok(())
+}
+
+/// Order ids are visible ASCII; escape what a path segment cannot hold.
+fn utf8_percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,580 @@
+//! Flags, environment variables and the commands.
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use meetpool_app::views::{BookingView, LinkView, PoolStatusView, SessionTypeView};
+use meetpool_app::{App, AssignOutcome, Config, LinkInput, MidtransVerify, SessionTypeInput};
+use meetpool_domain::{BookingId, LinkId, PaymentStatus, Policy};
+use meetpool_store::{BookingFilter, ConnectOptions, Coordination, Link};
+use secrecy::SecretString;
+use tracing::{info, warn};
+
+use crate::output::{json, table};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "meetpool",
+    version,
+    about = "Meeting links from a pool for paid bookings, never double-booked."
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ConfigArgs {
+    /// sqlite:PATH (embedded) or postgres://... (replicas).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite:meetpool.db",
+        global = true
+    )]
+    pub database_url: String,
+    /// IANA zone of booking_date/booking_time.
+    #[arg(long, env = "MEETPOOL_TIMEZONE", default_value = "UTC", global = true)]
+    pub timezone: String,
+    /// Minutes a link stays idle after each session (0..=1440).
+    #[arg(long, env = "MEETPOOL_BUFFER_MINUTES", default_value_t = 0, global = true,
+          value_parser = clap::value_parser!(u32).range(0..=1440))]
+    pub buffer_minutes: u32,
+    /// best-fit or first-fit.
+    #[arg(
+        long,
+        env = "MEETPOOL_ALLOCATION",
+        default_value = "best-fit",
+        global = true
+    )]
+    pub allocation: String,
+    /// Address `serve` listens on.
+    #[arg(
+        long,
+        env = "MEETPOOL_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: String,
+    /// Bearer token of the admin API (generated and printed by `serve` when unset).
+    #[arg(
+        long,
+        env = "MEETPOOL_ADMIN_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_token: Option<SecretString>,
+    /// Midtrans server key (sandbox SB-Mid-server-... or production).
+    #[arg(
+        long,
+        env = "MIDTRANS_SERVER_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub midtrans_server_key: Option<SecretString>,
+    /// signature, or status: also confirm each notification with Midtrans' GET status.
+    #[arg(
+        long,
+        env = "MEETPOOL_MIDTRANS_VERIFY",
+        default_value = "signature",
+        global = true
+    )]
+    pub midtrans_verify: VerifyArg,
+    /// Midtrans API base for the status check.
+    #[arg(
+        long,
+        env = "MIDTRANS_API_BASE",
+        default_value = "https://api.sandbox.midtrans.com",
+        global = true
+    )]
+    pub midtrans_api_base: String,
+    /// Public base URL of this service, for join URLs.
+    #[arg(long, env = "MEETPOOL_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Database connections per process.
+    #[arg(
+        long,
+        env = "MEETPOOL_DB_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub db_max_connections: u32,
+    /// PostgreSQL: hour-locks (default) or constraint-only.
+    #[arg(
+        long,
+        env = "MEETPOOL_PG_COORDINATION",
+        default_value = "hour-locks",
+        global = true,
+        hide = true
+    )]
+    pub pg_coordination: CoordinationArg,
+    /// text or json.
+    #[arg(
+        long,
+        env = "MEETPOOL_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum VerifyArg {
+    Signature,
+    Status,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum CoordinationArg {
+    HourLocks,
+    ConstraintOnly,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP service (migrates the database first).
+    Serve {
+        /// Do not apply migrations (another replica or a deploy step does).
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Manage the pool of meeting links.
+    #[command(subcommand)]
+    Links(LinksCommand),
+    /// Manage session types.
+    #[command(subcommand, name = "session-types")]
+    SessionTypes(SessionTypesCommand),
+    /// List bookings.
+    #[command(subcommand)]
+    Bookings(BookingsCommand),
+    /// Give a paid booking a link now.
+    Assign { booking: String },
+    /// The pool at a glance.
+    Status,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LinksCommand {
+    /// Add a link (an https URL) to the pool.
+    Add {
+        url: String,
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    List,
+    /// Stop giving out a link; its coming sessions move to other links.
+    Disable {
+        link: String,
+    },
+    Enable {
+        link: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SessionTypesCommand {
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Minutes, 1..=1440.
+        #[arg(long)]
+        duration: i64,
+        #[arg(long, default_value_t = 0)]
+        price: i64,
+    },
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BookingsCommand {
+    List {
+        /// Only paid bookings still waiting for a link.
+        #[arg(long)]
+        unassigned: bool,
+        #[arg(long)]
+        payment_status: Option<String>,
+        /// YYYY-MM-DD
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == LogFormat::Json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+impl ConfigArgs {
+    fn app_config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::new(&self.timezone).map_err(anyhow::Error::msg)?;
+        config.buffer_minutes = self.buffer_minutes;
+        config.policy = self
+            .allocation
+            .parse::<Policy>()
+            .map_err(anyhow::Error::msg)?;
+        config.midtrans_server_key = self.midtrans_server_key.clone();
+        config.midtrans_verify = match self.midtrans_verify {
+            VerifyArg::Signature => MidtransVerify::Signature,
+            VerifyArg::Status => MidtransVerify::Status,
+        };
+        config.midtrans_api_base = self.midtrans_api_base.clone();
+        config.public_url = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen));
+        Ok(config)
+    }
+
+    async fn app(&self) -> anyhow::Result<App> {
+        let options = ConnectOptions {
+            max_connections: self.db_max_connections,
+            coordination: match self.pg_coordination {
+                CoordinationArg::HourLocks => Coordination::HourLocks,
+                CoordinationArg::ConstraintOnly => Coordination::ConstraintOnly,
+            },
+            create_if_missing: true,
+        };
+        let store = meetpool_store::connect(&self.database_url, &options)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the database ({})",
+                    redact_url(&self.database_url)
+                )
+            })?;
+        Ok(App::new(Arc::from(store), self.app_config()?))
+    }
+}
+
+/// The database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    init_logging(args.config.log_format);
+    let app = args.config.app().await?;
+    let as_json = args.json;
+    match args.command {
+        Command::Serve { no_migrate } => serve(&args.config, app, no_migrate).await,
+        Command::Migrate => {
+            app.prepare_database().await?;
+            println!("database migrated ({})", app.store().backend().as_str());
+            Ok(())
+        }
+        Command::Links(cmd) => links(&app, cmd, as_json).await,
+        Command::SessionTypes(cmd) => session_types(&app, cmd, as_json).await,
+        Command::Bookings(BookingsCommand::List {
+            unassigned,
+            payment_status,
+            date,
+            limit,
+        }) => {
+            let filter = BookingFilter {
+                payment_status: payment_status
+                    .as_deref()
+                    .map(str::parse::<PaymentStatus>)
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                unassigned,
+                date: date
+                    .as_deref()
+                    .map(meetpool_domain::time::parse_date)
+                    .transpose()?,
+                limit,
+            };
+            let bookings = app.bookings(&filter).await?;
+            let views: Vec<BookingView> = bookings.iter().map(|b| app.booking_view(b)).collect();
+            if as_json {
+                return json(&views);
+            }
+            let rows: Vec<Vec<String>> = views
+                .iter()
+                .map(|b| {
+                    vec![
+                        b.id.clone(),
+                        b.order_id.clone(),
+                        format!("{} {}", b.booking_date, b.booking_time),
+                        b.payment_status.to_owned(),
+                        b.meeting_link.clone().unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect();
+            table(&["ID", "ORDER", "WHEN (LOCAL)", "PAYMENT", "LINK"], &rows);
+            Ok(())
+        }
+        Command::Assign { booking } => {
+            let id: BookingId = booking
+                .parse()
+                .context("booking must be a booking id (UUID)")?;
+            match app.assign(id).await? {
+                AssignOutcome::Assigned { booking, already } => {
+                    if as_json {
+                        return json(&app.booking_view(&booking));
+                    }
+                    let link = booking.meeting_link.unwrap_or_default();
+                    println!(
+                        "{} {link}",
+                        if already {
+                            "already assigned:"
+                        } else {
+                            "assigned:"
+                        }
+                    );
+                    Ok(())
+                }
+                AssignOutcome::Exhausted { .. } => {
+                    bail!("no meeting link is free for this booking's time: add links, or free one")
+                }
+            }
+        }
+        Command::Status => {
+            let status = app.store().pool_status(jiff::Timestamp::now()).await?;
+            let view = PoolStatusView::from(&status);
+            if as_json {
+                return json(&view);
+            }
+            table(
+                &["TOTAL LINKS", "AVAILABLE", "IN USE NOW", "UNASSIGNED PAID"],
+                &[vec![
+                    view.total_links.to_string(),
+                    view.available_links.to_string(),
+                    view.in_use_now.to_string(),
+                    view.unassigned_paid_bookings.to_string(),
+                ]],
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: &ConfigArgs, app: App, no_migrate: bool) -> anyhow::Result<()> {
+    if no_migrate {
+        app.store()
+            .configure(&app.config().db_settings())
+            .await
+            .context("the database is not migrated: run `meetpool migrate` first")?;
+    } else {
+        app.prepare_database().await?;
+    }
+    let admin_token = match &config.admin_token {
+        Some(t) => t.clone(),
+        None => {
+            let token = format!("mp_{}", uuid::Uuid::new_v4().simple());
+            eprintln!(
+                "No MEETPOOL_ADMIN_TOKEN set; generated one for this run (set MEETPOOL_ADMIN_TOKEN to keep it):\n  {token}"
+            );
+            SecretString::from(token)
+        }
+    };
+    if config.midtrans_server_key.is_none() {
+        warn!("MIDTRANS_SERVER_KEY is not set: the Midtrans webhook answers 503 not_configured");
+    }
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    info!(
+        address = %listener.local_addr()?,
+        database = app.store().backend().as_str(),
+        allocation = app.config().policy.as_str(),
+        "meetpool is listening"
+    );
+    let sweeper = tokio::spawn(sweep(app.clone()));
+    let router = meetpool_http::router(app, admin_token);
+    meetpool_http::launch(listener, router, shutdown_signal()).await?;
+    sweeper.abort();
+    info!("meetpool stopped");
+    Ok(())
+}
+
+/// Waiting bookings get links as soon as capacity appears; this sweep is
+/// the safety net for capacity that appeared while no request noticed
+/// (a restart between a release and its backfill, a link added by SQL).
+async fn sweep(app: App) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match app.backfill_all().await {
+            Ok(0) => {}
+            Ok(n) => info!(assigned = n, "sweep gave links to waiting bookings"),
+            Err(e) => warn!(error = %e, "sweep failed; retrying in a minute"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+async fn find_link(app: &App, key: &str) -> anyhow::Result<Link> {
+    let links = app.links().await?;
+    let id: Option<LinkId> = key.parse().ok();
+    links
+        .into_iter()
+        .find(|l| Some(l.id) == id || l.meeting_link == key)
+        .with_context(|| format!("no link {key} in the pool"))
+}
+
+async fn links(app: &App, cmd: LinksCommand, as_json: bool) -> anyhow::Result<()> {
+    let changed = match cmd {
+        LinksCommand::Add { url, notes } => {
+            app.add_link(LinkInput {
+                meeting_link: Some(url),
+                notes: Some(notes),
+                is_available: Some(true),
+            })
+            .await?
+        }
+        LinksCommand::Disable { link } => {
+            let id = find_link(app, &link).await?.id;
+            app.update_link(
+                id,
+                LinkInput {
+                    is_available: Some(false),
+                    ..Default::default()
+                },
+            )
+            .await?
+        }
+        LinksCommand::Enable { link } => {
+            let id = find_link(app, &link).await?.id;
+            app.update_link(
+                id,
+                LinkInput {
+                    is_available: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await?
+        }
+        LinksCommand::List => {
+            let links = app.links().await?;
+            let views: Vec<LinkView> = links.iter().map(Into::into).collect();
+            if as_json {
+                return json(&views);
+            }
+            let rows: Vec<Vec<String>> = views
+                .iter()
+                .map(|l| {
+                    vec![
+                        l.id.clone(),
+                        l.meeting_link.clone(),
+                        if l.is_available {
+                            "enabled"
+                        } else {
+                            "disabled"
+                        }
+                        .to_owned(),
+                        l.notes.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            table(&["ID", "LINK", "STATE", "NOTES"], &rows);
+            return Ok(());
+        }
+    };
+    if as_json {
+        return json(&LinkView::from(&changed));
+    }
+    println!(
+        "{} {} ({})",
+        changed.id,
+        changed.meeting_link,
+        if changed.is_available {
+            "enabled"
+        } else {
+            "disabled"
+        }
+    );
+    Ok(())
+}
+
+async fn session_types(app: &App, cmd: SessionTypesCommand, as_json: bool) -> anyhow::Result<()> {
+    match cmd {
+        SessionTypesCommand::Add {
+            name,
+            duration,
+            price,
+        } => {
+            let st = app
+                .create_session_type(SessionTypeInput {
+                    name: Some(name),
+                    duration: Some(duration),
+                    price: Some(price),
+                })
+                .await?;
+            if as_json {
+                return json(&SessionTypeView::from(&st));
+            }
+            println!("{} {} ({} min)", st.id, st.name, st.duration);
+        }
+        SessionTypesCommand::List => {
+            let all = app.session_types().await?;
+            let views: Vec<SessionTypeView> = all.iter().map(Into::into).collect();
+            if as_json {
+                return json(&views);
+            }
+            let rows: Vec<Vec<String>> = views
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.id.clone(),
+                        s.name.clone(),
+                        s.duration.to_string(),
+                        s.price.to_string(),
+                    ]
+                })
+                .collect();
+            table(&["ID", "NAME", "MINUTES", "PRICE"], &rows);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! Records the store reads and writes besides bookings.
+use jiff::civil::Date;
+use jiff::Timestamp;
+use meetpool_domain::{BookingId, LinkId, MeetingUrl, PaymentStatus, SessionTypeId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// How the PostgreSQL adapter keeps concurrent assignments for overlapping
+/// times from racing each other (the exclusion constraint is the guarantee
+/// either way; this is about how often it has to refuse).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Coordination {
+    /// Transaction-scoped advisory locks on each hour a session touches.
+    #[default]
+    HourLocks,
+    /// No locks: the exclusion constraint refuses the loser, who retries.
+    ConstraintOnly,
+}
+
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    pub coordination: Coordination,
+    /// SQLite: create the file when it does not exist.
+    pub create_if_missing: bool,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            coordination: Coordination::default(),
+            create_if_missing: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbSettings {
+    pub timezone: String,
+    pub buffer_minutes: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct SessionType {
+    pub id: SessionTypeId,
+    pub name: String,
+    pub duration: i32,
+    pub price: i64,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub id: LinkId,
+    pub meeting_link: String,
+    pub notes: Option<String>,
+    pub is_available: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewLink {
+    pub id: LinkId,
+    pub meeting_link: MeetingUrl,
+    pub notes: Option<String>,
+    pub is_available: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct LinkPatch {
+    pub meeting_link: Option<MeetingUrl>,
+    pub notes: Option<Option<String>>,
+    pub is_available: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct BookingFilter {
+    pub payment_status: Option<PaymentStatus>,
+    pub unassigned: bool,
+    pub date: Option<Date>,
+    pub limit: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub id: i64,
+    pub booking_id: BookingId,
+    pub kind: String,
+    pub meeting_link_id: Option<LinkId>,
+    pub detail: serde_json::Value,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub total_links: i64,
+    pub available_links: i64,
+    pub in_use_now: i64,
+    pub unassigned_paid_bookings: i64,
+}

@@ -1,0 +1,677 @@
+//! The PostgreSQL adapter, for any number of replicas on one database.
+//!
+//! Transactions are plain READ COMMITTED. The exclusion constraint
+//! `bookings_no_double_booking` is what guarantees that no link is
+//! double-booked; the hour advisory locks of [`Tx::lock_window`] only make
+//! concurrent assignments for overlapping times wait for each other instead
+//! of colliding on the constraint and retrying.
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use jiff_sqlx::ToSqlx;
+use meetpool_domain::{
+    Booking, BookingId, EventKind, LinkCandidate, LinkId, NewBooking, PaymentStatus, SessionTypeId,
+    Window,
+};
+use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use crate::{
+    Backend, BookingFilter, ConnectOptions, Coordination, DbSettings, Event, Link, LinkPatch,
+    NewLink, PoolStatus, Result, SessionType, Store, StoreError, Tx,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Advisory-lock keys are one 64-bit space shared with every other
+/// application on the server; meetpool's hour keys live at this offset
+/// ("mpool" in ASCII) so they cannot meet small keys others commonly use.
+const LOCK_NAMESPACE: i64 = 0x6d70_6f6f_6c00_0000;
+/// Taken shared with every set of hour locks, exclusively instead of them by a
+/// window too wide to lock hour by hour.
+const LOCK_ALL_HOURS: i64 = LOCK_NAMESPACE - 1;
+/// Above this many hours (a week) one exclusive lock replaces the hour locks,
+/// so a huge window cannot exhaust the server's shared lock table.
+const MAX_HOUR_LOCKS: i64 = 168;
+
+pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Box<dyn Store>> {
+    Ok(Box::new(PgStore::connect(url, options).await?))
+}
+
+pub struct PgStore {
+    pool: PgPool,
+    coordination: Coordination,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Ok(Self {
+            pool,
+            coordination: options.coordination,
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn ts(r: &PgRow, col: &str) -> Result<Timestamp> {
+    Ok(r.try_get::<jiff_sqlx::Timestamp, _>(col)?.to_jiff())
+}
+
+const BOOKING_SELECT: &str = "SELECT b.id, b.order_id, b.user_id, b.expert_id, b.session_type_id, \
+    b.booking_date, b.booking_time, b.price, b.payment_status, b.status, b.meeting_link_id, \
+    l.meeting_link, b.starts_at, b.ends_at, b.join_token, b.payment_transaction_id, b.created_at, b.updated_at \
+    FROM bookings b LEFT JOIN meeting_links_pool l ON l.id = b.meeting_link_id";
+
+fn booking_row(r: &PgRow) -> Result<Booking> {
+    let status: String = r.try_get("payment_status")?;
+    Ok(Booking {
+        id: BookingId(r.try_get("id")?),
+        order_id: r.try_get("order_id")?,
+        user_id: r.try_get("user_id")?,
+        expert_id: r.try_get("expert_id")?,
+        session_type_id: SessionTypeId(r.try_get("session_type_id")?),
+        booking_date: r.try_get::<jiff_sqlx::Date, _>("booking_date")?.to_jiff(),
+        booking_time: r.try_get::<jiff_sqlx::Time, _>("booking_time")?.to_jiff(),
+        price: r.try_get("price")?,
+        payment_status: status.parse().map_err(StoreError::corrupt)?,
+        status: r.try_get("status")?,
+        meeting_link_id: r.try_get::<Option<Uuid>, _>("meeting_link_id")?.map(LinkId),
+        meeting_link: r.try_get("meeting_link")?,
+        window: Window::new(ts(r, "starts_at")?, ts(r, "ends_at")?),
+        join_token: r.try_get("join_token")?,
+        payment_transaction_id: r.try_get("payment_transaction_id")?,
+        created_at: ts(r, "created_at")?,
+        updated_at: ts(r, "updated_at")?,
+    })
+}
+
+const LINK_COLUMNS: &str = "id, meeting_link, notes, is_available, created_at, updated_at";
+
+fn link_row(r: &PgRow) -> Result<Link> {
+    Ok(Link {
+        id: LinkId(r.try_get("id")?),
+        meeting_link: r.try_get("meeting_link")?,
+        notes: r.try_get("notes")?,
+        is_available: r.try_get("is_available")?,
+        created_at: ts(r, "created_at")?,
+        updated_at: ts(r, "updated_at")?,
+    })
+}
+
+const SESSION_TYPE_SELECT: &str = "SELECT id, name, duration, price, created_at FROM session_types";
+
+fn session_type_row(r: &PgRow) -> Result<SessionType> {
+    Ok(SessionType {
+        id: SessionTypeId(r.try_get("id")?),
+        name: r.try_get("name")?,
+        duration: r.try_get("duration")?,
+        price: r.try_get("price")?,
+        created_at: ts(r, "created_at")?,
+    })
+}
+
+/// The advisory-lock keys for `busy`, in the order they must be taken: the
+/// all-hours key first, then each UTC hour the window touches, ascending, so
+/// that two transactions never wait on each other in a cycle.
+fn window_lock_keys(busy: Window) -> (Vec<i64>, bool) {
+    let first = busy.start.as_second().div_euclid(3600);
+    // The hour holding the last instant before the (exclusive) end.
+    let end = busy.end.as_second() - i64::from(busy.end.subsec_nanosecond() == 0);
+    let last = end.div_euclid(3600).max(first);
+    if last - first >= MAX_HOUR_LOCKS {
+        return (vec![LOCK_ALL_HOURS], true);
+    }
+    let mut keys = Vec::with_capacity((last - first + 2) as usize);
+    keys.push(LOCK_ALL_HOURS);
+    keys.extend((first..=last).map(|h| LOCK_NAMESPACE + h));
+    (keys, false)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn configure(&self, settings: &DbSettings) -> Result<()> {
+        // Only when something changes: every replica calls this at start-up,
+        // and an idle rewrite would still take the row lock.
+        sqlx::query(
+            "UPDATE meetpool_settings SET timezone = $1, buffer_minutes = $2 \
+             WHERE id = 1 AND (timezone, buffer_minutes) IS DISTINCT FROM ($1, $2)",
+        )
+        .bind(&settings.timezone)
+        .bind(
+            i32::try_from(settings.buffer_minutes)
+                .map_err(|_| StoreError::Config("buffer too large".into()))?,
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn ready(&self) -> Result<()> {
+        sqlx::query("SELECT 1 FROM meetpool_settings WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn begin(&self) -> Result<Box<dyn Tx>> {
+        let tx = self.pool.begin().await?;
+        Ok(Box::new(PgTx {
+            tx,
+            coordination: self.coordination,
+            failed: false,
+        }))
+    }
+
+    async fn session_types(&self) -> Result<Vec<SessionType>> {
+        let rows = sqlx::query(&format!("{SESSION_TYPE_SELECT} ORDER BY created_at, name"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(session_type_row).collect()
+    }
+
+    async fn session_type(&self, id: SessionTypeId) -> Result<SessionType> {
+        let row = sqlx::query(&format!("{SESSION_TYPE_SELECT} WHERE id = $1"))
+            .bind(id.0)
+            .fetch_one(&self.pool)
+            .await?;
+        session_type_row(&row)
+    }
+
+    async fn links(&self) -> Result<Vec<Link>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LINK_COLUMNS} FROM meeting_links_pool ORDER BY seq"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(link_row).collect()
+    }
+
+    async fn link(&self, id: LinkId) -> Result<Link> {
+        let row = sqlx::query(&format!(
+            "SELECT {LINK_COLUMNS} FROM meeting_links_pool WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_one(&self.pool)
+        .await?;
+        link_row(&row)
+    }
+
+    async fn booking(&self, id: BookingId) -> Result<Booking> {
+        let row = sqlx::query(&format!("{BOOKING_SELECT} WHERE b.id = $1"))
+            .bind(id.0)
+            .fetch_one(&self.pool)
+            .await?;
+        booking_row(&row)
+    }
+
+    async fn booking_by_order(&self, order_id: &str) -> Result<Booking> {
+        let row = sqlx::query(&format!("{BOOKING_SELECT} WHERE b.order_id = $1"))
+            .bind(order_id)
+            .fetch_one(&self.pool)
+            .await?;
+        booking_row(&row)
+    }
+
+    async fn bookings(&self, f: &BookingFilter) -> Result<Vec<Booking>> {
+        let rows = sqlx::query(&format!(
+            "{BOOKING_SELECT} WHERE ($1::text IS NULL OR b.payment_status = $1) \
+             AND (NOT $2 OR (b.payment_status = 'paid' AND b.meeting_link_id IS NULL AND b.ends_at > now())) \
+             AND ($3::date IS NULL OR b.booking_date = $3) \
+             ORDER BY b.starts_at, b.created_at LIMIT $4"
+        ))
+        .bind(f.payment_status.map(|s| s.as_str()))
+        .bind(f.unassigned)
+        .bind(f.date.map(|d| d.to_sqlx()))
+        .bind(i64::from(f.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(booking_row).collect()
+    }
+
+    async fn events(&self, booking: BookingId) -> Result<Vec<Event>> {
+        let rows = sqlx::query(
+            "SELECT id, booking_id, kind, meeting_link_id, detail::text AS detail, created_at \
+             FROM booking_events WHERE booking_id = $1 ORDER BY id",
+        )
+        .bind(booking.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let detail: String = r.try_get("detail")?;
+                Ok(Event {
+                    id: r.try_get("id")?,
+                    booking_id: BookingId(r.try_get("booking_id")?),
+                    kind: r.try_get("kind")?,
+                    meeting_link_id: r.try_get::<Option<Uuid>, _>("meeting_link_id")?.map(LinkId),
+                    detail: serde_json::from_str(&detail).map_err(StoreError::corrupt)?,
+                    created_at: ts(r, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn pool_status(&self, now: Timestamp) -> Result<PoolStatus> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM meeting_links_pool) AS total_links, \
+             (SELECT COUNT(*) FROM meeting_links_pool WHERE is_available) AS available_links, \
+             (SELECT COUNT(*) FROM bookings WHERE meeting_link_id IS NOT NULL AND starts_at <= $1 AND ends_at > $1) AS in_use_now, \
+             (SELECT COUNT(*) FROM bookings WHERE payment_status = 'paid' AND meeting_link_id IS NULL AND ends_at > $1) AS unassigned",
+        )
+        .bind(now.to_sqlx())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(PoolStatus {
+            total_links: r.try_get("total_links")?,
+            available_links: r.try_get("available_links")?,
+            in_use_now: r.try_get("in_use_now")?,
+            unassigned_paid_bookings: r.try_get("unassigned")?,
+        })
+    }
+
+    async fn recent_assignments(&self, limit: u32) -> Result<Vec<Booking>> {
+        let rows = sqlx::query(&format!(
+            "{BOOKING_SELECT} WHERE b.meeting_link_id IS NOT NULL ORDER BY b.assigned_at DESC NULLS LAST LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(booking_row).collect()
+    }
+
+    async fn waiting(&self, limit: u32) -> Result<Vec<Booking>> {
+        let rows = sqlx::query(&format!(
+            "{BOOKING_SELECT} WHERE b.payment_status = 'paid' AND b.meeting_link_id IS NULL AND b.ends_at > now() \
+             ORDER BY b.created_at LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(booking_row).collect()
+    }
+
+    async fn overlapping_pairs(&self) -> Result<Vec<(BookingId, BookingId)>> {
+        let rows = sqlx::query(
+            "SELECT a.id AS a, b.id AS b FROM bookings a \
+             JOIN bookings b ON a.meeting_link_id = b.meeting_link_id AND a.id < b.id AND a.busy && b.busy \
+             WHERE a.meeting_link_id IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((BookingId(r.try_get("a")?), BookingId(r.try_get("b")?))))
+            .collect()
+    }
+}
+
+pub struct PgTx {
+    tx: Transaction<'static, Postgres>,
+    coordination: Coordination,
+    /// A statement failed. Unlike SQLite, PostgreSQL then refuses everything
+    /// but a rollback, and answers COMMIT with a silent ROLLBACK: a caller
+    /// that caught the error (a Conflict, an Overlap) and carried on must not
+    /// believe its other writes were kept.
+    failed: bool,
+}
+
+impl PgTx {
+    fn track<T>(&mut self, r: std::result::Result<T, sqlx::Error>) -> Result<T> {
+        r.map_err(|e| {
+            // fetch_one's "no row" is the driver's, not a failed statement.
+            self.failed |= !matches!(e, sqlx::Error::RowNotFound);
+            StoreError::classify(e)
+        })
+    }
+}
+
+#[async_trait]
+impl Tx for PgTx {
+    async fn commit(self: Box<Self>) -> Result<()> {
+        if self.failed {
+            self.tx.rollback().await?;
+            tracing::warn!("commit after a failed statement: rolled back, to be retried");
+            return Err(StoreError::Retry);
+        }
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    async fn lock_window(&mut self, busy: Window) -> Result<()> {
+        if self.coordination == Coordination::ConstraintOnly {
+            return Ok(());
+        }
+        let (keys, exclusive_all) = window_lock_keys(busy);
+        // One round trip. unnest yields the keys in the order they are listed
+        // (ordered as window_lock_keys says), so the locks are taken in it.
+        let done = sqlx::query(
+            "SELECT CASE WHEN k = $2 AND NOT $3 THEN pg_advisory_xact_lock_shared(k) \
+                         ELSE pg_advisory_xact_lock(k) END \
+             FROM unnest($1::bigint[]) WITH ORDINALITY AS t(k, n) ORDER BY n",
+        )
+        .bind(&keys)
+        .bind(LOCK_ALL_HOURS)
+        .bind(exclusive_all)
+        .fetch_all(&mut *self.tx)
+        .await;
+        self.track(done)?;
+        Ok(())
+    }
+
+    async fn insert_session_type(&mut self, st: &SessionType) -> Result<()> {
+        let done = sqlx::query(
+            "INSERT INTO session_types (id, name, duration, price, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(st.id.0)
+        .bind(&st.name)
+        .bind(st.duration)
+        .bind(st.price)
+        .bind(st.created_at.to_sqlx())
+        .execute(&mut *self.tx)
+        .await;
+        self.track(done)?;
+        Ok(())
+    }
+
+    async fn update_session_type(&mut self, st: &SessionType) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE session_types SET name = $1, duration = $2, price = $3, updated_at = now() WHERE id = $4",
+        )
+        .bind(&st.name)
+        .bind(st.duration)
+        .bind(st.price)
+        .bind(st.id.0)
+        .execute(&mut *self.tx)
+        .await;
+        let done = self.track(done)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn insert_link(&mut self, link: &NewLink) -> Result<Link> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO meeting_links_pool (id, meeting_link, notes, is_available) VALUES ($1, $2, $3, $4) \
+             RETURNING {LINK_COLUMNS}"
+        ))
+        .bind(link.id.0)
+        .bind(link.meeting_link.as_str())
+        .bind(&link.notes)
+        .bind(link.is_available)
+        .fetch_one(&mut *self.tx)
+        .await;
+        let row = self.track(row)?;
+        link_row(&row)
+    }
+
+    async fn update_link(&mut self, id: LinkId, patch: &LinkPatch) -> Result<Link> {
+        let row = sqlx::query(&format!(
+            "UPDATE meeting_links_pool SET \
+               meeting_link = COALESCE($1, meeting_link), \
+               notes = CASE WHEN $2 THEN $3 ELSE notes END, \
+               is_available = COALESCE($4, is_available) \
+             WHERE id = $5 RETURNING {LINK_COLUMNS}"
+        ))
+        .bind(patch.meeting_link.as_ref().map(|u| u.as_str()))
+        .bind(patch.notes.is_some())
+        .bind(patch.notes.clone().flatten())
+        .bind(patch.is_available)
+        .bind(id.0)
+        .fetch_one(&mut *self.tx)
+        .await;
+        let row = self.track(row)?;
+        link_row(&row)
+    }
+
+    async fn delete_link(&mut self, id: LinkId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM meeting_links_pool WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *self.tx)
+            .await;
+        let done = self.track(done)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn insert_booking(&mut self, b: &NewBooking) -> Result<()> {
+        let done = sqlx::query(
+            "INSERT INTO bookings (id, order_id, user_id, expert_id, session_type_id, booking_date, \
+             booking_time, price, payment_status, status, starts_at, ends_at, join_token) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(b.id.0)
+        .bind(b.order_id.as_str())
+        .bind(&b.user_id)
+        .bind(&b.expert_id)
+        .bind(b.session_type_id.0)
+        .bind(b.booking_date.to_sqlx())
+        .bind(b.booking_time.to_sqlx())
+        .bind(b.price)
+        .bind(b.payment_status.as_str())
+        .bind(&b.status)
+        .bind(b.window.start.to_sqlx())
+        .bind(b.window.end.to_sqlx())
+        .bind(&b.join_token)
+        .execute(&mut *self.tx)
+        .await;
+        self.track(done)?;
+        Ok(())
+    }
+
+    async fn lock_booking(&mut self, id: BookingId) -> Result<Booking> {
+        let row = sqlx::query(&format!("{BOOKING_SELECT} WHERE b.id = $1 FOR UPDATE OF b"))
+            .bind(id.0)
+            .fetch_one(&mut *self.tx)
+            .await;
+        let row = self.track(row)?;
+        booking_row(&row)
+    }
+
+    async fn lock_booking_by_order(&mut self, order_id: &str) -> Result<Booking> {
+        let row = sqlx::query(&format!(
+            "{BOOKING_SELECT} WHERE b.order_id = $1 FOR UPDATE OF b"
+        ))
+        .bind(order_id)
+        .fetch_one(&mut *self.tx)
+        .await;
+        let row = self.track(row)?;
+        booking_row(&row)
+    }
+
+    async fn set_payment(
+        &mut self,
+        id: BookingId,
+        status: PaymentStatus,
+        txn: Option<&str>,
+    ) -> Result<()> {
+        // The platform's own `status` follows a first payment, as in the
+        // previous system ('confirmed' once paid).
+        let done = sqlx::query(
+            "UPDATE bookings SET payment_status = $1, \
+               payment_transaction_id = COALESCE($2, payment_transaction_id), \
+               status = CASE WHEN $1 = 'paid' AND status = 'pending' THEN 'confirmed' ELSE status END \
+             WHERE id = $3",
+        )
+        .bind(status.as_str())
+        .bind(txn)
+        .bind(id.0)
+        .execute(&mut *self.tx)
+        .await;
+        self.track(done)?;
+        Ok(())
+    }
+
+    async fn candidates(
+        &mut self,
+        around: Window,
+        except: BookingId,
+    ) -> Result<Vec<LinkCandidate>> {
+        // `busy &&` on the link is served by the exclusion constraint's GiST
+        // index on (meeting_link_id, busy).
+        let rows = sqlx::query(
+            "SELECT l.id, lower(b.busy) AS busy_start, upper(b.busy) AS busy_end \
+             FROM meeting_links_pool l \
+             LEFT JOIN bookings b ON b.meeting_link_id = l.id AND b.id <> $1 \
+               AND b.busy && tstzrange($2, $3, '[)') \
+             WHERE l.is_available \
+             ORDER BY l.seq, lower(b.busy)",
+        )
+        .bind(except.0)
+        .bind(around.start.to_sqlx())
+        .bind(around.end.to_sqlx())
+        .fetch_all(&mut *self.tx)
+        .await;
+        let rows = self.track(rows)?;
+        let mut out: Vec<LinkCandidate> = Vec::new();
+        for r in &rows {
+            let id = LinkId(r.try_get("id")?);
+            if out.last().is_none_or(|c| c.id != id) {
+                out.push(LinkCandidate {
+                    id,
+                    busy: Vec::new(),
+                });
+            }
+            let start: Option<jiff_sqlx::Timestamp> = r.try_get("busy_start")?;
+            let end: Option<jiff_sqlx::Timestamp> = r.try_get("busy_end")?;
+            if let (Some(s), Some(e)) = (start, end) {
+                let c = out.last_mut().expect("pushed above");
+                c.busy.push(Window::new(s.to_jiff(), e.to_jiff()));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_link(&mut self, booking: BookingId, link: Option<LinkId>) -> Result<()> {
+        // bookings_derive() recomputes `busy`; a double booking is refused by
+        // the exclusion constraint (23P01, StoreError::Overlap).
+        let done = sqlx::query(
+            "UPDATE bookings SET meeting_link_id = $1, \
+               assigned_at = CASE WHEN $1::uuid IS NULL THEN NULL ELSE now() END \
+             WHERE id = $2",
+        )
+        .bind(link.map(|l| l.0))
+        .bind(booking.0)
+        .execute(&mut *self.tx)
+        .await;
+        let done = self.track(done)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn holder_overlapping(
+        &mut self,
+        link: LinkId,
+        busy: Window,
+        except: BookingId,
+    ) -> Result<Option<BookingId>> {
+        let row = sqlx::query_scalar::<_, Uuid>(
+            "SELECT b.id FROM bookings b \
+             WHERE b.meeting_link_id = $1 AND b.id <> $2 AND b.busy && tstzrange($3, $4, '[)') \
+             ORDER BY b.starts_at LIMIT 1",
+        )
+        .bind(link.0)
+        .bind(except.0)
+        .bind(busy.start.to_sqlx())
+        .bind(busy.end.to_sqlx())
+        .fetch_optional(&mut *self.tx)
+        .await;
+        let row = self.track(row)?;
+        Ok(row.map(BookingId))
+    }
+
+    async fn bookings_on_link_from(
+        &mut self,
+        link: LinkId,
+        from: Timestamp,
+    ) -> Result<Vec<Booking>> {
+        let rows = sqlx::query(&format!(
+            "{BOOKING_SELECT} WHERE b.meeting_link_id = $1 AND b.starts_at >= $2 ORDER BY b.starts_at"
+        ))
+        .bind(link.0)
+        .bind(from.to_sqlx())
+        .fetch_all(&mut *self.tx)
+        .await;
+        let rows = self.track(rows)?;
+        rows.iter().map(booking_row).collect()
+    }
+
+    // Locked, and skipping bookings another transaction holds: that one may
+    // be refunding the booking this one is about to give a link.
+    async fn waiting_during(
+        &mut self,
+        during: Window,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Booking>> {
+        let rows = sqlx::query(&format!(
+            "{BOOKING_SELECT} WHERE b.payment_status = 'paid' AND b.meeting_link_id IS NULL \
+             AND b.starts_at < $1 AND b.ends_at > $2 AND b.ends_at > $3 \
+             ORDER BY b.created_at LIMIT $4 \
+             FOR UPDATE OF b SKIP LOCKED"
+        ))
+        .bind(during.end.to_sqlx())
+        .bind(during.start.to_sqlx())
+        .bind(now.to_sqlx())
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await;
+        let rows = self.track(rows)?;
+        rows.iter().map(booking_row).collect()
+    }
+
+    async fn record_event(
+        &mut self,
+        booking: BookingId,
+        kind: EventKind,
+        link: Option<LinkId>,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        // sqlx's json feature is off: jsonb travels as text.
+        let done = sqlx::query(
+            "INSERT INTO booking_events (booking_id, kind, meeting_link_id, detail) VALUES ($1, $2, $3, $4::jsonb)",
+        )
+        .bind(booking.0)
+        .bind(kind.as_str())
+        .bind(link.map(|l| l.0))
+        .bind(detail.to_string())
+        .execute(&mut *self.tx)
+        .await;
+        self.track(done)?;
+        Ok(())
+    }
+
+    async fn remember_notification(&mut self, key: &str, booking: BookingId) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO payment_notifications (dedup_key, booking_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(key)
+        .bind(booking.0)
+        .execute(&mut *self.tx)
+        .await;
+        let done = self.track(done)?;
+        Ok(done.rows_affected() == 1)
+    }
+}

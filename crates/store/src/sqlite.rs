@@ -1,0 +1,619 @@
+//! The SQLite adapter: the embedded, zero-set-up default.
+//!
+//! Writes are serialised twice over: inside the process by an async mutex
+//! (so waiting writers queue fairly instead of polling SQLite's lock), and
+//! across processes (`meetpool` CLI next to a running server) by
+//! `BEGIN IMMEDIATE`, which takes SQLite's write lock before the first read.
+//! A transaction therefore reads exactly what it then writes on.
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::civil::{Date, DateTime, Time};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use meetpool_domain::{
+    Booking, BookingId, EventKind, LinkCandidate, LinkId, NewBooking, PaymentStatus, SessionTypeId,
+    Window,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::{
+    Backend, BookingFilter, ConnectOptions, DbSettings, Event, Link, LinkPatch, NewLink,
+    PoolStatus, Result, SessionType, Store, StoreError, Tx,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// Sessions last at most a day and the buffer is at most a day, so a busy
+/// window that overlaps `[a, b)` starts after `a - LOOKBACK`.
+const LOOKBACK: SignedDuration = SignedDuration::from_hours(48);
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    write_lock: Arc<Mutex<()>>,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
+        let connect = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("bad sqlite URL: {e}")))?
+            .create_if_missing(options.create_if_missing)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(connect)
+            .await?;
+        Ok(Self {
+            pool,
+            write_lock: Arc::new(Mutex::new(())),
+        })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+pub(crate) fn ts_out(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+pub(crate) fn ts_in(s: &str) -> Result<Timestamp> {
+    let dt =
+        DateTime::from_str(s).map_err(|e| StoreError::corrupt(format!("instant {s:?}: {e}")))?;
+    dt.to_zoned(TimeZone::UTC)
+        .map(|z| z.timestamp())
+        .map_err(|e| StoreError::corrupt(format!("instant {s:?}: {e}")))
+}
+
+fn uuid_in<T: FromStr>(s: &str) -> Result<T> {
+    s.parse()
+        .map_err(|_| StoreError::corrupt(format!("id {s:?}")))
+}
+
+const BOOKING_SELECT: &str = "SELECT b.id, b.order_id, b.user_id, b.expert_id, b.session_type_id, \
+    b.booking_date, b.booking_time, b.price, b.payment_status, b.status, b.meeting_link_id, \
+    l.meeting_link, b.starts_at, b.ends_at, b.join_token, b.payment_transaction_id, b.created_at, b.updated_at \
+    FROM bookings b LEFT JOIN meeting_links_pool l ON l.id = b.meeting_link_id";
+
+fn booking_row(r: &SqliteRow) -> Result<Booking> {
+    let link: Option<String> = r.try_get("meeting_link_id")?;
+    let date: String = r.try_get("booking_date")?;
+    let time: String = r.try_get("booking_time")?;
+    let status: String = r.try_get("payment_status")?;
+    Ok(Booking {
+        id: uuid_in(r.try_get::<&str, _>("id")?)?,
+        order_id: r.try_get("order_id")?,
+        user_id: r.try_get("user_id")?,
+        expert_id: r.try_get("expert_id")?,
+        session_type_id: uuid_in(r.try_get::<&str, _>("session_type_id")?)?,
+        booking_date: Date::from_str(&date)
+            .map_err(|_| StoreError::corrupt(format!("date {date:?}")))?,
+        booking_time: Time::from_str(&time)
+            .map_err(|_| StoreError::corrupt(format!("time {time:?}")))?,
+        price: r.try_get("price")?,
+        payment_status: status.parse().map_err(StoreError::corrupt)?,
+        status: r.try_get("status")?,
+        meeting_link_id: link.as_deref().map(uuid_in).transpose()?,
+        meeting_link: r.try_get("meeting_link")?,
+        window: Window::new(
+            ts_in(r.try_get::<&str, _>("starts_at")?)?,
+            ts_in(r.try_get::<&str, _>("ends_at")?)?,
+        ),
+        join_token: r.try_get("join_token")?,
+        payment_transaction_id: r.try_get("payment_transaction_id")?,
+        created_at: ts_in(r.try_get::<&str, _>("created_at")?)?,
+        updated_at: ts_in(r.try_get::<&str, _>("updated_at")?)?,
+    })
+}
+
+fn link_row(r: &SqliteRow) -> Result<Link> {
+    Ok(Link {
+        id: uuid_in(r.try_get::<&str, _>("id")?)?,
+        meeting_link: r.try_get("meeting_link")?,
+        notes: r.try_get("notes")?,
+        is_available: r.try_get("is_available")?,
+        created_at: ts_in(r.try_get::<&str, _>("created_at")?)?,
+        updated_at: ts_in(r.try_get::<&str, _>("updated_at")?)?,
+    })
+}
+
+fn session_type_row(r: &SqliteRow) -> Result<SessionType> {
+    Ok(SessionType {
+        id: uuid_in(r.try_get::<&str, _>("id")?)?,
+        name: r.try_get("name")?,
+        duration: r.try_get("duration")?,
+        price: r.try_get("price")?,
+        created_at: ts_in(r.try_get::<&str, _>("created_at")?)?,
+    })
+}
+
+const LINK_SELECT: &str =
+    "SELECT id, meeting_link, notes, is_available, created_at, updated_at FROM meeting_links_pool";
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn configure(&self, settings: &DbSettings) -> Result<()> {
+        let _guard = self.write_lock.lock().await;
+        sqlx::query("UPDATE meetpool_settings SET timezone = ?, buffer_minutes = ? WHERE id = 1")
+            .bind(&settings.timezone)
+            .bind(settings.buffer_minutes as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn ready(&self) -> Result<()> {
+        sqlx::query("SELECT 1 FROM meetpool_settings WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn begin(&self) -> Result<Box<dyn Tx>> {
+        let guard = self.write_lock.clone().lock_owned().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Box::new(SqliteTx { tx, _guard: guard }))
+    }
+
+    async fn session_types(&self) -> Result<Vec<SessionType>> {
+        let rows = sqlx::query("SELECT * FROM session_types ORDER BY created_at, name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(session_type_row).collect()
+    }
+
+    async fn session_type(&self, id: SessionTypeId) -> Result<SessionType> {
+        let row = sqlx::query("SELECT * FROM session_types WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_one(&self.pool)
+            .await?;
+        session_type_row(&row)
+    }
+
+    async fn links(&self) -> Result<Vec<Link>> {
+        let rows = sqlx::query(&format!("{LINK_SELECT} ORDER BY seq"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(link_row).collect()
+    }
+
+    async fn link(&self, id: LinkId) -> Result<Link> {
+        let row = sqlx::query(&format!("{LINK_SELECT} WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_one(&self.pool)
+            .await?;
+        link_row(&row)
+    }
+
+    async fn booking(&self, id: BookingId) -> Result<Booking> {
+        let row = sqlx::query(&format!("{BOOKING_SELECT} WHERE b.id = ?"))
+            .bind(id.to_string())
+            .fetch_one(&self.pool)
+            .await?;
+        booking_row(&row)
+    }
+
+    async fn booking_by_order(&self, order_id: &str) -> Result<Booking> {
+        let row = sqlx::query(&format!("{BOOKING_SELECT} WHERE b.order_id = ?"))
+            .bind(order_id)
+            .fetch_one(&self.pool)
+            .await?;
+        booking_row(&row)
+    }
+
+    async fn bookings(&self, f: &BookingFilter) -> Result<Vec<Booking>> {
+        let rows = sqlx::query(&format!(
+            "{BOOKING_SELECT} WHERE (?1 IS NULL OR b.payment_status = ?1) \
+             AND (?2 = 0 OR (b.payment_status = 'paid' AND b.meeting_link_id IS NULL AND b.ends_at > ?3)) \
+             AND (?4 IS NULL OR b.booking_date = ?4) \
+             ORDER BY b.starts_at, b.created_at LIMIT ?5"
+        ))
+        .bind(f.payment_status.map(|s| s.as_str()))
+        .bind(f.unassigned)
+        .bind(ts_out(Timestamp::now()))
+        .bind(f.date.map(|d| d.to_string()))
+        .bind(i64::from(f.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(booking_row).collect()
+    }
+
+    async fn events(&self, booking: BookingId) -> Result<Vec<Event>> {
+        let rows = sqlx::query(
+            "SELECT id, booking_id, kind, meeting_link_id, detail, created_at FROM booking_events \
+             WHERE booking_id = ? ORDER BY id",
+        )
+        .bind(booking.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let link: Option<String> = r.try_get("meeting_link_id")?;
+                let detail: String = r.try_get("detail")?;
+                Ok(Event {
+                    id: r.try_get("id")?,
+                    booking_id: uuid_in(r.try_get::<&str, _>("booking_id")?)?,
+                    kind: r.try_get("kind")?,
+                    meeting_link_id: link.as_deref().map(uuid_in).transpose()?,
+                    detail: serde_json::from_str(&detail).map_err(StoreError::corrupt)?,
+                    created_at: ts_in(r.try_get::<&str, _>("created_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn pool_status(&self, now: Timestamp) -> Result<PoolStatus> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM meeting_links_pool) AS total_links, \
+             (SELECT COUNT(*) FROM meeting_links_pool WHERE is_available = 1) AS available_links, \
+             (SELECT COUNT(*) FROM bookings WHERE meeting_link_id IS NOT NULL AND starts_at <= ?1 AND ends_at > ?1) AS in_use_now, \
+             (SELECT COUNT(*) FROM bookings WHERE payment_status = 'paid' AND meeting_link_id IS NULL AND ends_at > ?1) AS unassigned",
+        )
+        .bind(ts_out(now))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(PoolStatus {
+            total_links: r.try_get("total_links")?,
+            available_links: r.try_get("available_links")?,
+            in_use_now: r.try_get("in_use_now")?,
+            unassigned_paid_bookings: r.try_get("unassigned")?,
+        })
+    }
+
+    async fn recent_assignments(&self, limit: u32) -> Result<Vec<Booking>> {
+        let rows = sqlx::query(&format!(
+            "{BOOKING_SELECT} WHERE b.meeting_link_id IS NOT NULL ORDER BY b.assigned_at DESC LIMIT ?"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(booking_row).collect()
+    }
+
+    async fn waiting(&self, limit: u32) -> Result<Vec<Booking>> {
+        let rows = sqlx::query(&format!(
+            "{BOOKING_SELECT} WHERE b.payment_status = 'paid' AND b.meeting_link_id IS NULL AND b.ends_at > ? \
+             ORDER BY b.created_at LIMIT ?"
+        ))
+        .bind(ts_out(Timestamp::now()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(booking_row).collect()
+    }
+
+    async fn overlapping_pairs(&self) -> Result<Vec<(BookingId, BookingId)>> {
+        let rows = sqlx::query(
+            "SELECT a.id AS a, b.id AS b FROM bookings a \
+             JOIN bookings b ON a.meeting_link_id = b.meeting_link_id AND a.id < b.id \
+             CROSS JOIN meetpool_settings s \
+             WHERE s.id = 1 AND a.meeting_link_id IS NOT NULL \
+               AND a.starts_at < datetime(b.ends_at, '+' || s.buffer_minutes || ' minutes') \
+               AND b.starts_at < datetime(a.ends_at, '+' || s.buffer_minutes || ' minutes')",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    uuid_in(r.try_get::<&str, _>("a")?)?,
+                    uuid_in(r.try_get::<&str, _>("b")?)?,
+                ))
+            })
+            .collect()
+    }
+}
+
+pub struct SqliteTx {
+    tx: Transaction<'static, Sqlite>,
+    _guard: OwnedMutexGuard<()>,
+}
+
+#[async_trait]
+impl Tx for SqliteTx {
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    async fn lock_window(&mut self, _busy: Window) -> Result<()> {
+        Ok(()) // BEGIN IMMEDIATE already holds the database's only write lock.
+    }
+
+    async fn insert_session_type(&mut self, st: &SessionType) -> Result<()> {
+        sqlx::query("INSERT INTO session_types (id, name, duration, price, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(st.id.to_string())
+            .bind(&st.name)
+            .bind(st.duration)
+            .bind(st.price)
+            .bind(st.created_at.strftime("%Y-%m-%d %H:%M:%S%.3f").to_string())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn update_session_type(&mut self, st: &SessionType) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE session_types SET name = ?, duration = ?, price = ?, \
+             updated_at = strftime('%Y-%m-%d %H:%M:%f', 'now') WHERE id = ?",
+        )
+        .bind(&st.name)
+        .bind(st.duration)
+        .bind(st.price)
+        .bind(st.id.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn insert_link(&mut self, link: &NewLink) -> Result<Link> {
+        let row = sqlx::query(
+            "INSERT INTO meeting_links_pool (id, seq, meeting_link, notes, is_available) \
+             VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM meeting_links_pool), ?, ?, ?) \
+             RETURNING id, meeting_link, notes, is_available, created_at, updated_at",
+        )
+        .bind(link.id.to_string())
+        .bind(link.meeting_link.as_str())
+        .bind(&link.notes)
+        .bind(link.is_available)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        link_row(&row)
+    }
+
+    async fn update_link(&mut self, id: LinkId, patch: &LinkPatch) -> Result<Link> {
+        let row = sqlx::query(
+            "UPDATE meeting_links_pool SET \
+               meeting_link = COALESCE(?1, meeting_link), \
+               notes = CASE WHEN ?2 THEN ?3 ELSE notes END, \
+               is_available = COALESCE(?4, is_available) \
+             WHERE id = ?5 \
+             RETURNING id, meeting_link, notes, is_available, created_at, updated_at",
+        )
+        .bind(patch.meeting_link.as_ref().map(|u| u.as_str()))
+        .bind(patch.notes.is_some())
+        .bind(patch.notes.clone().flatten())
+        .bind(patch.is_available)
+        .bind(id.to_string())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        link_row(&row)
+    }
+
+    async fn delete_link(&mut self, id: LinkId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM meeting_links_pool WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&mut *self.tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn insert_booking(&mut self, b: &NewBooking) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO bookings (id, order_id, user_id, expert_id, session_type_id, booking_date, \
+             booking_time, price, payment_status, status, starts_at, ends_at, join_token) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(b.id.to_string())
+        .bind(b.order_id.as_str())
+        .bind(&b.user_id)
+        .bind(&b.expert_id)
+        .bind(b.session_type_id.to_string())
+        .bind(b.booking_date.to_string())
+        .bind(b.booking_time.strftime("%H:%M").to_string())
+        .bind(b.price)
+        .bind(b.payment_status.as_str())
+        .bind(&b.status)
+        .bind(ts_out(b.window.start))
+        .bind(ts_out(b.window.end))
+        .bind(&b.join_token)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn lock_booking(&mut self, id: BookingId) -> Result<Booking> {
+        let row = sqlx::query(&format!("{BOOKING_SELECT} WHERE b.id = ?"))
+            .bind(id.to_string())
+            .fetch_one(&mut *self.tx)
+            .await?;
+        booking_row(&row)
+    }
+
+    async fn lock_booking_by_order(&mut self, order_id: &str) -> Result<Booking> {
+        let row = sqlx::query(&format!("{BOOKING_SELECT} WHERE b.order_id = ?"))
+            .bind(order_id)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        booking_row(&row)
+    }
+
+    async fn set_payment(
+        &mut self,
+        id: BookingId,
+        status: PaymentStatus,
+        txn: Option<&str>,
+    ) -> Result<()> {
+        // The platform's own `status` follows a first payment, as in the
+        // previous system ('confirmed' once paid).
+        sqlx::query(
+            "UPDATE bookings SET payment_status = ?1, \
+               payment_transaction_id = COALESCE(?2, payment_transaction_id), \
+               status = CASE WHEN ?1 = 'paid' AND status = 'pending' THEN 'confirmed' ELSE status END \
+             WHERE id = ?3",
+        )
+        .bind(status.as_str())
+        .bind(txn)
+        .bind(id.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn candidates(
+        &mut self,
+        around: Window,
+        except: BookingId,
+    ) -> Result<Vec<LinkCandidate>> {
+        let rows = sqlx::query(
+            "SELECT l.id, b.starts_at, datetime(b.ends_at, '+' || s.buffer_minutes || ' minutes') AS busy_end \
+             FROM meeting_links_pool l CROSS JOIN meetpool_settings s \
+             LEFT JOIN bookings b ON b.meeting_link_id = l.id AND b.id <> ?1 \
+               AND b.starts_at >= ?2 AND b.starts_at < ?3 \
+               AND datetime(b.ends_at, '+' || s.buffer_minutes || ' minutes') > ?4 \
+             WHERE s.id = 1 AND l.is_available = 1 \
+             ORDER BY l.seq",
+        )
+        .bind(except.to_string())
+        .bind(ts_out(around.start - LOOKBACK))
+        .bind(ts_out(around.end))
+        .bind(ts_out(around.start))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut out: Vec<LinkCandidate> = Vec::new();
+        for r in &rows {
+            let id: LinkId = uuid_in(r.try_get::<&str, _>("id")?)?;
+            if out.last().is_none_or(|c| c.id != id) {
+                out.push(LinkCandidate {
+                    id,
+                    busy: Vec::new(),
+                });
+            }
+            let start: Option<String> = r.try_get("starts_at")?;
+            let end: Option<String> = r.try_get("busy_end")?;
+            if let (Some(s), Some(e)) = (start, end) {
+                let c = out.last_mut().expect("pushed above");
+                c.busy.push(Window::new(ts_in(&s)?, ts_in(&e)?));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_link(&mut self, booking: BookingId, link: Option<LinkId>) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE bookings SET meeting_link_id = ?1, \
+               assigned_at = CASE WHEN ?1 IS NULL THEN NULL ELSE strftime('%Y-%m-%d %H:%M:%f', 'now') END \
+             WHERE id = ?2",
+        )
+        .bind(link.map(|l| l.to_string()))
+        .bind(booking.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn holder_overlapping(
+        &mut self,
+        link: LinkId,
+        busy: Window,
+        except: BookingId,
+    ) -> Result<Option<BookingId>> {
+        let row: Option<String> = sqlx::query_scalar(
+            "SELECT b.id FROM bookings b CROSS JOIN meetpool_settings s \
+             WHERE s.id = 1 AND b.meeting_link_id = ?1 AND b.id <> ?2 \
+               AND b.starts_at >= ?3 AND b.starts_at < ?4 \
+               AND datetime(b.ends_at, '+' || s.buffer_minutes || ' minutes') > ?5 \
+             ORDER BY b.starts_at LIMIT 1",
+        )
+        .bind(link.to_string())
+        .bind(except.to_string())
+        .bind(ts_out(busy.start - LOOKBACK))
+        .bind(ts_out(busy.end))
+        .bind(ts_out(busy.start))
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_deref().map(uuid_in).transpose()
+    }
+
+    async fn bookings_on_link_from(
+        &mut self,
+        link: LinkId,
+        from: Timestamp,
+    ) -> Result<Vec<Booking>> {
+        let rows = sqlx::query(&format!(
+            "{BOOKING_SELECT} WHERE b.meeting_link_id = ? AND b.starts_at >= ? ORDER BY b.starts_at"
+        ))
+        .bind(link.to_string())
+        .bind(ts_out(from))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(booking_row).collect()
+    }
+
+    async fn waiting_during(
+        &mut self,
+        during: Window,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Booking>> {
+        let rows = sqlx::query(&format!(
+            "{BOOKING_SELECT} WHERE b.payment_status = 'paid' AND b.meeting_link_id IS NULL \
+             AND b.starts_at < ?1 AND b.ends_at > ?2 AND b.ends_at > ?3 \
+             ORDER BY b.created_at LIMIT ?4"
+        ))
+        .bind(ts_out(during.end))
+        .bind(ts_out(during.start))
+        .bind(ts_out(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(booking_row).collect()
+    }
+
+    async fn record_event(
+        &mut self,
+        booking: BookingId,
+        kind: EventKind,
+        link: Option<LinkId>,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO booking_events (booking_id, kind, meeting_link_id, detail) VALUES (?, ?, ?, ?)")
+            .bind(booking.to_string())
+            .bind(kind.as_str())
+            .bind(link.map(|l| l.to_string()))
+            .bind(detail.to_string())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn remember_notification(&mut self, key: &str, booking: BookingId) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO payment_notifications (dedup_key, booking_id) VALUES (?, ?)",
+        )
+        .bind(key)
+        .bind(booking.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
