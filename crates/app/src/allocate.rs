@@ -3,7 +3,7 @@
 //! choose well and keep the audit trail.
 use jiff::Timestamp;
 use meetpool_domain::allocation::NEIGHBOUR_HORIZON;
-use meetpool_domain::{choose_link, Booking, EventKind, LinkId, Window};
+use meetpool_domain::{choose_link, Booking, BookingId, EventKind, LinkId, Window};
 use meetpool_store::Tx;
 use serde_json::json;
 use tracing::{info, warn};
@@ -93,18 +93,25 @@ impl App {
             .await?;
         inc(&COUNTERS.releases);
         info!(booking_id = %booking.id, order_id = %booking.order_id, link_id = %link, reason, "meeting link released");
-        self.backfill_in(tx, self.busy(booking)).await?;
+        self.backfill_in(tx, self.busy(booking), Some(booking.id))
+            .await?;
         Ok(())
     }
 
     /// Offers links to the paid bookings without one whose sessions overlap
-    /// `during`, oldest booking first. Returns how many got one.
-    pub(crate) async fn backfill_in(&self, tx: &mut dyn Tx, during: Window) -> Result<usize> {
+    /// `during`, oldest booking first, except `skip` (a booking an operator
+    /// just took a link from). Returns how many got one.
+    pub(crate) async fn backfill_in(
+        &self,
+        tx: &mut dyn Tx,
+        during: Window,
+        skip: Option<BookingId>,
+    ) -> Result<usize> {
         let waiting = tx
             .waiting_during(during, Timestamp::now(), BACKFILL_BATCH)
             .await?;
         let mut assigned = 0;
-        for booking in &waiting {
+        for booking in waiting.iter().filter(|b| Some(b.id) != skip) {
             if self
                 .assign_in(tx, booking, OnExhausted::Quiet)
                 .await?

@@ -1,0 +1,1 @@
+//! Midtrans payment notifications, end to end over HTTP.

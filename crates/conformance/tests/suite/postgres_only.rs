@@ -1,0 +1,1 @@
+//! What only PostgreSQL has: the previous system's SQL, and replicas racing.
