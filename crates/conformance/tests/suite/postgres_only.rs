@@ -1,1 +1,280 @@
-//! What only PostgreSQL has: the previous system's SQL, and replicas racing.
+//! What only PostgreSQL has: the previous system's SQL, run verbatim on our
+//! schema, and replicas racing for the same links.
+use std::collections::HashSet;
+
+use futures_util::future::join_all;
+use meetpool_conformance::{Backend, RawDb, TestApp};
+use reqwest::StatusCode;
+use sqlx::Row;
+
+const NO_LINKS: &str = "No available meeting links at this time. Please contact support.";
+
+/// The previous system's document, from the shared folder beside the repo.
+fn seed_document() -> String {
+    let dir = std::env::var("MEETPOOL_SHARED_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared").to_owned());
+    let path = format!("{dir}/seed/000_71ac2b8ca3130a49.txt");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("the seed document {path}: {e}"))
+}
+
+/// Every complete SQL statement in the seed document's ```sql blocks, keyed
+/// by the heading above it. Fragments (a bare WHERE clause, `...`) are skipped.
+fn seed_statements() -> Vec<(String, String)> {
+    let doc = seed_document();
+    let mut out = Vec::new();
+    let mut heading = String::new();
+    let mut lines = doc.lines();
+    while let Some(line) = lines.next() {
+        if line.starts_with('#') || line.starts_with("**") {
+            heading = line
+                .trim_matches(|c| c == '#' || c == '*' || c == ' ' || c == ':')
+                .to_owned();
+        }
+        if line.trim() == "```sql" {
+            let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+            let sql = block.join("\n");
+            let first = sql
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with("--"));
+            let complete =
+                first.is_some_and(|l| l.starts_with("INSERT") || l.starts_with("SELECT"));
+            if complete && !sql.contains("...") {
+                out.push((heading.clone(), sql));
+            }
+        }
+    }
+    out
+}
+
+fn statement(statements: &[(String, String)], heading: &str) -> String {
+    statements
+        .iter()
+        .find(|(h, _)| h.contains(heading))
+        .unwrap_or_else(|| panic!("no SQL under {heading:?} in the seed document"))
+        .1
+        .clone()
+}
+
+async fn pg() -> Option<TestApp> {
+    TestApp::spawn_with(Backend::Postgres, |c| {
+        c.timezone_name = "Asia/Jakarta".into();
+        c.timezone = jiff::tz::TimeZone::get("Asia/Jakarta").unwrap();
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_documents_sql_runs_unchanged() {
+    let Some(t) = pg().await else { return };
+    let statements = seed_statements();
+    assert_eq!(statements.len(), 7, "{statements:#?}");
+    let RawDb::Pg(pool) = t.db.raw().await else {
+        unreachable!()
+    };
+    t.session_type(60).await;
+
+    // Adding links the way the previous system's operators did.
+    let added = sqlx::query(&statement(&statements, "Adding More Links"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(added.rows_affected(), 2);
+    let (_, links) = t.get("/api/links").await;
+    assert_eq!(links.as_array().unwrap().len(), 2);
+
+    // Test 1: a booking inserted by plain SQL gets its window from the
+    // database, in the configured zone, and a link from the seed's call.
+    let row: (uuid::Uuid, String) =
+        sqlx::query_as(&statement(&statements, "Create test booking via SQL"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let booking = t.get_booking(&row.0.to_string()).await;
+    assert_eq!(booking["order_id"], row.1);
+    assert_eq!(
+        booking["starts_at"], "2025-12-01T07:00:00Z",
+        "14:00 in Jakarta"
+    );
+    assert_eq!(booking["ends_at"], "2025-12-01T08:00:00Z");
+    let (s, body) = t.assign(&row.0.to_string()).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["meetingLink"], "https://meet.google.com/new-link-1");
+
+    // Test 2: two at the same time get different links.
+    let rows: Vec<(uuid::Uuid, String)> =
+        sqlx::query_as(&statement(&statements, "Create 2 bookings at SAME time"))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 2);
+    // The pool has two links and Test 1 holds one at 14:00: one of these
+    // two gets the other link, the second gets the previous system's 409.
+    let (s1, b1) = t.assign(&rows[0].0.to_string()).await;
+    let (s2, b2) = t.assign(&rows[1].0.to_string()).await;
+    assert_eq!(
+        (s1, b1["meetingLink"].as_str()),
+        (StatusCode::OK, Some("https://meet.google.com/new-link-2"))
+    );
+    assert_eq!(s2, StatusCode::CONFLICT, "{b2}");
+    assert_eq!(b2["error"], NO_LINKS);
+
+    // Test 3: different times may share a link.
+    let rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(&statement(
+        &statements,
+        "Create 2 bookings at DIFFERENT times",
+    ))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let (_, a) = t.assign(&rows[0].0.to_string()).await;
+    let (_, b) = t.assign(&rows[1].0.to_string()).await;
+    assert_eq!(b["success"], true, "{b}");
+    assert_eq!(a["success"], false, "14:00 is full: {a}");
+
+    // The three monitoring queries.
+    let status: (i64, i64) = sqlx::query_as(&statement(&statements, "Check Pool Status"))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, (2, 2));
+    let recent = sqlx::query(&statement(&statements, "Check Recent Assignments"))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        recent.len(),
+        5,
+        "the five paid bookings, assigned or not, as the query says"
+    );
+    let waiting = sqlx::query(&statement(&statements, "Find Bookings Without Links"))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let waiting: HashSet<String> = waiting
+        .iter()
+        .map(|r| r.get::<uuid::Uuid, _>("id").to_string())
+        .collect();
+    assert!(waiting.contains(&rows[0].0.to_string()));
+    assert_eq!(waiting.len(), 2);
+    assert_eq!(t.overlaps().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updated_at_is_kept_current_by_the_database() {
+    let Some(t) = pg().await else { return };
+    let id = t.add_link("https://meet.google.com/a").await;
+    let RawDb::Pg(pool) = t.db.raw().await else {
+        unreachable!()
+    };
+    let before: (String,) = sqlx::query_as("SELECT updated_at::text FROM meeting_links_pool")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::query(&format!(
+        "UPDATE meeting_links_pool SET notes = 'x' WHERE id = '{id}'"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let after: (String,) = sqlx::query_as("SELECT updated_at::text FROM meeting_links_pool")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(after.0 > before.0, "{before:?} -> {after:?}");
+}
+
+/// Two replicas, 200 paid bookings whose sessions all overlap, 10 links,
+/// 200 concurrent assign calls split between the replicas.
+async fn race(starts: &[(&str, &str)], minutes: i64) {
+    let Some(one) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    let two = one.replica().await;
+    for i in 0..10 {
+        one.add_link(&format!("https://meet.google.com/race-{i}"))
+            .await;
+    }
+    let st = one.session_type(minutes).await;
+    let mut ids = Vec::new();
+    for i in 0..200 {
+        let (date, time) = starts[i % starts.len()];
+        ids.push(
+            one.booking(&st, date, time, "pending").await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // Paid behind the service's back, so that nothing is assigned yet.
+    let raw = one.db.raw().await;
+    assert_eq!(
+        raw.execute("UPDATE bookings SET payment_status = 'paid'")
+            .await
+            .unwrap(),
+        200
+    );
+
+    let calls = ids.iter().enumerate().map(|(i, id)| {
+        let app = if i % 2 == 0 { &one } else { &two };
+        app.assign(id)
+    });
+    let answers = join_all(calls).await;
+    let won: Vec<&serde_json::Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::OK)
+        .map(|(_, b)| b)
+        .collect();
+    let lost = answers
+        .iter()
+        .filter(|(s, b)| {
+            *s == StatusCode::CONFLICT
+                && b["error"] == NO_LINKS
+                && b["requiresManualAssignment"] == true
+        })
+        .count();
+    assert_eq!(won.len(), 10, "{answers:?}");
+    assert_eq!(lost, 190);
+    let distinct: HashSet<&str> = won
+        .iter()
+        .map(|b| b["meetingLinkId"].as_str().unwrap())
+        .collect();
+    assert_eq!(distinct.len(), 10);
+    let pairs = raw
+        .column(
+            "SELECT count(*)::text FROM bookings a JOIN bookings b \
+             ON a.meeting_link_id = b.meeting_link_id AND a.id < b.id AND a.busy && b.busy",
+        )
+        .await
+        .unwrap();
+    assert_eq!(pairs, vec![Some("0".to_owned())]);
+    assert_eq!(one.overlaps().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_racing_for_one_slot_never_double_book() {
+    race(&[("2027-12-01", "14:00")], 60).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_racing_for_overlapping_unequal_windows_never_double_book() {
+    let starts = [
+        ("2027-12-01", "14:00"),
+        ("2027-12-01", "14:10"),
+        ("2027-12-01", "14:25"),
+        ("2027-12-01", "14:40"),
+        ("2027-12-01", "14:55"),
+    ];
+    race(&starts, 60).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_racing_across_midnight_never_double_book() {
+    let starts = [
+        ("2027-12-01", "23:30"),
+        ("2027-12-01", "23:50"),
+        ("2027-12-02", "00:10"),
+        ("2027-12-02", "00:25"),
+    ];
+    race(&starts, 60).await;
+}
