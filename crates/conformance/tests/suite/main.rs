@@ -17,5 +17,6 @@ macro_rules! on_both {
 }
 
 mod assignment;
+mod invariant;
 mod midtrans;
 mod postgres_only;
