@@ -13,7 +13,8 @@ use tracing::{info, warn};
 
 use crate::output::{json, table};
 
-#[derive(Parser, Debug)]
+// No `Debug` on the argument structs: DATABASE_URL may carry a password.
+#[derive(Parser)]
 #[command(
     name = "meetpool",
     version,
@@ -31,7 +32,7 @@ pub struct Args {
     pub command: Command,
 }
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args)]
 pub struct ConfigArgs {
     /// sqlite:PATH (embedded) or postgres://... (replicas).
     #[arg(
@@ -144,7 +145,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum Command {
     /// Run the HTTP service (migrates the database first).
     Serve {
