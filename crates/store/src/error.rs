@@ -64,7 +64,10 @@ impl StoreError {
                     // SQLite: extended result codes
                     "5" | "6" | "261" | "262" | "517" => StoreError::Retry,
                     "2067" | "1555" => StoreError::Conflict(sqlite_unique_target(msg)),
-                    "787" => StoreError::Conflict("referenced".into()),
+                    // ON DELETE RESTRICT reports itself as a trigger (1811).
+                    "787" | "1811" if msg.contains("FOREIGN KEY") => {
+                        StoreError::Conflict("referenced".into())
+                    }
                     _ => StoreError::Other(e),
                 }
             }

@@ -16,6 +16,7 @@ macro_rules! on_both {
     )*};
 }
 
+mod admin;
 mod assignment;
 mod invariant;
 mod midtrans;

@@ -1,0 +1,106 @@
+//! The `meetpool` binary as an operator uses it, on a real SQLite file.
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn meetpool(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meetpool"))
+        .args(args)
+        .current_dir(dir)
+        .env(
+            "DATABASE_URL",
+            format!("sqlite:{}", dir.join("ops.db").display()),
+        )
+        .env_remove("MEETPOOL_ADMIN_TOKEN")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run meetpool")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = meetpool(dir, args);
+    assert!(
+        out.status.success(),
+        "meetpool {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn an_operator_manages_the_pool_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(ok(d, &["migrate"]).contains("database migrated (sqlite)"));
+
+    let st: Value = serde_json::from_str(&ok(
+        d,
+        &[
+            "session-types",
+            "add",
+            "--name",
+            "Consultation",
+            "--duration",
+            "60",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(st["duration"], 60);
+    let table = ok(d, &["session-types", "list"]);
+    assert!(
+        table.starts_with("ID") && table.contains("Consultation"),
+        "{table}"
+    );
+
+    ok(
+        d,
+        &[
+            "links",
+            "add",
+            "https://meet.google.com/kcw-ebey-pqu",
+            "--notes",
+            "first",
+        ],
+    );
+    ok(d, &["links", "add", "https://meet.google.com/ppt-myeq-puu"]);
+    let links: Value = serde_json::from_str(&ok(d, &["links", "list", "--json"])).unwrap();
+    assert_eq!(links.as_array().unwrap().len(), 2);
+    assert_eq!(links[0]["notes"], "first");
+
+    // A duplicate and a non-https link are refused with a reason.
+    let dup = meetpool(d, &["links", "add", "https://meet.google.com/kcw-ebey-pqu"]);
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already in the pool"));
+    let bad = meetpool(d, &["links", "add", "http://example.com/x"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("https"));
+
+    // Disable by URL; the table and the status show it.
+    assert!(ok(
+        d,
+        &["links", "disable", "https://meet.google.com/ppt-myeq-puu"]
+    )
+    .contains("disabled"));
+    let table = ok(d, &["links", "list"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("ppt-myeq-puu") && l.contains("disabled")),
+        "{table}"
+    );
+    let status: Value = serde_json::from_str(&ok(d, &["status", "--json"])).unwrap();
+    assert_eq!(
+        (
+            status["total_links"].as_i64(),
+            status["available_links"].as_i64()
+        ),
+        (Some(2), Some(1))
+    );
+    assert!(ok(d, &["bookings", "list", "--unassigned"]).contains("(none)"));
+
+    let missing = meetpool(d, &["assign", "5f0c2a8e-1d43-4b8e-9a52-0c6b1f5e3a11"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("booking not found"));
+}
