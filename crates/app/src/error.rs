@@ -27,6 +27,10 @@ pub enum AppError {
     /// A feature needs configuration it does not have (503).
     #[error("{0}")]
     NotConfigured(String),
+    /// The payment gateway's status API did not give a usable answer (503,
+    /// so that Midtrans sends the notification again).
+    #[error("{0}")]
+    Gateway(String),
     /// The database cannot be reached (503): try again later.
     #[error("the database is unavailable")]
     Unavailable,

@@ -53,11 +53,11 @@ impl App {
         let effect = note.effect();
         if effect == Effect::Inconsistent {
             inc(&COUNTERS.notifications_rejected);
-            warn!(order_id = %note.order_id, status_code = %note.status_code, "notification claims a payment without status_code 200; refused");
+            warn!(order_id = %note.order_id, status_code = %note.status_code, transaction_status = %note.transaction_status, "notification whose status does not go with its status_code; refused");
             return Err(AppError::Unauthorized {
                 code: "unverifiable_status",
                 message: format!(
-                    "transaction_status {} with status_code {} is not a payment Midtrans reports; refused",
+                    "transaction_status {} does not go with status_code {} (the status is not covered by the signature); refused",
                     note.transaction_status, note.status_code
                 ),
             });
@@ -159,6 +159,12 @@ impl App {
             self.config().midtrans_api_base.trim_end_matches('/'),
             utf8_percent(&posted.order_id)
         );
+        let gateway = |what: &str| {
+            warn!(order_id = %posted.order_id, problem = what, "Midtrans status check failed");
+            AppError::Gateway(format!(
+                "cannot confirm the transaction with Midtrans: {what}"
+            ))
+        };
         let response = self
             .http
             .get(&url)
@@ -166,23 +172,21 @@ impl App {
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(|e| {
-                warn!(error = %e, "Midtrans status request failed");
-                AppError::Unavailable
-            })?;
-        let mut value: Value = response.json().await.map_err(|e| {
-            warn!(error = %e, "Midtrans status answer is not JSON");
-            AppError::Unavailable
-        })?;
+            .map_err(|_| gateway("no answer"))?;
+        if !response.status().is_success() {
+            return Err(gateway(&format!("HTTP {}", response.status().as_u16())));
+        }
+        let mut value: Value = response
+            .json()
+            .await
+            .map_err(|_| gateway("the answer is not JSON"))?;
         if value.get("signature_key").is_none() {
             value["signature_key"] = json!("-");
         }
-        let fetched = Notification::from_value(&value).map_err(|e| {
-            warn!(error = %e, "Midtrans status answer is not a transaction");
-            AppError::Unavailable
-        })?;
+        let fetched = Notification::from_value(&value)
+            .map_err(|_| gateway("the answer is not a transaction"))?;
         if fetched.order_id != posted.order_id {
-            return Err(AppError::Unavailable);
+            return Err(gateway("the answer is for another order"));
         }
         Ok(fetched)
     }

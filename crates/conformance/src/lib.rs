@@ -53,6 +53,10 @@ impl TestApp {
         let store: Box<dyn Store> = meetpool_store::connect(&db.url, &ConnectOptions::default())
             .await
             .expect("connect to the test database");
+        Self::serve(db, store, config).await
+    }
+
+    async fn serve(db: TestDb, store: Box<dyn Store>, config: Config) -> Self {
         let app = App::new(Arc::from(store), config);
         app.prepare_database().await.expect("migrate");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -223,6 +227,20 @@ impl TestApp {
     /// database sees them.
     pub async fn overlaps(&self) -> usize {
         self.app.store().overlapping_pairs().await.unwrap().len()
+    }
+
+    /// Starts meetpool on `db` through a store the test opened itself (via a
+    /// proxy it can cut, or keeping a handle on the pool to close it), so
+    /// that a test can take the database away from the running service.
+    pub async fn spawn_on_store(
+        db: TestDb,
+        store: Box<dyn Store>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        let mut config = Config::new("UTC").unwrap();
+        config.midtrans_server_key = Some(MIDTRANS_KEY.into());
+        tweak(&mut config);
+        Self::serve(db, store, config).await
     }
 }
 

@@ -103,7 +103,7 @@ impl Notification {
                 Effect::Inconsistent
             }
         };
-        match self.transaction_status.as_str() {
+        let effect = match self.transaction_status.as_str() {
             "settlement" => paid(),
             "capture" if fraud_ok => paid(),
             "capture" if self.fraud_status.as_deref() == Some("challenge") => {
@@ -117,6 +117,22 @@ impl Notification {
             "refund" | "chargeback" => Effect::Set(PaymentStatus::Refunded),
             "partial_refund" | "partial_chargeback" => Effect::Record,
             _ => Effect::Unknown,
+        };
+        // For the same reason, a status that ends a booking or takes it out
+        // of paid must come with a status_code Midtrans sends with it:
+        // otherwise a genuine pending body (201) edited to "cancel" would
+        // cancel the booking for good (its real settlement then refused),
+        // and the settled transaction's own pending body edited to "deny"
+        // would reverse the payment and release the link. Cancel, refund and
+        // chargeback come with 200; deny and failure never with 200 or 201.
+        match (effect, self.status_code.as_str()) {
+            (Effect::Set(PaymentStatus::Cancelled | PaymentStatus::Refunded), code)
+                if code != "200" =>
+            {
+                Effect::Inconsistent
+            }
+            (Effect::Set(PaymentStatus::Failed), "200" | "201") => Effect::Inconsistent,
+            (effect, _) => effect,
         }
     }
 
@@ -138,7 +154,9 @@ pub enum Effect {
     Set(PaymentStatus),
     /// Recorded, state unchanged (a partial refund keeps the booking paid).
     Record,
-    /// Claims success without Midtrans' success code: never treated as paid.
+    /// A status that does not go with its status_code (success without
+    /// Midtrans' success code, an end or a reversal with a pending code):
+    /// the status is not signed, so it is never applied.
     Inconsistent,
     /// A status Midtrans may add later: recorded, nothing changes.
     Unknown,
@@ -212,6 +230,32 @@ mod tests {
         assert_eq!(
             note("capture", "201", Some("accept")).effect(),
             Effect::Inconsistent
+        );
+    }
+
+    #[test]
+    fn ending_or_reversing_statuses_need_their_status_code() {
+        for (status, code) in [
+            ("cancel", "201"),
+            ("refund", "201"),
+            ("chargeback", "202"),
+            ("deny", "201"),
+            ("deny", "200"),
+            ("failure", "201"),
+        ] {
+            assert_eq!(
+                note(status, code, None).effect(),
+                Effect::Inconsistent,
+                "{status} {code}"
+            );
+        }
+        assert_eq!(
+            note("capture", "201", Some("deny")).effect(),
+            Effect::Inconsistent
+        );
+        assert_eq!(
+            note("capture", "202", Some("deny")).effect(),
+            Effect::Set(PaymentStatus::Failed)
         );
     }
 

@@ -38,6 +38,11 @@ pub fn describe(e: &AppError) -> (StatusCode, &'static str, String) {
             "not_configured",
             message.clone(),
         ),
+        AppError::Gateway(message) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "payment_gateway_unavailable",
+            message.clone(),
+        ),
         AppError::Unavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
             "database_unavailable",
