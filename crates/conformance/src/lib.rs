@@ -40,17 +40,22 @@ impl TestApp {
         let mut config = Config::new("UTC").unwrap();
         config.midtrans_server_key = Some(MIDTRANS_KEY.into());
         tweak(&mut config);
-        Some(Self::start(db, config).await)
+        Some(Self::start(db, config, &ConnectOptions::default()).await)
     }
 
     /// Another replica on the same database (its own connection pool).
     pub async fn replica(&self) -> TestApp {
-        let config = self.app.config().clone();
-        Self::start(self.db.share(), config).await
+        self.replica_with(&ConnectOptions::default()).await
     }
 
-    async fn start(db: TestDb, config: Config) -> Self {
-        let store: Box<dyn Store> = meetpool_store::connect(&db.url, &ConnectOptions::default())
+    /// A replica connecting with other options (PostgreSQL coordination).
+    pub async fn replica_with(&self, options: &ConnectOptions) -> TestApp {
+        let config = self.app.config().clone();
+        Self::start(self.db.share(), config, options).await
+    }
+
+    async fn start(db: TestDb, config: Config, options: &ConnectOptions) -> Self {
+        let store: Box<dyn Store> = meetpool_store::connect(&db.url, options)
             .await
             .expect("connect to the test database");
         Self::serve(db, store, config).await

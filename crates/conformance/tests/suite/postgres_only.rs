@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use futures_util::future::join_all;
 use meetpool_conformance::{Backend, RawDb, TestApp};
+use meetpool_store::{ConnectOptions, Coordination};
 use reqwest::StatusCode;
 use sqlx::Row;
 
@@ -187,10 +188,19 @@ async fn updated_at_is_kept_current_by_the_database() {
 /// Two replicas, 200 paid bookings whose sessions all overlap, 10 links,
 /// 200 concurrent assign calls split between the replicas.
 async fn race(starts: &[(&str, &str)], minutes: i64) {
-    let Some(one) = TestApp::spawn(Backend::Postgres).await else {
+    race_with(starts, minutes, Coordination::HourLocks).await
+}
+
+async fn race_with(starts: &[(&str, &str)], minutes: i64, coordination: Coordination) {
+    let Some(seed) = TestApp::spawn(Backend::Postgres).await else {
         return;
     };
-    let two = one.replica().await;
+    let options = ConnectOptions {
+        coordination,
+        ..ConnectOptions::default()
+    };
+    let one = seed.replica_with(&options).await;
+    let two = seed.replica_with(&options).await;
     for i in 0..10 {
         one.add_link(&format!("https://meet.google.com/race-{i}"))
             .await;
@@ -277,4 +287,16 @@ async fn replicas_racing_across_midnight_never_double_book() {
         ("2027-12-02", "00:25"),
     ];
     race(&starts, 60).await;
+}
+
+/// Without the hour locks, the exclusion constraint alone refuses every
+/// loser of a race, which retries on the next link: still exactly ten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_constraint_alone_never_double_books_under_the_race() {
+    let starts = [
+        ("2027-12-01", "14:00"),
+        ("2027-12-01", "14:20"),
+        ("2027-12-01", "14:40"),
+    ];
+    race_with(&starts, 60, Coordination::ConstraintOnly).await;
 }
