@@ -1,10 +1,10 @@
 //! Giving links to bookings and taking them back, inside a transaction the
 //! caller owns. The database refuses any double booking; these functions
-//! choose well and keep the audit trail.
+//! choose well, keep the audit trail, and write each booking once.
 use jiff::Timestamp;
 use meetpool_domain::allocation::NEIGHBOUR_HORIZON;
-use meetpool_domain::{choose_link, Booking, BookingId, EventKind, LinkId, Window};
-use meetpool_store::Tx;
+use meetpool_domain::{choose_link, Booking, BookingId, EventKind, Window};
+use meetpool_store::{BookingWrite, NewEvent, Tx};
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -28,13 +28,17 @@ impl App {
         booking.window.busy(self.config().buffer_minutes)
     }
 
-    /// Gives `booking` a free link if there is one. `Ok(None)`: none is free.
+    /// Gives `booking` a free link if there is one, and writes it together
+    /// with `change` (what made the booking need a link: a payment, a move
+    /// off a disabled link) in one write. Returns the booking as written;
+    /// without a free link it has none.
     pub(crate) async fn assign_in(
         &self,
         tx: &mut dyn Tx,
         booking: &Booking,
         on_exhausted: OnExhausted,
-    ) -> Result<Option<LinkId>> {
+        mut change: BookingWrite,
+    ) -> Result<Booking> {
         let busy = self.busy(booking);
         tx.lock_window(busy).await?;
         let candidates = tx
@@ -43,59 +47,64 @@ impl App {
         let policy = self.config().policy;
         match choose_link(policy, &busy, &candidates) {
             Some(link) => {
-                tx.set_link(booking.id, Some(link)).await?;
-                tx.record_event(
-                    booking.id,
+                change.link = Some(Some(link));
+                change.events.push(NewEvent::new(
                     EventKind::Assigned,
                     Some(link),
                     json!({ "policy": policy.as_str() }),
-                )
-                .await?;
+                ));
                 inc(&COUNTERS.assignments);
                 info!(booking_id = %booking.id, order_id = %booking.order_id, link_id = %link, "meeting link assigned");
-                Ok(Some(link))
             }
-            None => {
-                if on_exhausted == OnExhausted::Alert {
-                    let enabled = candidates.len();
-                    tx.record_event(
-                        booking.id,
-                        EventKind::PoolExhausted,
-                        None,
-                        json!({ "enabled_links": enabled, "starts_at": booking.window.start, "ends_at": booking.window.end }),
-                    )
-                    .await?;
-                    inc(&COUNTERS.pool_exhausted);
-                    warn!(
-                        booking_id = %booking.id, order_id = %booking.order_id, enabled_links = enabled,
-                        alert = "pool.exhausted", "no meeting link is free: the booking waits for manual assignment or capacity"
-                    );
-                }
-                Ok(None)
+            None if on_exhausted == OnExhausted::Alert => {
+                let enabled = candidates.len();
+                change.events.push(NewEvent::new(
+                    EventKind::PoolExhausted,
+                    None,
+                    json!({ "enabled_links": enabled, "starts_at": booking.window.start, "ends_at": booking.window.end }),
+                ));
+                inc(&COUNTERS.pool_exhausted);
+                warn!(
+                    booking_id = %booking.id, order_id = %booking.order_id, enabled_links = enabled,
+                    alert = "pool.exhausted", "no meeting link is free: the booking waits for manual assignment or capacity"
+                );
             }
+            None => {}
         }
+        if change.is_empty() {
+            return Ok(booking.clone());
+        }
+        Ok(tx.write(booking.id, &change).await?)
     }
 
-    /// Takes `booking`'s link back and offers the freed time to the bookings
-    /// waiting for it, oldest first.
+    /// Takes `booking`'s link back (with `change`, what caused it, in the
+    /// same write) and offers the freed time to the bookings waiting for
+    /// it, oldest first. Returns the booking as written.
     pub(crate) async fn release_in(
         &self,
         tx: &mut dyn Tx,
         booking: &Booking,
         kind: EventKind,
         reason: &str,
-    ) -> Result<()> {
+        mut change: BookingWrite,
+    ) -> Result<Booking> {
         let Some(link) = booking.meeting_link_id else {
-            return Ok(());
+            return Ok(if change.is_empty() {
+                booking.clone()
+            } else {
+                tx.write(booking.id, &change).await?
+            });
         };
-        tx.set_link(booking.id, None).await?;
-        tx.record_event(booking.id, kind, Some(link), json!({ "reason": reason }))
-            .await?;
+        change.link = Some(None);
+        change
+            .events
+            .push(NewEvent::new(kind, Some(link), json!({ "reason": reason })));
+        let released = tx.write(booking.id, &change).await?;
         inc(&COUNTERS.releases);
         info!(booking_id = %booking.id, order_id = %booking.order_id, link_id = %link, reason, "meeting link released");
         self.backfill_in(tx, self.busy(booking), Some(booking.id))
             .await?;
-        Ok(())
+        Ok(released)
     }
 
     /// Offers links to the paid bookings without one whose sessions overlap
@@ -112,13 +121,10 @@ impl App {
             .await?;
         let mut assigned = 0;
         for booking in waiting.iter().filter(|b| Some(b.id) != skip) {
-            if self
-                .assign_in(tx, booking, OnExhausted::Quiet)
-                .await?
-                .is_some()
-            {
-                assigned += 1;
-            }
+            let after = self
+                .assign_in(tx, booking, OnExhausted::Quiet, BookingWrite::default())
+                .await?;
+            assigned += usize::from(after.meeting_link_id.is_some());
         }
         Ok(assigned)
     }

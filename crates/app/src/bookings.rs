@@ -7,7 +7,7 @@ use meetpool_domain::{
     Booking, BookingId, DurationMinutes, EventKind, LinkId, NewBooking, OrderId, PaymentStatus,
     SessionTypeId,
 };
-use meetpool_store::{BookingFilter, Event, Tx};
+use meetpool_store::{BookingFilter, BookingWrite, Event, NewEvent, Tx};
 use serde_json::{json, Value};
 use tracing::{info, instrument};
 
@@ -114,7 +114,7 @@ impl App {
             window,
             join_token: new_join_token(),
         };
-        retrying(|| async {
+        let booking = retrying(|| async {
             let mut tx = self.store().begin().await?;
             tx.insert_booking(&new).await.map_err(|e| match e {
                 meetpool_store::StoreError::Conflict(_) => AppError::conflict(
@@ -130,17 +130,23 @@ impl App {
                 json!({ "payment_status": payment_status.as_str() }),
             )
             .await?;
-            let booking = tx.lock_booking(new.id).await?;
+            let mut booking = tx.lock_booking(new.id).await?;
             if booking.is_waiting() {
-                self.assign_in(tx.as_mut(), &booking, OnExhausted::Alert)
+                booking = self
+                    .assign_in(
+                        tx.as_mut(),
+                        &booking,
+                        OnExhausted::Alert,
+                        BookingWrite::default(),
+                    )
                     .await?;
             }
             tx.commit().await?;
-            Ok(())
+            Ok(booking)
         })
         .await?;
         info!(booking_id = %new.id, "booking created");
-        Ok(self.store().booking(new.id).await?)
+        Ok(booking)
     }
 
     pub async fn booking(&self, id: BookingId) -> Result<Booking> {
@@ -175,18 +181,19 @@ impl App {
                     ),
                 ));
             }
-            self.assign_in(tx.as_mut(), &booking, OnExhausted::Alert)
+            let booking = self
+                .assign_in(
+                    tx.as_mut(),
+                    &booking,
+                    OnExhausted::Alert,
+                    BookingWrite::default(),
+                )
                 .await?;
             tx.commit().await?;
             Ok((booking, false))
         })
         .await?;
         let (booking, already) = booking;
-        let booking = if already {
-            booking
-        } else {
-            self.store().booking(id).await?
-        };
         Ok(if booking.meeting_link_id.is_some() {
             AssignOutcome::Assigned { booking, already }
         } else {
@@ -202,10 +209,10 @@ impl App {
         id: BookingId,
         wanted: PaymentStatus,
     ) -> Result<PaymentOutcome> {
-        let transition = retrying(|| async {
+        let (transition, booking) = retrying(|| async {
             let mut tx = self.store().begin().await?;
             let booking = tx.lock_booking(id).await.map_err(not_found("booking"))?;
-            let t = self
+            let (t, after) = self
                 .apply_payment_in(
                     tx.as_mut(),
                     &booking,
@@ -224,64 +231,66 @@ impl App {
                 ));
             }
             tx.commit().await?;
-            Ok(t)
+            Ok((t, after))
         })
         .await?;
         Ok(PaymentOutcome {
-            booking: self.store().booking(id).await?,
+            booking,
             transition,
         })
     }
 
     /// Moves a booking's payment state as the state machine allows and does
-    /// what follows: a link on becoming paid, a release on leaving paid.
-    /// `transaction_id` is the gateway's (None: an operator's decision,
-    /// which may reverse the payment that made the booking paid).
+    /// what follows: a link on becoming paid, a release on leaving paid,
+    /// written with the payment change in one write. `transaction_id` is the
+    /// gateway's (None: an operator's decision, which may reverse the
+    /// payment that made the booking paid). Returns the booking as it is
+    /// now.
     pub(crate) async fn apply_payment_in(
         &self,
         tx: &mut dyn Tx,
         booking: &Booking,
         wanted: PaymentStatus,
         transaction_id: Option<&str>,
-        detail: Value,
-    ) -> Result<Transition> {
+        mut detail: Value,
+    ) -> Result<(Transition, Booking)> {
         let reverses_payment = match (transaction_id, booking.payment_transaction_id.as_deref()) {
             (None, _) => true,
             (Some(incoming), Some(paid_by)) => incoming == paid_by,
             (Some(_), None) => false,
         };
         let transition = booking.payment_status.transition(wanted, reverses_payment);
-        match transition {
+        let after = match transition {
             Transition::Apply(new) => {
-                let txn = if new == PaymentStatus::Paid {
-                    transaction_id
-                } else {
-                    None
-                };
-                tx.set_payment(booking.id, new, txn).await?;
-                let mut detail = detail;
+                let txn = transaction_id.filter(|_| new == PaymentStatus::Paid);
                 detail["from"] = json!(booking.payment_status.as_str());
                 detail["to"] = json!(new.as_str());
-                tx.record_event(booking.id, EventKind::Payment, None, detail)
-                    .await?;
+                let change = BookingWrite {
+                    payment: Some((new, txn.map(str::to_owned))),
+                    link: None,
+                    events: vec![NewEvent::new(EventKind::Payment, None, detail)],
+                };
                 info!(booking_id = %booking.id, order_id = %booking.order_id, from = %booking.payment_status, to = %new, "payment status changed");
                 if new == PaymentStatus::Paid && booking.meeting_link_id.is_none() {
-                    let mut paid = booking.clone();
-                    paid.payment_status = new;
-                    self.assign_in(tx, &paid, OnExhausted::Alert).await?;
+                    self.assign_in(tx, booking, OnExhausted::Alert, change)
+                        .await?
                 } else if booking.payment_status == PaymentStatus::Paid {
-                    self.release_in(tx, booking, EventKind::Released, &format!("payment {new}"))
-                        .await?;
+                    let reason = format!("payment {new}");
+                    self.release_in(tx, booking, EventKind::Released, &reason, change)
+                        .await?
+                } else {
+                    tx.write(booking.id, &change).await?
                 }
             }
+            // Paid again (a card's capture, then its settlement): one more
+            // chance at a link for a booking still waiting for one.
             Transition::Unchanged if booking.is_waiting() => {
-                // Paid again (a card's capture, then its settlement): one more
-                // chance at a link for a booking still waiting for one.
-                self.assign_in(tx, booking, OnExhausted::Quiet).await?;
+                self.assign_in(tx, booking, OnExhausted::Quiet, BookingWrite::default())
+                    .await?
             }
-            Transition::Unchanged | Transition::Refused(_) => {}
-        }
-        Ok(transition)
+            Transition::Unchanged | Transition::Refused(_) => booking.clone(),
+        };
+        Ok((transition, after))
     }
 
     /// An operator gives a booking a specific link. Never forced: if another
@@ -334,8 +343,14 @@ impl App {
             let mut tx = self.store().begin().await?;
             let booking = tx.lock_booking(id).await.map_err(not_found("booking"))?;
             if booking.meeting_link_id.is_some() {
-                self.release_in(tx.as_mut(), &booking, EventKind::ManualReleased, "operator")
-                    .await?;
+                self.release_in(
+                    tx.as_mut(),
+                    &booking,
+                    EventKind::ManualReleased,
+                    "operator",
+                    BookingWrite::default(),
+                )
+                .await?;
                 tx.commit().await?;
             }
             Ok(())
@@ -358,8 +373,14 @@ impl App {
                     return Ok(false);
                 }
                 let got = self
-                    .assign_in(tx.as_mut(), &booking, OnExhausted::Quiet)
+                    .assign_in(
+                        tx.as_mut(),
+                        &booking,
+                        OnExhausted::Quiet,
+                        BookingWrite::default(),
+                    )
                     .await?
+                    .meeting_link_id
                     .is_some();
                 if got {
                     tx.commit().await?;

@@ -1,7 +1,7 @@
 //! The link pool: adding, changing, disabling and deleting links.
 use jiff::Timestamp;
 use meetpool_domain::{EventKind, LinkId, MeetingUrl};
-use meetpool_store::{Link, LinkPatch, NewLink, StoreError};
+use meetpool_store::{BookingWrite, Link, LinkPatch, NewEvent, NewLink, StoreError};
 use tracing::{info, instrument, warn};
 
 use crate::allocate::OnExhausted;
@@ -93,17 +93,18 @@ impl App {
             if before.is_available && !after.is_available {
                 let moving = tx.bookings_on_link_from(id, Timestamp::now()).await?;
                 for booking in &moving {
-                    tx.set_link(booking.id, None).await?;
-                    tx.record_event(
-                        booking.id,
-                        EventKind::Released,
-                        Some(id),
-                        serde_json::json!({ "reason": "link disabled" }),
-                    )
-                    .await?;
-                    let mut freed = booking.clone();
-                    freed.meeting_link_id = None;
-                    self.assign_in(tx.as_mut(), &freed, OnExhausted::Alert).await?;
+                    // Off the disabled link and onto another in one write,
+                    // or into the unassigned queue.
+                    let change = BookingWrite {
+                        link: Some(None),
+                        events: vec![NewEvent::new(
+                            EventKind::Released,
+                            Some(id),
+                            serde_json::json!({ "reason": "link disabled" }),
+                        )],
+                        ..BookingWrite::default()
+                    };
+                    self.assign_in(tx.as_mut(), booking, OnExhausted::Alert, change).await?;
                 }
                 if !moving.is_empty() {
                     warn!(link_id = %id, moved = moving.len(), "link disabled: its coming sessions were moved");

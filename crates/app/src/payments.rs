@@ -63,17 +63,14 @@ impl App {
             });
         }
         let raw = String::from_utf8_lossy(body).into_owned();
-        let (booking_id, duplicate) = retrying(|| async {
+        let (booking, duplicate) = retrying(|| async {
             let mut tx = self.store().begin().await?;
-            let booking = tx
-                .lock_booking_by_order(&note.order_id)
+            let (booking, fresh) = tx
+                .lock_for_notification(&note.order_id, &note.dedup_key())
                 .await
                 .map_err(not_found("booking with this order_id"))?;
-            if !tx
-                .remember_notification(&note.dedup_key(), booking.id)
-                .await?
-            {
-                return Ok((booking.id, true));
+            if !fresh {
+                return Ok((booking, true));
             }
             let detail = json!({
                 "source": "midtrans",
@@ -83,18 +80,13 @@ impl App {
                 "fraud_status": note.fraud_status,
                 "body": raw,
             });
-            match effect {
+            let (after, kind, outcome) = match effect {
                 Effect::Set(status) => {
                     let mut applied = detail.clone();
                     applied["outcome"] = json!("applied");
-                    let t = self
-                        .apply_payment_in(
-                            tx.as_mut(),
-                            &booking,
-                            status,
-                            note.transaction_id.as_deref(),
-                            applied,
-                        )
+                    let txn = note.transaction_id.as_deref();
+                    let (t, after) = self
+                        .apply_payment_in(tx.as_mut(), &booking, status, txn, applied)
                         .await?;
                     let outcome = match t {
                         Transition::Apply(_) => None,
@@ -103,40 +95,26 @@ impl App {
                         }
                         Transition::Refused(why) => Some(format!("ignored: {why}")),
                     };
-                    if let Some(outcome) = outcome {
-                        record(
-                            tx.as_mut(),
-                            &booking,
-                            EventKind::NotificationIgnored,
-                            detail,
-                            &outcome,
-                        )
-                        .await?;
-                    }
+                    (after, EventKind::NotificationIgnored, outcome)
                 }
-                Effect::Record => {
-                    record(
-                        tx.as_mut(),
-                        &booking,
-                        EventKind::Payment,
-                        detail,
-                        "recorded: the booking stays paid",
-                    )
-                    .await?
-                }
-                Effect::Unknown | Effect::Inconsistent => {
-                    record(
-                        tx.as_mut(),
-                        &booking,
-                        EventKind::NotificationIgnored,
-                        detail,
-                        "ignored: unknown status",
-                    )
-                    .await?
-                }
+                Effect::Record => (
+                    booking,
+                    EventKind::Payment,
+                    Some("recorded: the booking stays paid".to_owned()),
+                ),
+                Effect::Unknown | Effect::Inconsistent => (
+                    booking,
+                    EventKind::NotificationIgnored,
+                    Some("ignored: unknown status".to_owned()),
+                ),
+            };
+            if let Some(outcome) = outcome {
+                let mut detail = detail;
+                detail["outcome"] = json!(outcome);
+                tx.record_event(after.id, kind, None, detail).await?;
             }
             tx.commit().await?;
-            Ok((booking.id, false))
+            Ok((after, false))
         })
         .await?;
         if duplicate {
@@ -145,10 +123,7 @@ impl App {
         } else {
             inc(&COUNTERS.notifications_applied);
         }
-        Ok(NotificationOutcome {
-            booking: self.store().booking(booking_id).await?,
-            duplicate,
-        })
+        Ok(NotificationOutcome { booking, duplicate })
     }
 
     /// Asks Midtrans for the transaction's status, as its own libraries do,
@@ -190,18 +165,6 @@ impl App {
         }
         Ok(fetched)
     }
-}
-
-async fn record(
-    tx: &mut dyn meetpool_store::Tx,
-    booking: &Booking,
-    kind: EventKind,
-    mut detail: Value,
-    outcome: &str,
-) -> Result<()> {
-    detail["outcome"] = json!(outcome);
-    tx.record_event(booking.id, kind, None, detail).await?;
-    Ok(())
 }
 
 /// Order ids are visible ASCII; escape what a path segment cannot hold.

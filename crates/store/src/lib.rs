@@ -145,4 +145,32 @@ pub trait Tx: Send {
     /// Remembers a payment notification by its de-duplication key; `false`
     /// when it was already recorded (a duplicate).
     async fn remember_notification(&mut self, key: &str, booking: BookingId) -> Result<bool>;
+
+    /// Locks the booking of `order_id` and remembers the notification `key`
+    /// for it: the booking as it is now, and whether the key is new.
+    async fn lock_for_notification(
+        &mut self,
+        order_id: &str,
+        key: &str,
+    ) -> Result<(Booking, bool)> {
+        let booking = self.lock_booking_by_order(order_id).await?;
+        let fresh = self.remember_notification(key, booking.id).await?;
+        Ok((booking, fresh))
+    }
+
+    /// Applies `change` to a locked booking and returns the booking as
+    /// written. Fails with [`StoreError::Overlap`] like [`Tx::set_link`].
+    async fn write(&mut self, id: BookingId, change: &BookingWrite) -> Result<Booking> {
+        if let Some((status, txn)) = &change.payment {
+            self.set_payment(id, *status, txn.as_deref()).await?;
+        }
+        if let Some(link) = change.link {
+            self.set_link(id, link).await?;
+        }
+        for e in &change.events {
+            self.record_event(id, e.kind, e.link, e.detail.clone())
+                .await?;
+        }
+        self.lock_booking(id).await
+    }
 }

@@ -1,7 +1,7 @@
 //! Records the store reads and writes besides bookings.
 use jiff::civil::Date;
 use jiff::Timestamp;
-use meetpool_domain::{BookingId, LinkId, MeetingUrl, PaymentStatus, SessionTypeId};
+use meetpool_domain::{BookingId, EventKind, LinkId, MeetingUrl, PaymentStatus, SessionTypeId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -112,4 +112,34 @@ pub struct PoolStatus {
     pub available_links: i64,
     pub in_use_now: i64,
     pub unassigned_paid_bookings: i64,
+}
+
+/// Everything one step does to a booking, written at once: its payment
+/// state, its link and the events that explain them.
+#[derive(Clone, Debug, Default)]
+pub struct BookingWrite {
+    /// The new payment state, and the gateway transaction that caused it.
+    pub payment: Option<(PaymentStatus, Option<String>)>,
+    /// `Some(None)` takes the link away.
+    pub link: Option<Option<LinkId>>,
+    pub events: Vec<NewEvent>,
+}
+
+impl BookingWrite {
+    pub fn is_empty(&self) -> bool {
+        self.payment.is_none() && self.link.is_none() && self.events.is_empty()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub kind: EventKind,
+    pub link: Option<LinkId>,
+    pub detail: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn new(kind: EventKind, link: Option<LinkId>, detail: serde_json::Value) -> Self {
+        Self { kind, link, detail }
+    }
 }

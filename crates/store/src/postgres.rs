@@ -19,8 +19,8 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::{
-    Backend, BookingFilter, ConnectOptions, Coordination, DbSettings, Event, Link, LinkPatch,
-    NewLink, PoolStatus, Result, SessionType, Store, StoreError, Tx,
+    Backend, BookingFilter, BookingWrite, ConnectOptions, Coordination, DbSettings, Event, Link,
+    LinkPatch, NewLink, PoolStatus, Result, SessionType, Store, StoreError, Tx,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -93,6 +93,20 @@ fn booking_row(r: &PgRow) -> Result<Booking> {
         created_at: ts(r, "created_at")?,
         updated_at: ts(r, "updated_at")?,
     })
+}
+
+/// Locks the booking matching `condition` and reads it with its link.
+///
+/// After waiting for the lock, `FOR UPDATE` re-reads the locked row at its
+/// newest version but not the rows joined to it: locking a join would show
+/// a link assigned by the previous holder as absent. So the bare row is
+/// locked first and the link joined afterwards. `more` adds CTEs that may
+/// use `locked`.
+fn locked_booking(condition: &str, more: &str) -> String {
+    format!(
+        "WITH locked AS (SELECT * FROM bookings WHERE {condition} FOR UPDATE){more} {}",
+        BOOKING_SELECT.replacen("FROM bookings b", "FROM locked b", 1)
+    )
 }
 
 const LINK_COLUMNS: &str = "id, meeting_link, notes, is_available, created_at, updated_at";
@@ -480,21 +494,18 @@ impl Tx for PgTx {
     }
 
     async fn lock_booking(&mut self, id: BookingId) -> Result<Booking> {
-        let row = sqlx::query(&format!("{BOOKING_SELECT} WHERE b.id = $1 FOR UPDATE OF b"))
-            .bind(id.0)
-            .fetch_one(&mut *self.tx)
-            .await;
+        let sql = locked_booking("id = $1", "");
+        let row = sqlx::query(&sql).bind(id.0).fetch_one(&mut *self.tx).await;
         let row = self.track(row)?;
         booking_row(&row)
     }
 
     async fn lock_booking_by_order(&mut self, order_id: &str) -> Result<Booking> {
-        let row = sqlx::query(&format!(
-            "{BOOKING_SELECT} WHERE b.order_id = $1 FOR UPDATE OF b"
-        ))
-        .bind(order_id)
-        .fetch_one(&mut *self.tx)
-        .await;
+        let sql = locked_booking("order_id = $1", "");
+        let row = sqlx::query(&sql)
+            .bind(order_id)
+            .fetch_one(&mut *self.tx)
+            .await;
         let row = self.track(row)?;
         booking_row(&row)
     }
@@ -661,6 +672,70 @@ impl Tx for PgTx {
         .await;
         self.track(done)?;
         Ok(())
+    }
+
+    // One round trip instead of two.
+    async fn lock_for_notification(
+        &mut self,
+        order_id: &str,
+        key: &str,
+    ) -> Result<(Booking, bool)> {
+        let sql = locked_booking(
+            "order_id = $1",
+            ", n AS (INSERT INTO payment_notifications (dedup_key, booking_id) \
+                    SELECT $2, id FROM locked ON CONFLICT DO NOTHING RETURNING 1)",
+        )
+        .replacen(
+            "SELECT b.id,",
+            "SELECT EXISTS (SELECT 1 FROM n) AS fresh, b.id,",
+            1,
+        );
+        let row = sqlx::query(&sql)
+            .bind(order_id)
+            .bind(key)
+            .fetch_one(&mut *self.tx)
+            .await;
+        let row = self.track(row)?;
+        Ok((booking_row(&row)?, row.try_get("fresh")?))
+    }
+
+    // One statement, one new row version: the payment, the link and the
+    // events together (two UPDATEs would write every index of the row twice).
+    async fn write(&mut self, id: BookingId, change: &BookingWrite) -> Result<Booking> {
+        let (status, txn) = match &change.payment {
+            Some((s, t)) => (Some(s.as_str()), t.as_deref()),
+            None => (None, None),
+        };
+        let kinds: Vec<&str> = change.events.iter().map(|e| e.kind.as_str()).collect();
+        let links: Vec<Option<Uuid>> = change.events.iter().map(|e| e.link.map(|l| l.0)).collect();
+        let details: Vec<String> = change.events.iter().map(|e| e.detail.to_string()).collect();
+        let sql = format!(
+            "WITH u AS (UPDATE bookings SET \
+                 payment_status = COALESCE($2, payment_status), \
+                 payment_transaction_id = COALESCE($3, payment_transaction_id), \
+                 status = CASE WHEN $2 = 'paid' AND status = 'pending' THEN 'confirmed' ELSE status END, \
+                 meeting_link_id = CASE WHEN $4 THEN $5 ELSE meeting_link_id END, \
+                 assigned_at = CASE WHEN NOT $4 THEN assigned_at WHEN $5::uuid IS NULL THEN NULL ELSE now() END \
+               WHERE id = $1 RETURNING *), \
+             e AS (INSERT INTO booking_events (booking_id, kind, meeting_link_id, detail) \
+               SELECT u.id, t.k, t.l, t.d::jsonb FROM u, \
+                 unnest($6::text[], $7::uuid[], $8::text[]) WITH ORDINALITY AS t(k, l, d, n) ORDER BY t.n) \
+             {}",
+            BOOKING_SELECT.replacen("FROM bookings b", "FROM u b", 1)
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.0)
+            .bind(status)
+            .bind(txn)
+            .bind(change.link.is_some())
+            .bind(change.link.flatten().map(|l| l.0))
+            .bind(&kinds)
+            .bind(&links)
+            .bind(&details)
+            .fetch_one(&mut *self.tx)
+            .await;
+        let row = self.track(row)?;
+        booking_row(&row)
     }
 
     async fn remember_notification(&mut self, key: &str, booking: BookingId) -> Result<bool> {
