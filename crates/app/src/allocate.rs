@@ -2,7 +2,6 @@
 //! caller owns. The database refuses any double booking; these functions
 //! choose well, keep the audit trail, and write each booking once.
 use jiff::Timestamp;
-use meetpool_domain::allocation::NEIGHBOUR_HORIZON;
 use meetpool_domain::{choose_link, Booking, BookingId, EventKind, Window};
 use meetpool_store::{BookingWrite, NewEvent, Tx};
 use serde_json::json;
@@ -41,9 +40,7 @@ impl App {
     ) -> Result<Booking> {
         let busy = self.busy(booking);
         tx.lock_window(busy).await?;
-        let candidates = tx
-            .candidates(busy.widened(NEIGHBOUR_HORIZON), booking.id)
-            .await?;
+        let candidates = tx.candidates(busy, booking.id).await?;
         let policy = self.config().policy;
         match choose_link(policy, &busy, &candidates) {
             Some(link) => {

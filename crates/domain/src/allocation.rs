@@ -49,7 +49,8 @@ impl Policy {
 }
 
 /// An enabled link and the busy windows (buffer included) of the sessions it
-/// holds within [`NEIGHBOUR_HORIZON`] of the new session.
+/// holds next to the new one: any that overlap it, and its nearest
+/// neighbours on either side.
 #[derive(Clone, Debug)]
 pub struct LinkCandidate {
     pub id: LinkId,
@@ -61,19 +62,23 @@ impl LinkCandidate {
         !self.busy.iter().any(|b| b.overlaps(want))
     }
 
-    /// Idle time left on each side of `want`; `None` where no session is near.
+    /// Idle time left on each side of `want`; `None` where no session is
+    /// within [`NEIGHBOUR_HORIZON`].
     fn gaps(&self, want: &Window) -> (Option<SignedDuration>, Option<SignedDuration>) {
+        let near = |gap: &SignedDuration| *gap <= NEIGHBOUR_HORIZON;
         let before = self
             .busy
             .iter()
             .filter(|b| b.end <= want.start)
             .map(|b| want.start.duration_since(b.end))
+            .filter(near)
             .min();
         let after = self
             .busy
             .iter()
             .filter(|b| b.start >= want.end)
             .map(|b| b.start.duration_since(want.end))
+            .filter(near)
             .min();
         (before, after)
     }
@@ -172,6 +177,18 @@ mod tests {
         ];
         assert_eq!(
             choose_link(Policy::BestFit, &w(14, 0, 15, 0), &links),
+            Some(links[1].id)
+        );
+    }
+
+    #[test]
+    fn a_neighbour_beyond_the_horizon_counts_as_none() {
+        // Link 1's neighbour is 30 hours away: as good as idle on that side,
+        // so link 2, with a neighbour 5 hours away, fits more tightly.
+        let far = Window::new(at(-30, 0), at(-29, 0));
+        let links = [link(1, vec![far]), link(2, vec![w(9, 0, 10, 0)])];
+        assert_eq!(
+            choose_link(Policy::BestFit, &w(15, 0, 16, 0), &links),
             Some(links[1].id)
         );
     }

@@ -105,10 +105,12 @@ pub trait Tx: Send {
         transaction_id: Option<&str>,
     ) -> Result<()>;
 
-    /// Every enabled link, in creation order, with the busy windows of the
-    /// sessions it holds that overlap `around` (other than `except`'s).
-    async fn candidates(&mut self, around: Window, except: BookingId)
-        -> Result<Vec<LinkCandidate>>;
+    /// Every enabled link, in creation order, with the busy windows of at
+    /// most two of its sessions (other than `except`'s): the last one that
+    /// starts before `want` starts, and the first one that starts at or
+    /// after it. Sessions on a link never overlap, so these two tell
+    /// whether the link is free for `want` and how tightly `want` fits.
+    async fn candidates(&mut self, want: Window, except: BookingId) -> Result<Vec<LinkCandidate>>;
     /// Gives `booking` the link, or takes its link away (`None`). Fails with
     /// [`StoreError::Overlap`] when the database refuses a double booking.
     async fn set_link(&mut self, booking: BookingId, link: Option<LinkId>) -> Result<()>;

@@ -533,24 +533,26 @@ impl Tx for PgTx {
         Ok(())
     }
 
-    async fn candidates(
-        &mut self,
-        around: Window,
-        except: BookingId,
-    ) -> Result<Vec<LinkCandidate>> {
-        // `busy &&` on the link is served by the exclusion constraint's GiST
-        // index on (meeting_link_id, busy).
+    async fn candidates(&mut self, want: Window, except: BookingId) -> Result<Vec<LinkCandidate>> {
+        // Two probes of (meeting_link_id, starts_at) per link, however many
+        // sessions the link has held.
         let rows = sqlx::query(
-            "SELECT l.id, lower(b.busy) AS busy_start, upper(b.busy) AS busy_end \
+            "SELECT l.id, n.busy_start, n.busy_end \
              FROM meeting_links_pool l \
-             LEFT JOIN bookings b ON b.meeting_link_id = l.id AND b.id <> $1 \
-               AND b.busy && tstzrange($2, $3, '[)') \
+             LEFT JOIN LATERAL ( \
+               (SELECT lower(b.busy) AS busy_start, upper(b.busy) AS busy_end FROM bookings b \
+                 WHERE b.meeting_link_id = l.id AND b.id <> $1 AND b.starts_at < $2 \
+                 ORDER BY b.starts_at DESC LIMIT 1) \
+               UNION ALL \
+               (SELECT lower(b.busy), upper(b.busy) FROM bookings b \
+                 WHERE b.meeting_link_id = l.id AND b.id <> $1 AND b.starts_at >= $2 \
+                 ORDER BY b.starts_at LIMIT 1) \
+             ) n ON true \
              WHERE l.is_available \
-             ORDER BY l.seq, lower(b.busy)",
+             ORDER BY l.seq",
         )
         .bind(except.0)
-        .bind(around.start.to_sqlx())
-        .bind(around.end.to_sqlx())
+        .bind(want.start.to_sqlx())
         .fetch_all(&mut *self.tx)
         .await;
         let rows = self.track(rows)?;

@@ -476,24 +476,26 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
-    async fn candidates(
-        &mut self,
-        around: Window,
-        except: BookingId,
-    ) -> Result<Vec<LinkCandidate>> {
+    async fn candidates(&mut self, want: Window, except: BookingId) -> Result<Vec<LinkCandidate>> {
+        // SQLite has no LATERAL: each neighbour is found by a correlated
+        // probe of (meeting_link_id, starts_at), then joined back.
         let rows = sqlx::query(
-            "SELECT l.id, b.starts_at, datetime(b.ends_at, '+' || s.buffer_minutes || ' minutes') AS busy_end \
-             FROM meeting_links_pool l CROSS JOIN meetpool_settings s \
-             LEFT JOIN bookings b ON b.meeting_link_id = l.id AND b.id <> ?1 \
-               AND b.starts_at >= ?2 AND b.starts_at < ?3 \
-               AND datetime(b.ends_at, '+' || s.buffer_minutes || ' minutes') > ?4 \
-             WHERE s.id = 1 AND l.is_available = 1 \
-             ORDER BY l.seq",
+            "WITH near AS ( \
+               SELECT l.id, l.seq, \
+                 (SELECT b.id FROM bookings b WHERE b.meeting_link_id = l.id AND b.id <> ?1 \
+                    AND b.starts_at < ?2 ORDER BY b.starts_at DESC LIMIT 1) AS before_id, \
+                 (SELECT b.id FROM bookings b WHERE b.meeting_link_id = l.id AND b.id <> ?1 \
+                    AND b.starts_at >= ?2 ORDER BY b.starts_at LIMIT 1) AS after_id \
+               FROM meeting_links_pool l WHERE l.is_available = 1) \
+             SELECT near.id, b.starts_at, \
+               datetime(b.ends_at, '+' || s.buffer_minutes || ' minutes') AS busy_end \
+             FROM near CROSS JOIN meetpool_settings s \
+             LEFT JOIN bookings b ON b.id IN (near.before_id, near.after_id) \
+             WHERE s.id = 1 \
+             ORDER BY near.seq, b.starts_at",
         )
         .bind(except.to_string())
-        .bind(ts_out(around.start - LOOKBACK))
-        .bind(ts_out(around.end))
-        .bind(ts_out(around.start))
+        .bind(ts_out(want.start))
         .fetch_all(&mut *self.tx)
         .await?;
         let mut out: Vec<LinkCandidate> = Vec::new();
