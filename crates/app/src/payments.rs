@@ -3,7 +3,7 @@
 //! in the same transaction as the payment change.
 use meetpool_domain::midtrans::{Effect, Notification};
 use meetpool_domain::payment::Transition;
-use meetpool_domain::{Booking, EventKind};
+use meetpool_domain::{Booking, EventKind, PaymentStatus};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use tracing::{info, instrument, warn};
@@ -63,10 +63,14 @@ impl App {
             });
         }
         let raw = String::from_utf8_lossy(body).into_owned();
+        // A payment will look for a link: lock its time in the first
+        // statement rather than in one more round trip.
+        let lock_buffer =
+            (effect == Effect::Set(PaymentStatus::Paid)).then_some(self.config().buffer_minutes);
         let (booking, duplicate) = retrying(|| async {
             let mut tx = self.store().begin().await?;
             let (booking, fresh) = tx
-                .lock_for_notification(&note.order_id, &note.dedup_key())
+                .lock_for_notification(&note.order_id, &note.dedup_key(), lock_buffer)
                 .await
                 .map_err(not_found("booking with this order_id"))?;
             if !fresh {

@@ -868,40 +868,44 @@ async fn explain(url: &str, order_id: &str) -> Result<Vec<String>> {
     match connect(url).await? {
         Db::Pg(pool) => {
             let mut tx = pool.begin().await?;
-            let (id, starts, ends): (uuid::Uuid, String, String) = sqlx::query_as(
-                "SELECT id, (starts_at - interval '24 hours')::text, (ends_at + interval '24 hours')::text \
-                 FROM bookings WHERE order_id = $1",
+            let (id, starts, buffer): (uuid::Uuid, jiff_sqlx::Timestamp, i32) = sqlx::query_as(
+                "SELECT b.id, b.starts_at, s.buffer_minutes FROM bookings b, meetpool_settings s \
+                 WHERE b.order_id = $1 AND s.id = 1",
             )
             .bind(order_id)
             .fetch_one(&mut *tx)
             .await?;
-            let queries: [(&str, String); 2] = [
-                (
-                    "booking lookup by order_id (lock_booking_by_order)",
-                    format!(
-                        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT b.id, b.payment_status, b.meeting_link_id, \
-                         l.meeting_link, b.starts_at, b.ends_at FROM bookings b \
-                         LEFT JOIN meeting_links_pool l ON l.id = b.meeting_link_id \
-                         WHERE b.order_id = '{order_id}' FOR UPDATE OF b"
-                    ),
-                ),
-                (
-                    "candidates (enabled links LEFT JOIN bookings, busy && window +-24h)",
-                    format!(
-                        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT l.id, lower(b.busy) AS busy_start, upper(b.busy) AS busy_end \
-                         FROM meeting_links_pool l \
-                         LEFT JOIN bookings b ON b.meeting_link_id = l.id AND b.id <> '{id}' \
-                           AND b.busy && tstzrange('{starts}', '{ends}', '[)') \
-                         WHERE l.is_available ORDER BY l.seq, lower(b.busy)"
-                    ),
-                ),
-            ];
-            for (title, q) in queries {
-                out.push(format!("EXPLAIN {title}:"));
-                let rows = sqlx::query(&q).fetch_all(&mut *tx).await?;
-                for r in rows {
-                    out.push(format!("    {}", r.try_get::<String, _>(0)?));
-                }
+            // The server's own statements, with the parameters it binds.
+            let lock_sql = format!(
+                "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {}",
+                meetpool_store::postgres::notification_lock_sql()
+            );
+            out.push(
+                "EXPLAIN the notification's first statement (lock, de-duplicate, hour locks):"
+                    .into(),
+            );
+            let rows = sqlx::query(&lock_sql)
+                .bind(order_id)
+                .bind(format!("explain-{}", uuid::Uuid::new_v4()))
+                .bind(buffer)
+                .bind(true)
+                .fetch_all(&mut *tx)
+                .await?;
+            for r in rows {
+                out.push(format!("    {}", r.try_get::<String, _>(0)?));
+            }
+            let cand_sql = format!(
+                "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {}",
+                meetpool_store::postgres::CANDIDATES_SQL
+            );
+            out.push("EXPLAIN candidates (nearest session on either side, per link):".into());
+            let rows = sqlx::query(&cand_sql)
+                .bind(id)
+                .bind(starts)
+                .fetch_all(&mut *tx)
+                .await?;
+            for r in rows {
+                out.push(format!("    {}", r.try_get::<String, _>(0)?));
             }
             tx.rollback().await?;
         }
@@ -910,20 +914,14 @@ async fn explain(url: &str, order_id: &str) -> Result<Vec<String>> {
                 (
                     "booking lookup by order_id",
                     "EXPLAIN QUERY PLAN SELECT b.id FROM bookings b \
-                     LEFT JOIN meeting_links_pool l ON l.id = b.meeting_link_id WHERE b.order_id = ?1",
+                     LEFT JOIN meeting_links_pool l ON l.id = b.meeting_link_id WHERE b.order_id = ?1"
+                        .to_owned(),
                 ),
-                (
-                    "candidates",
-                    "EXPLAIN QUERY PLAN SELECT l.id, b.starts_at FROM meeting_links_pool l CROSS JOIN meetpool_settings s \
-                     LEFT JOIN bookings b ON b.meeting_link_id = l.id AND b.id <> ?1 \
-                       AND b.starts_at >= ?2 AND b.starts_at < ?3 \
-                       AND datetime(b.ends_at, '+' || s.buffer_minutes || ' minutes') > ?2 \
-                     WHERE s.id = 1 AND l.is_available = 1 ORDER BY l.seq",
-                ),
+                ("candidates", format!("EXPLAIN QUERY PLAN {}", meetpool_store::sqlite::CANDIDATES_SQL)),
             ];
             for (title, q) in queries {
                 out.push(format!("EXPLAIN QUERY PLAN {title}:"));
-                let rows = sqlx::query(q)
+                let rows = sqlx::query(&q)
                     .bind(order_id)
                     .bind("2030-01-01 00:00:00")
                     .bind("2030-01-02 00:00:00")

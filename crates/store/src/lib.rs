@@ -149,14 +149,20 @@ pub trait Tx: Send {
     async fn remember_notification(&mut self, key: &str, booking: BookingId) -> Result<bool>;
 
     /// Locks the booking of `order_id` and remembers the notification `key`
-    /// for it: the booking as it is now, and whether the key is new.
+    /// for it: the booking as it is now, and whether the key is new. With
+    /// `lock_window_buffer`, also [`Tx::lock_window`]s the booking's session
+    /// plus that many minutes (a notification that will assign a link).
     async fn lock_for_notification(
         &mut self,
         order_id: &str,
         key: &str,
+        lock_window_buffer: Option<u32>,
     ) -> Result<(Booking, bool)> {
         let booking = self.lock_booking_by_order(order_id).await?;
         let fresh = self.remember_notification(key, booking.id).await?;
+        if let Some(buffer) = lock_window_buffer {
+            self.lock_window(booking.window.busy(buffer)).await?;
+        }
         Ok((booking, fresh))
     }
 

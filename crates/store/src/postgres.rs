@@ -25,17 +25,6 @@ use crate::{
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-/// Advisory-lock keys are one 64-bit space shared with every other
-/// application on the server; meetpool's hour keys live at this offset
-/// ("mpool" in ASCII) so they cannot meet small keys others commonly use.
-const LOCK_NAMESPACE: i64 = 0x6d70_6f6f_6c00_0000;
-/// Taken shared with every set of hour locks, exclusively instead of them by a
-/// window too wide to lock hour by hour.
-const LOCK_ALL_HOURS: i64 = LOCK_NAMESPACE - 1;
-/// Above this many hours (a week) one exclusive lock replaces the hour locks,
-/// so a huge window cannot exhaust the server's shared lock table.
-const MAX_HOUR_LOCKS: i64 = 168;
-
 pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Box<dyn Store>> {
     Ok(Box::new(PgStore::connect(url, options).await?))
 }
@@ -95,6 +84,43 @@ fn booking_row(r: &PgRow) -> Result<Booking> {
     })
 }
 
+/// The allocation's read ([`Tx::candidates`]): every enabled link with its
+/// nearest session on either side of `$2`, two probes of
+/// (meeting_link_id, starts_at) per link however many sessions it has held.
+/// Public so the benchmark can EXPLAIN exactly what runs.
+pub const CANDIDATES_SQL: &str = "SELECT l.id, n.busy_start, n.busy_end \
+             FROM meeting_links_pool l \
+             LEFT JOIN LATERAL ( \
+               (SELECT lower(b.busy) AS busy_start, upper(b.busy) AS busy_end FROM bookings b \
+                 WHERE b.meeting_link_id = l.id AND b.id <> $1 AND b.starts_at < $2 \
+                 ORDER BY b.starts_at DESC LIMIT 1) \
+               UNION ALL \
+               (SELECT lower(b.busy), upper(b.busy) FROM bookings b \
+                 WHERE b.meeting_link_id = l.id AND b.id <> $1 AND b.starts_at >= $2 \
+                 ORDER BY b.starts_at LIMIT 1) \
+             ) n ON true \
+             WHERE l.is_available \
+             ORDER BY l.seq";
+
+/// The first statement of a payment notification
+/// ([`Tx::lock_for_notification`]): `$1` order id, `$2` de-duplication key,
+/// `$3` buffer minutes and `$4` whether to take the hour locks. Public so
+/// the benchmark can EXPLAIN exactly what runs.
+pub fn notification_lock_sql() -> String {
+    locked_booking(
+        "order_id = $1",
+        ", n AS (INSERT INTO payment_notifications (dedup_key, booking_id) \
+                SELECT $2, id FROM locked ON CONFLICT DO NOTHING RETURNING 1), \
+           w AS (SELECT meetpool_lock_window(tstzrange(starts_at, \
+                   ends_at + make_interval(mins => $3), '[)')) FROM locked WHERE $4)",
+    )
+    .replacen(
+        "SELECT b.id,",
+        "SELECT EXISTS (SELECT 1 FROM n) AS fresh, (SELECT count(*) FROM w) AS windows, b.id,",
+        1,
+    )
+}
+
 /// Locks the booking matching `condition` and reads it with its link.
 ///
 /// After waiting for the lock, `FOR UPDATE` re-reads the locked row at its
@@ -132,23 +158,6 @@ fn session_type_row(r: &PgRow) -> Result<SessionType> {
         price: r.try_get("price")?,
         created_at: ts(r, "created_at")?,
     })
-}
-
-/// The advisory-lock keys for `busy`, in the order they must be taken: the
-/// all-hours key first, then each UTC hour the window touches, ascending, so
-/// that two transactions never wait on each other in a cycle.
-fn window_lock_keys(busy: Window) -> (Vec<i64>, bool) {
-    let first = busy.start.as_second().div_euclid(3600);
-    // The hour holding the last instant before the (exclusive) end.
-    let end = busy.end.as_second() - i64::from(busy.end.subsec_nanosecond() == 0);
-    let last = end.div_euclid(3600).max(first);
-    if last - first >= MAX_HOUR_LOCKS {
-        return (vec![LOCK_ALL_HOURS], true);
-    }
-    let mut keys = Vec::with_capacity((last - first + 2) as usize);
-    keys.push(LOCK_ALL_HOURS);
-    keys.extend((first..=last).map(|h| LOCK_NAMESPACE + h));
-    (keys, false)
 }
 
 #[async_trait]
@@ -192,6 +201,7 @@ impl Store for PgStore {
             tx,
             coordination: self.coordination,
             failed: false,
+            locked: Vec::new(),
         }))
     }
 
@@ -345,6 +355,8 @@ pub struct PgTx {
     /// that caught the error (a Conflict, an Overlap) and carried on must not
     /// believe its other writes were kept.
     failed: bool,
+    /// Windows whose hour locks this transaction holds already.
+    locked: Vec<Window>,
 }
 
 impl PgTx {
@@ -370,23 +382,22 @@ impl Tx for PgTx {
     }
 
     async fn lock_window(&mut self, busy: Window) -> Result<()> {
-        if self.coordination == Coordination::ConstraintOnly {
+        if self.coordination == Coordination::ConstraintOnly
+            || self
+                .locked
+                .iter()
+                .any(|w| w.start <= busy.start && busy.end <= w.end)
+        {
             return Ok(());
         }
-        let (keys, exclusive_all) = window_lock_keys(busy);
-        // One round trip. unnest yields the keys in the order they are listed
-        // (ordered as window_lock_keys says), so the locks are taken in it.
-        let done = sqlx::query(
-            "SELECT CASE WHEN k = $2 AND NOT $3 THEN pg_advisory_xact_lock_shared(k) \
-                         ELSE pg_advisory_xact_lock(k) END \
-             FROM unnest($1::bigint[]) WITH ORDINALITY AS t(k, n) ORDER BY n",
-        )
-        .bind(&keys)
-        .bind(LOCK_ALL_HOURS)
-        .bind(exclusive_all)
-        .fetch_all(&mut *self.tx)
-        .await;
+        // The hours and their order are meetpool_lock_window's (migration 0002).
+        let done = sqlx::query("SELECT meetpool_lock_window(tstzrange($1, $2, '[)'))")
+            .bind(busy.start.to_sqlx())
+            .bind(busy.end.to_sqlx())
+            .execute(&mut *self.tx)
+            .await;
         self.track(done)?;
+        self.locked.push(busy);
         Ok(())
     }
 
@@ -536,25 +547,11 @@ impl Tx for PgTx {
     async fn candidates(&mut self, want: Window, except: BookingId) -> Result<Vec<LinkCandidate>> {
         // Two probes of (meeting_link_id, starts_at) per link, however many
         // sessions the link has held.
-        let rows = sqlx::query(
-            "SELECT l.id, n.busy_start, n.busy_end \
-             FROM meeting_links_pool l \
-             LEFT JOIN LATERAL ( \
-               (SELECT lower(b.busy) AS busy_start, upper(b.busy) AS busy_end FROM bookings b \
-                 WHERE b.meeting_link_id = l.id AND b.id <> $1 AND b.starts_at < $2 \
-                 ORDER BY b.starts_at DESC LIMIT 1) \
-               UNION ALL \
-               (SELECT lower(b.busy), upper(b.busy) FROM bookings b \
-                 WHERE b.meeting_link_id = l.id AND b.id <> $1 AND b.starts_at >= $2 \
-                 ORDER BY b.starts_at LIMIT 1) \
-             ) n ON true \
-             WHERE l.is_available \
-             ORDER BY l.seq",
-        )
-        .bind(except.0)
-        .bind(want.start.to_sqlx())
-        .fetch_all(&mut *self.tx)
-        .await;
+        let rows = sqlx::query(CANDIDATES_SQL)
+            .bind(except.0)
+            .bind(want.start.to_sqlx())
+            .fetch_all(&mut *self.tx)
+            .await;
         let rows = self.track(rows)?;
         let mut out: Vec<LinkCandidate> = Vec::new();
         for r in &rows {
@@ -676,29 +673,30 @@ impl Tx for PgTx {
         Ok(())
     }
 
-    // One round trip instead of two.
+    // One round trip instead of three: the row lock, the de-duplication
+    // and the hour locks (taken after the row lock, as everywhere else).
     async fn lock_for_notification(
         &mut self,
         order_id: &str,
         key: &str,
+        lock_window_buffer: Option<u32>,
     ) -> Result<(Booking, bool)> {
-        let sql = locked_booking(
-            "order_id = $1",
-            ", n AS (INSERT INTO payment_notifications (dedup_key, booking_id) \
-                    SELECT $2, id FROM locked ON CONFLICT DO NOTHING RETURNING 1)",
-        )
-        .replacen(
-            "SELECT b.id,",
-            "SELECT EXISTS (SELECT 1 FROM n) AS fresh, b.id,",
-            1,
-        );
+        let hour_locks = self.coordination == Coordination::HourLocks;
+        let buffer = lock_window_buffer.filter(|_| hour_locks);
+        let sql = notification_lock_sql();
         let row = sqlx::query(&sql)
             .bind(order_id)
             .bind(key)
+            .bind(i32::try_from(buffer.unwrap_or(0)).unwrap_or(i32::MAX))
+            .bind(buffer.is_some())
             .fetch_one(&mut *self.tx)
             .await;
         let row = self.track(row)?;
-        Ok((booking_row(&row)?, row.try_get("fresh")?))
+        let booking = booking_row(&row)?;
+        if let Some(b) = buffer {
+            self.locked.push(booking.window.busy(b));
+        }
+        Ok((booking, row.try_get("fresh")?))
     }
 
     // One statement, one new row version: the payment, the link and the

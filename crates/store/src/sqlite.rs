@@ -81,6 +81,23 @@ fn uuid_in<T: FromStr>(s: &str) -> Result<T> {
         .map_err(|_| StoreError::corrupt(format!("id {s:?}")))
 }
 
+/// The allocation's read ([`Tx::candidates`]): every enabled link with its
+/// nearest session on either side of `?2` (`?1`: the booking to leave out).
+/// Public so the benchmark can EXPLAIN exactly what runs.
+pub const CANDIDATES_SQL: &str = "WITH near AS ( \
+               SELECT l.id, l.seq, \
+                 (SELECT b.id FROM bookings b WHERE b.meeting_link_id = l.id AND b.id <> ?1 \
+                    AND b.starts_at < ?2 ORDER BY b.starts_at DESC LIMIT 1) AS before_id, \
+                 (SELECT b.id FROM bookings b WHERE b.meeting_link_id = l.id AND b.id <> ?1 \
+                    AND b.starts_at >= ?2 ORDER BY b.starts_at LIMIT 1) AS after_id \
+               FROM meeting_links_pool l WHERE l.is_available = 1) \
+             SELECT near.id, b.starts_at, \
+               datetime(b.ends_at, '+' || s.buffer_minutes || ' minutes') AS busy_end \
+             FROM near CROSS JOIN meetpool_settings s \
+             LEFT JOIN bookings b ON b.id IN (near.before_id, near.after_id) \
+             WHERE s.id = 1 \
+             ORDER BY near.seq, b.starts_at";
+
 const BOOKING_SELECT: &str = "SELECT b.id, b.order_id, b.user_id, b.expert_id, b.session_type_id, \
     b.booking_date, b.booking_time, b.price, b.payment_status, b.status, b.meeting_link_id, \
     l.meeting_link, b.starts_at, b.ends_at, b.join_token, b.payment_transaction_id, b.created_at, b.updated_at \
@@ -479,25 +496,11 @@ impl Tx for SqliteTx {
     async fn candidates(&mut self, want: Window, except: BookingId) -> Result<Vec<LinkCandidate>> {
         // SQLite has no LATERAL: each neighbour is found by a correlated
         // probe of (meeting_link_id, starts_at), then joined back.
-        let rows = sqlx::query(
-            "WITH near AS ( \
-               SELECT l.id, l.seq, \
-                 (SELECT b.id FROM bookings b WHERE b.meeting_link_id = l.id AND b.id <> ?1 \
-                    AND b.starts_at < ?2 ORDER BY b.starts_at DESC LIMIT 1) AS before_id, \
-                 (SELECT b.id FROM bookings b WHERE b.meeting_link_id = l.id AND b.id <> ?1 \
-                    AND b.starts_at >= ?2 ORDER BY b.starts_at LIMIT 1) AS after_id \
-               FROM meeting_links_pool l WHERE l.is_available = 1) \
-             SELECT near.id, b.starts_at, \
-               datetime(b.ends_at, '+' || s.buffer_minutes || ' minutes') AS busy_end \
-             FROM near CROSS JOIN meetpool_settings s \
-             LEFT JOIN bookings b ON b.id IN (near.before_id, near.after_id) \
-             WHERE s.id = 1 \
-             ORDER BY near.seq, b.starts_at",
-        )
-        .bind(except.to_string())
-        .bind(ts_out(want.start))
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let rows = sqlx::query(CANDIDATES_SQL)
+            .bind(except.to_string())
+            .bind(ts_out(want.start))
+            .fetch_all(&mut *self.tx)
+            .await?;
         let mut out: Vec<LinkCandidate> = Vec::new();
         for r in &rows {
             let id: LinkId = uuid_in(r.try_get::<&str, _>("id")?)?;

@@ -300,3 +300,63 @@ async fn the_constraint_alone_never_double_books_under_the_race() {
     ];
     race_with(&starts, 60, Coordination::ConstraintOnly).await;
 }
+
+/// The production flow under the same race: 200 signed settlement
+/// notifications for bookings in one slot, split between two replicas,
+/// 10 links. Every payment is kept; exactly ten bookings get links.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_racing_settlements_never_double_book_and_keep_every_payment() {
+    let Some(one) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    let two = one.replica().await;
+    for i in 0..10 {
+        one.add_link(&format!("https://meet.google.com/pay-{i}"))
+            .await;
+    }
+    let st = one.session_type(60).await;
+    let starts = ["14:00", "14:15", "14:30", "14:45"];
+    let mut orders = Vec::new();
+    for i in 0..200 {
+        let order = format!("RACE-{i}");
+        one.booking_with_order(&order, &st, "2027-12-01", starts[i % 4], "pending")
+            .await;
+        orders.push(order);
+    }
+    let calls = orders.iter().enumerate().map(|(i, order)| {
+        let app = if i % 2 == 0 { &one } else { &two };
+        let signature = meetpool_domain::midtrans::signature(
+            order,
+            "200",
+            "100000.00",
+            meetpool_conformance::MIDTRANS_KEY,
+        );
+        let body = serde_json::json!({
+            "order_id": order, "status_code": "200", "gross_amount": "100000.00",
+            "signature_key": signature, "transaction_status": "settlement",
+            "transaction_id": format!("txn-{i}"), "fraud_status": "accept",
+        });
+        app.post_raw("/webhooks/midtrans", body.to_string())
+    });
+    let answers = join_all(calls).await;
+    assert!(
+        answers
+            .iter()
+            .all(|(s, b)| *s == StatusCode::OK && b["paymentStatus"] == "paid"),
+        "{answers:?}"
+    );
+    let linked: Vec<&str> = answers
+        .iter()
+        .filter_map(|(_, b)| b["meetingLink"].as_str())
+        .collect();
+    assert_eq!(linked.len(), 10);
+    assert_eq!(linked.iter().collect::<HashSet<_>>().len(), 10);
+    let waiting = answers
+        .iter()
+        .filter(|(_, b)| b["requiresManualAssignment"] == true)
+        .count();
+    assert_eq!(waiting, 190);
+    let (_, status) = one.get("/api/pool/status").await;
+    assert_eq!(status["unassigned_paid_bookings"], 190);
+    assert_eq!(one.overlaps().await, 0);
+}
