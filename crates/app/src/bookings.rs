@@ -172,15 +172,7 @@ impl App {
             if booking.meeting_link_id.is_some() {
                 return Ok((booking, true));
             }
-            if booking.payment_status != PaymentStatus::Paid {
-                return Err(AppError::invalid(
-                    "not_paid",
-                    format!(
-                        "booking is {}: only paid bookings get a meeting link",
-                        booking.payment_status
-                    ),
-                ));
-            }
+            only_paid(&booking)?;
             let booking = self
                 .assign_in(
                     tx.as_mut(),
@@ -301,12 +293,7 @@ impl App {
         retrying(|| async {
             let mut tx = self.store().begin().await?;
             let booking = tx.lock_booking(id).await.map_err(not_found("booking"))?;
-            if booking.payment_status != PaymentStatus::Paid {
-                return Err(AppError::invalid(
-                    "not_paid",
-                    format!("booking is {}: only paid bookings get a meeting link", booking.payment_status),
-                ));
-            }
+            only_paid(&booking)?;
             if booking.meeting_link_id == Some(link) {
                 return Ok(());
             }
@@ -392,6 +379,20 @@ impl App {
         }
         Ok(assigned)
     }
+}
+
+/// Only paid bookings hold links (422 otherwise).
+fn only_paid(booking: &Booking) -> Result<()> {
+    if booking.payment_status == PaymentStatus::Paid {
+        return Ok(());
+    }
+    Err(AppError::invalid(
+        "not_paid",
+        format!(
+            "booking is {}: only paid bookings get a meeting link",
+            booking.payment_status
+        ),
+    ))
 }
 
 /// Maps "not found" to a message naming what was looked for.
