@@ -5,7 +5,7 @@ use meetpool_domain::time::LocalSlot;
 use meetpool_domain::values::required_text;
 use meetpool_domain::{
     Booking, BookingId, DurationMinutes, EventKind, LinkId, NewBooking, OrderId, PaymentStatus,
-    SessionTypeId,
+    SessionTypeId, Window,
 };
 use meetpool_store::{BookingFilter, BookingWrite, Event, NewEvent, Tx};
 use serde_json::{json, Value};
@@ -151,6 +151,20 @@ impl App {
 
     pub async fn booking(&self, id: BookingId) -> Result<Booking> {
         self.store().booking(id).await.map_err(not_found("booking"))
+    }
+
+    /// The UTC window of a local day in the platform's zone (a day may be
+    /// 23 or 25 hours long).
+    pub fn local_day(&self, date: jiff::civil::Date) -> Result<Window> {
+        let tz = &self.config().timezone;
+        let start = date
+            .to_zoned(tz.clone())
+            .map_err(|e| AppError::invalid("invalid_date", e))?;
+        let next = date
+            .tomorrow()
+            .and_then(|d| d.to_zoned(tz.clone()))
+            .map_err(|e| AppError::invalid("invalid_date", e))?;
+        Ok(Window::new(start.timestamp(), next.timestamp()))
     }
 
     pub async fn bookings(&self, filter: &BookingFilter) -> Result<Vec<Booking>> {

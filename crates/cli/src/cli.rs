@@ -311,9 +311,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     .transpose()
                     .map_err(anyhow::Error::msg)?,
                 unassigned,
-                date: date
+                starts_within: date
                     .as_deref()
                     .map(meetpool_domain::time::parse_date)
+                    .transpose()?
+                    .map(|d| app.local_day(d))
                     .transpose()?,
                 limit,
             };

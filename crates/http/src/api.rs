@@ -242,12 +242,13 @@ pub async fn list_bookings(
             .transpose()
             .map_err(|e| AppError::invalid("invalid_payment_status", e))?,
         unassigned: q.unassigned.unwrap_or(false),
-        date: q
+        starts_within: q
             .date
             .as_deref()
-            .map(parse_date)
-            .transpose()
-            .map_err(|e| AppError::invalid("invalid_date", e))?,
+            .map(|d| parse_date(d).map_err(|e| AppError::invalid("invalid_date", e)))
+            .transpose()?
+            .map(|d| s.app.local_day(d))
+            .transpose()?,
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
     };
     let bookings = s.app.bookings(&filter).await?;

@@ -1,7 +1,8 @@
 //! Records the store reads and writes besides bookings.
-use jiff::civil::Date;
 use jiff::Timestamp;
-use meetpool_domain::{BookingId, EventKind, LinkId, MeetingUrl, PaymentStatus, SessionTypeId};
+use meetpool_domain::{
+    BookingId, EventKind, LinkId, MeetingUrl, PaymentStatus, SessionTypeId, Window,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -92,7 +93,8 @@ pub struct LinkPatch {
 pub struct BookingFilter {
     pub payment_status: Option<PaymentStatus>,
     pub unassigned: bool,
-    pub date: Option<Date>,
+    /// Bookings whose session starts in this window (a local day, say).
+    pub starts_within: Option<Window>,
     pub limit: u32,
 }
 

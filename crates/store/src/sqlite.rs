@@ -242,14 +242,15 @@ impl Store for SqliteStore {
         let rows = sqlx::query(&format!(
             "{BOOKING_SELECT} WHERE (?1 IS NULL OR b.payment_status = ?1) \
              AND (?2 = 0 OR (b.payment_status = 'paid' AND b.meeting_link_id IS NULL AND b.ends_at > ?3)) \
-             AND (?4 IS NULL OR b.booking_date = ?4) \
+             AND (?4 IS NULL OR (b.starts_at >= ?4 AND b.starts_at < ?6)) \
              ORDER BY b.starts_at, b.created_at LIMIT ?5"
         ))
         .bind(f.payment_status.map(|s| s.as_str()))
         .bind(f.unassigned)
         .bind(ts_out(Timestamp::now()))
-        .bind(f.date.map(|d| d.to_string()))
+        .bind(f.starts_within.map(|w| ts_out(w.start)))
         .bind(i64::from(f.limit))
+        .bind(f.starts_within.map(|w| ts_out(w.end)))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(booking_row).collect()

@@ -9,6 +9,7 @@ on_both!(
     payment_changes_by_hand_follow_the_state_machine,
     links_that_bookings_reference_cannot_be_deleted,
     health_and_readiness,
+    the_date_filter_is_the_platforms_local_day,
 );
 
 async fn bad_input_is_refused_with_a_reason_and_changes_nothing(b: Backend) {
@@ -212,4 +213,33 @@ async fn health_and_readiness(b: Backend) {
     }
     let res = t.http.get(t.url("/nowhere")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+async fn the_date_filter_is_the_platforms_local_day(b: Backend) {
+    let Some(t) = TestApp::spawn_with(b, |c| {
+        c.timezone_name = "Asia/Jakarta".into();
+        c.timezone = jiff::tz::TimeZone::get("Asia/Jakarta").unwrap();
+    })
+    .await
+    else {
+        return;
+    };
+    let st = t.session_type(60).await;
+    // 00:30 and 23:30 in Jakarta on 2 Dec are 1 Dec 17:30 UTC and 2 Dec 16:30 UTC.
+    let early = t.booking(&st, "2027-12-02", "00:30", "pending").await;
+    let late = t.booking(&st, "2027-12-02", "23:30", "pending").await;
+    t.booking(&st, "2027-12-01", "23:30", "pending").await;
+    t.booking(&st, "2027-12-03", "00:00", "pending").await;
+    let (s, list) = t.get("/api/bookings?date=2027-12-02").await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![early["id"].as_str().unwrap(), late["id"].as_str().unwrap()]
+    );
 }
