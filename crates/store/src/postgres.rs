@@ -87,16 +87,18 @@ fn booking_row(r: &PgRow) -> Result<Booking> {
 /// The allocation's read ([`Tx::candidates`]): every enabled link with its
 /// nearest session on either side of `$2`, two probes of
 /// (meeting_link_id, starts_at) per link however many sessions it has held.
+/// `meeting_link_id IS NOT NULL` is implied by the join, but the planner
+/// only uses the partial index bookings_link_starts when it is said.
 /// Public so the benchmark can EXPLAIN exactly what runs.
 pub const CANDIDATES_SQL: &str = "SELECT l.id, n.busy_start, n.busy_end \
              FROM meeting_links_pool l \
              LEFT JOIN LATERAL ( \
                (SELECT lower(b.busy) AS busy_start, upper(b.busy) AS busy_end FROM bookings b \
-                 WHERE b.meeting_link_id = l.id AND b.id <> $1 AND b.starts_at < $2 \
+                 WHERE b.meeting_link_id = l.id AND b.meeting_link_id IS NOT NULL AND b.id <> $1 AND b.starts_at < $2 \
                  ORDER BY b.starts_at DESC LIMIT 1) \
                UNION ALL \
                (SELECT lower(b.busy), upper(b.busy) FROM bookings b \
-                 WHERE b.meeting_link_id = l.id AND b.id <> $1 AND b.starts_at >= $2 \
+                 WHERE b.meeting_link_id = l.id AND b.meeting_link_id IS NOT NULL AND b.id <> $1 AND b.starts_at >= $2 \
                  ORDER BY b.starts_at LIMIT 1) \
              ) n ON true \
              WHERE l.is_available \

@@ -86,9 +86,9 @@ fn uuid_in<T: FromStr>(s: &str) -> Result<T> {
 /// Public so the benchmark can EXPLAIN exactly what runs.
 pub const CANDIDATES_SQL: &str = "WITH near AS ( \
                SELECT l.id, l.seq, \
-                 (SELECT b.id FROM bookings b WHERE b.meeting_link_id = l.id AND b.id <> ?1 \
+                 (SELECT b.id FROM bookings b WHERE b.meeting_link_id = l.id AND b.meeting_link_id IS NOT NULL AND b.id <> ?1 \
                     AND b.starts_at < ?2 ORDER BY b.starts_at DESC LIMIT 1) AS before_id, \
-                 (SELECT b.id FROM bookings b WHERE b.meeting_link_id = l.id AND b.id <> ?1 \
+                 (SELECT b.id FROM bookings b WHERE b.meeting_link_id = l.id AND b.meeting_link_id IS NOT NULL AND b.id <> ?1 \
                     AND b.starts_at >= ?2 ORDER BY b.starts_at LIMIT 1) AS after_id \
                FROM meeting_links_pool l WHERE l.is_available = 1) \
              SELECT near.id, b.starts_at, \
