@@ -22,7 +22,7 @@ pub use bookings::{AssignOutcome, BookingInput, PaymentOutcome};
 pub use config::{Config, MidtransVerify};
 pub use error::AppError;
 pub use links::LinkInput;
-pub use payments::{NotificationOutcome, WebhookError};
+pub use payments::NotificationOutcome;
 pub use session_types::SessionTypeInput;
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;

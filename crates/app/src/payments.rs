@@ -13,8 +13,6 @@ use crate::metrics::{inc, COUNTERS};
 use crate::retry::retrying;
 use crate::{App, AppError, MidtransVerify, Result};
 
-pub type WebhookError = AppError;
-
 #[derive(Clone, Debug)]
 pub struct NotificationOutcome {
     pub booking: Booking,

@@ -58,8 +58,6 @@ pub enum EventKind {
     Created,
     /// A payment notification (or an operator's payment change) was applied.
     Payment,
-    /// A notification that was already applied arrived again.
-    NotificationDuplicate,
     /// A notification that the state machine does not allow to apply.
     NotificationIgnored,
     Assigned,
@@ -75,7 +73,6 @@ impl EventKind {
         match self {
             Self::Created => "created",
             Self::Payment => "payment",
-            Self::NotificationDuplicate => "notification_duplicate",
             Self::NotificationIgnored => "notification_ignored",
             Self::Assigned => "assigned",
             Self::Released => "released",

@@ -126,18 +126,6 @@ impl Window {
             end: self.end + SignedDuration::from_mins(i64::from(buffer_minutes)),
         }
     }
-
-    /// This window widened by `by` on both sides.
-    pub fn widened(&self, by: SignedDuration) -> Window {
-        Window {
-            start: self.start - by,
-            end: self.end + by,
-        }
-    }
-
-    pub fn contains(&self, t: Timestamp) -> bool {
-        self.start <= t && t < self.end
-    }
 }
 
 impl fmt::Debug for Window {
