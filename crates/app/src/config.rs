@@ -44,6 +44,13 @@ impl Config {
         })
     }
 
+    /// Sets the platform's zone by its IANA name.
+    pub fn set_timezone(&mut self, name: &str) -> Result<(), String> {
+        self.timezone = zone(name).map_err(|e| e.to_string())?;
+        self.timezone_name = name.to_owned();
+        Ok(())
+    }
+
     pub fn db_settings(&self) -> DbSettings {
         DbSettings {
             timezone: self.timezone_name.clone(),

@@ -217,8 +217,7 @@ async fn health_and_readiness(b: Backend) {
 
 async fn the_date_filter_is_the_platforms_local_day(b: Backend) {
     let Some(t) = TestApp::spawn_with(b, |c| {
-        c.timezone_name = "Asia/Jakarta".into();
-        c.timezone = jiff::tz::TimeZone::get("Asia/Jakarta").unwrap();
+        c.set_timezone("Asia/Jakarta").unwrap();
     })
     .await
     else {

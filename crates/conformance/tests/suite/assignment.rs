@@ -456,8 +456,7 @@ async fn raw_sql_that_would_double_book_is_refused(b: Backend) {
 
 async fn a_time_the_clocks_skip_is_422(b: Backend) {
     let Some(t) = TestApp::spawn_with(b, |c| {
-        c.timezone_name = "America/New_York".into();
-        c.timezone = jiff::tz::TimeZone::get("America/New_York").unwrap();
+        c.set_timezone("America/New_York").unwrap();
     })
     .await
     else {

@@ -59,8 +59,7 @@ fn statement(statements: &[(String, String)], heading: &str) -> String {
 
 async fn pg() -> Option<TestApp> {
     TestApp::spawn_with(Backend::Postgres, |c| {
-        c.timezone_name = "Asia/Jakarta".into();
-        c.timezone = jiff::tz::TimeZone::get("Asia/Jakarta").unwrap();
+        c.set_timezone("Asia/Jakarta").unwrap();
     })
     .await
 }
