@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # meetpool's benchmarks in one run (about 5 minutes on 2 cores):
-#   1. pgbench -b simple-update at 32 clients, then meetpool's paid-notification
-#      flow at 32 clients against `meetpool serve` on the same PostgreSQL; the ratio.
+#   1. Alternating rounds of pgbench -b simple-update at 32 clients and of meetpool's
+#      paid-notification flow at 32 clients against `meetpool serve` on the same
+#      PostgreSQL; each round's ratio, their median, and CPU time per transaction.
 #   2. The same load on SQLite.
-#   3. Single-client assignment latency with 10,000 and 1,000,000 bookings stored; the ratio,
-#      and EXPLAIN (ANALYZE) of the hot queries.
+#   3. Single-client assignment latency with 10,000 and with 1,000,000 bookings stored,
+#      two servers measured in alternating turns; the ratio, and EXPLAIN (ANALYZE) of
+#      the hot queries.
 #   4. Resident memory of `meetpool serve`, idle and under the 32-client load.
 # Everything it creates (servers, databases, files) is removed on exit.
 #
-# Knobs (environment): CLIENTS=32 BOOKINGS=6000 PGBENCH_SECONDS=20 PGBENCH_SCALE=10
+# Knobs (environment): CLIENTS=32 BOOKINGS=6000 ROUNDS=3 PGBENCH_SECONDS=10 PGBENCH_SCALE=10
 #   HISTORY=1000000 LINKS=32 SKIP_BUILD=1 PGHOST/PGPORT/PGUSER.
 set -euo pipefail
 
@@ -18,7 +20,8 @@ cd "$ROOT"
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
 CLIENTS=${CLIENTS:-32}
 BOOKINGS=${BOOKINGS:-6000}
-PGBENCH_SECONDS=${PGBENCH_SECONDS:-20}
+PGBENCH_SECONDS=${PGBENCH_SECONDS:-10}
+ROUNDS=${ROUNDS:-3}
 PGBENCH_SCALE=${PGBENCH_SCALE:-10}
 HISTORY=${HISTORY:-1000000}
 LINKS=${LINKS:-32}
@@ -29,9 +32,11 @@ RUN=$$
 DB_PGBENCH=meetpool_bench_pgbench_$RUN
 DB_LOAD=meetpool_bench_load_$RUN
 DB_HIST=meetpool_bench_hist_$RUN
+DB_HIST_SMALL=meetpool_bench_hist_small_$RUN
 SQLITE_FILE=/tmp/meetpool-bench-$RUN.db
 OUT=$(mktemp -d /tmp/meetpool-bench-out.XXXXXX)
 SERVER_PID=
+SMALL_PID=
 
 export MEETPOOL_ADMIN_TOKEN=bench-admin-token
 export MIDTRANS_SERVER_KEY=SB-Mid-server-bench
@@ -51,7 +56,9 @@ stop_server() {
 
 cleanup() {
     stop_server
-    for db in "$DB_PGBENCH" "$DB_LOAD" "$DB_HIST"; do
+    SERVER_PID=${SMALL_PID:-}
+    stop_server
+    for db in "$DB_PGBENCH" "$DB_LOAD" "$DB_HIST" "$DB_HIST_SMALL"; do
         dropdb --if-exists "$db" >/dev/null 2>&1 || true
     done
     rm -f "$SQLITE_FILE" "$SQLITE_FILE-wal" "$SQLITE_FILE-shm"
@@ -65,6 +72,17 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 # kB of VmRSS / VmHWM (peak) of a process.
 mem() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+# CPU ticks (1/100 s) used so far by the PostgreSQL server: the postmaster,
+# its exited children (cutime, cstime) and its live ones.
+pg_ticks() {
+    [[ -n "$POSTMASTER" && -r /proc/$POSTMASTER/stat ]] || return 0
+    local total child
+    total=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$POSTMASTER/stat")
+    for child in $(pgrep -P "$POSTMASTER"); do
+        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$child/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
 
 # start_server DATABASE_URL PORT
 start_server() {
@@ -93,27 +111,50 @@ echo "PostgreSQL: $(psql -d postgres -Atc 'SHOW server_version') (synchronous_co
 echo "clients: $CLIENTS; bookings per load run: $BOOKINGS; links: $LINKS"
 
 # ---------------------------------------------------------------------------
-section "1. pgbench -b simple-update -c $CLIENTS -j 2 -T $PGBENCH_SECONDS (scale $PGBENCH_SCALE)"
+# 1. Alternating rounds of pgbench and of meetpool's load, so that the machine
+#    getting faster or slower during the run (it is shared) moves both alike;
+#    each round's ratio is printed, and their median is the figure.
+section "1. pgbench -b simple-update -c $CLIENTS -j 2 -T $PGBENCH_SECONDS (scale $PGBENCH_SCALE) against meetpool at $CLIENTS clients, $ROUNDS rounds"
 createdb "$DB_PGBENCH"
 "$PGBENCH" -i -q -s "$PGBENCH_SCALE" "$DB_PGBENCH" >"$OUT/pgbench-init.log" 2>&1
-"$PGBENCH" -b simple-update -c "$CLIENTS" -j 2 -T "$PGBENCH_SECONDS" "$DB_PGBENCH" >"$OUT/pgbench.log" 2>&1
-grep -E '^(latency average|tps)' "$OUT/pgbench.log"
-PGBENCH_TPS=$(awk '/^tps/ { print $3; exit }' "$OUT/pgbench.log")
-dropdb "$DB_PGBENCH"
-
-section "1. meetpool on PostgreSQL: $CLIENTS clients, $BOOKINGS signed settlement notifications"
 createdb "$DB_LOAD"
 start_server "$PG_URL/$DB_LOAD" 18181
 sleep 1
 IDLE_RSS_PG=$(mem "$SERVER_PID" VmRSS)
-"$BENCH" load --url http://127.0.0.1:18181 --clients "$CLIENTS" --bookings "$BOOKINGS" \
-    --links "$LINKS" --database-url "$PG_URL/$DB_LOAD" --json >"$OUT/load-pg.json"
+POSTMASTER=$(head -n 1 "$(psql -d postgres -Atc 'SHOW data_directory')/postmaster.pid" 2>/dev/null || true)
+RATIOS=()
+for round in $(seq 1 "$ROUNDS"); do
+    before=$(pg_ticks)
+    "$PGBENCH" -b simple-update -c "$CLIENTS" -j 2 -T "$PGBENCH_SECONDS" "$DB_PGBENCH" >"$OUT/pgbench-$round.log" 2>&1
+    after=$(pg_ticks)
+    tps=$(awk '/^tps/ { print $3; exit }' "$OUT/pgbench-$round.log")
+    txns=$(awk '/number of transactions actually processed/ { split($6, a, "/"); print a[1] }' "$OUT/pgbench-$round.log")
+    pg_us=$(awk -v a="$after" -v b="$before" -v n="$txns" 'BEGIN { if (a != "" && n > 0) printf "%.0f", (a - b) * 10000 / n; else print "?" }')
+    # Each round's bookings go to their own days; the links are added once.
+    links=$LINKS
+    [[ $round -gt 1 ]] && links=0
+    "$BENCH" load --url http://127.0.0.1:18181 --clients "$CLIENTS" --bookings "$BOOKINGS" \
+        --links "$links" --start-date "$(date -d "2030-01-01 + $(((round - 1) * 400)) days" +%F)" \
+        --database-url "$PG_URL/$DB_LOAD" --server-pid "$SERVER_PID" ${POSTMASTER:+--postgres-pid "$POSTMASTER"} \
+        --json >"$OUT/load-pg-$round.json"
+    rate=$(jq -r .rate "$OUT/load-pg-$round.json")
+    r=$(ratio "$rate" "$tps")
+    RATIOS+=("$r")
+    printf 'round %s: pgbench %.1f tps (database CPU %s us/transaction); meetpool %.1f notifications/s (database %s us, meetpool serve %s us, load generator %s us of CPU each), p50 %s ms, errors %s, overlaps %s; ratio %sx\n' \
+        "$round" "$tps" "$pg_us" "$rate" \
+        "$(jq -r '.cpu_us.postgres // "?" | if type == "number" then round else . end' "$OUT/load-pg-$round.json")" \
+        "$(jq -r '.cpu_us.server | round' "$OUT/load-pg-$round.json")" \
+        "$(jq -r '.cpu_us.generator | round' "$OUT/load-pg-$round.json")" \
+        "$(jq -r '.p50_ms*100|round/100' "$OUT/load-pg-$round.json")" \
+        "$(jq -r .errors "$OUT/load-pg-$round.json")" "$(jq -r .overlaps "$OUT/load-pg-$round.json")" "$r"
+done
 LOAD_HWM_PG=$(mem "$SERVER_PID" VmHWM)
 LOAD_RSS_PG=$(mem "$SERVER_PID" VmRSS)
 stop_server
 dropdb "$DB_LOAD"
-PG_RATE=$(jq -r .rate "$OUT/load-pg.json")
-PG_OVERLAPS=$(jq -r .overlaps "$OUT/load-pg.json")
+dropdb "$DB_PGBENCH"
+PG_OVERLAPS=$(jq -s 'map(.overlaps) | add' "$OUT"/load-pg-*.json)
+RATIO_PG=$(printf '%s\n' "${RATIOS[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
 
 # ---------------------------------------------------------------------------
 section "2. meetpool on SQLite: $CLIENTS clients, $BOOKINGS notifications"
@@ -129,36 +170,39 @@ SQLITE_OVERLAPS=$(jq -r .overlaps "$OUT/load-sqlite.json")
 
 # ---------------------------------------------------------------------------
 section "3. assignment latency against history size (PostgreSQL, one client)"
+# Two databases, one with 10,000 bookings and one with $HISTORY, each with its
+# own server; the latency probe alternates between them in turns of 10, so
+# that both are measured under the same conditions.
+createdb "$DB_HIST_SMALL"
 createdb "$DB_HIST"
-start_server "$PG_URL/$DB_HIST" 18183
-"$BENCH" seed-history --database-url "$PG_URL/$DB_HIST" --bookings 10000 --links "$LINKS"
+start_server "$PG_URL/$DB_HIST_SMALL" 18183
+SMALL_PID=$SERVER_PID
+start_server "$PG_URL/$DB_HIST" 18184
+"$BENCH" seed-history --database-url "$PG_URL/$DB_HIST_SMALL" --bookings 10000 --links "$LINKS"
+"$BENCH" seed-history --database-url "$PG_URL/$DB_HIST" --bookings "$HISTORY" --links "$LINKS"
 # New bookings go into the odd hours the history leaves free, in its densest
-# stretch, so both runs see neighbours on every link; only the table size differs.
-"$BENCH" latency --url http://127.0.0.1:18183 --links 0 --odd-hours --per-slot 8 \
-    --start-date 2030-01-03 --database-url "$PG_URL/$DB_HIST" --no-explain --json >"$OUT/lat-10k.json"
-"$BENCH" seed-history --database-url "$PG_URL/$DB_HIST" --bookings $((HISTORY - 10000)) --links "$LINKS"
-"$BENCH" latency --url http://127.0.0.1:18183 --links 0 --odd-hours --per-slot 8 \
-    --start-date 2030-01-13 --database-url "$PG_URL/$DB_HIST" --json >"$OUT/lat-1m.json"
+# stretch, so both see neighbours on every link; only the table size differs.
+"$BENCH" latency --url http://127.0.0.1:18184 --database-url "$PG_URL/$DB_HIST" \
+    --baseline-url http://127.0.0.1:18183 --baseline-database-url "$PG_URL/$DB_HIST_SMALL" \
+    --links 0 --odd-hours --per-slot 8 --start-date 2030-01-03 --json >"$OUT/lat.json"
+stop_server
+SERVER_PID=$SMALL_PID
 stop_server
 dropdb "$DB_HIST"
-P50_SMALL=$(jq -r .p50_ms "$OUT/lat-10k.json")
-P50_LARGE=$(jq -r .p50_ms "$OUT/lat-1m.json")
+dropdb "$DB_HIST_SMALL"
+P50_SMALL=$(jq -r .baseline.p50_ms "$OUT/lat.json")
+P50_LARGE=$(jq -r .p50_ms "$OUT/lat.json")
 
 # ---------------------------------------------------------------------------
 section "summary"
-printf 'PostgreSQL  pgbench simple-update: %8.1f tps\n' "$PGBENCH_TPS"
-printf 'PostgreSQL  meetpool (%s clients):  %8.1f notifications/s, p50 %s ms, p95 %s ms, p99 %s ms, errors %s, overlaps %s\n' \
-    "$CLIENTS" "$PG_RATE" "$(jq -r '.p50_ms*100|round/100' "$OUT/load-pg.json")" \
-    "$(jq -r '.p95_ms*100|round/100' "$OUT/load-pg.json")" "$(jq -r '.p99_ms*100|round/100' "$OUT/load-pg.json")" \
-    "$(jq -r .errors "$OUT/load-pg.json")" "$PG_OVERLAPS"
-RATIO_PG=$(ratio "$PG_RATE" "$PGBENCH_TPS")
-echo "ratio meetpool / pgbench: ${RATIO_PG}x (target >= 0.5x)"
+echo "PostgreSQL, $ROUNDS alternating rounds of pgbench simple-update and meetpool at $CLIENTS clients:"
+echo "    ratio meetpool / pgbench per round: ${RATIOS[*]}; median ${RATIO_PG}x (target >= 0.5x); overlaps $PG_OVERLAPS"
 printf 'SQLite      meetpool (%s clients):  %8.1f notifications/s, p50 %s ms, p95 %s ms, p99 %s ms, errors %s, overlaps %s\n' \
     "$CLIENTS" "$SQLITE_RATE" "$(jq -r '.p50_ms*100|round/100' "$OUT/load-sqlite.json")" \
     "$(jq -r '.p95_ms*100|round/100' "$OUT/load-sqlite.json")" "$(jq -r '.p99_ms*100|round/100' "$OUT/load-sqlite.json")" \
     "$(jq -r .errors "$OUT/load-sqlite.json")" "$SQLITE_OVERLAPS"
 printf 'latency p50 with %s bookings stored: %.2f ms; with %s: %.2f ms; ratio %sx (target <= 1.3x)\n' \
-    "$(jq -r .stored "$OUT/lat-10k.json")" "$P50_SMALL" "$(jq -r .stored "$OUT/lat-1m.json")" "$P50_LARGE" \
+    "$(jq -r .baseline.stored "$OUT/lat.json")" "$P50_SMALL" "$(jq -r .stored "$OUT/lat.json")" "$P50_LARGE" \
     "$(ratio "$P50_LARGE" "$P50_SMALL")"
 echo "memory (PostgreSQL): idle RSS $(mb "$IDLE_RSS_PG") MB (target < 30); peak under load (VmHWM) $(mb "$LOAD_HWM_PG") MB, RSS after $(mb "$LOAD_RSS_PG") MB (target < 100)"
 echo "memory (SQLite):     idle RSS $(mb "$IDLE_RSS_SQLITE") MB; peak under load (VmHWM) $(mb "$LOAD_HWM_SQLITE") MB"

@@ -75,6 +75,13 @@ struct LoadArgs {
     /// Bookings created (untimed), then paid by one notification each (timed).
     #[arg(long, default_value_t = 5000)]
     bookings: usize,
+    /// PID of the `meetpool serve` under test: report its CPU time per notification.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// PID of the PostgreSQL postmaster: report the CPU time of all its
+    /// processes per notification.
+    #[arg(long)]
+    postgres_pid: Option<u32>,
 }
 
 #[derive(Args)]
@@ -90,6 +97,18 @@ struct LatencyArgs {
     /// Skip the EXPLAIN output.
     #[arg(long)]
     no_explain: bool,
+    /// A second `meetpool serve` (on its own database) to compare with: the
+    /// two are measured in alternating turns, so that a machine getting
+    /// slower or faster during the run affects both alike, and the ratio of
+    /// the two p50s is printed.
+    #[arg(long, requires = "baseline_database_url")]
+    baseline_url: Option<String>,
+    /// The baseline server's database.
+    #[arg(long)]
+    baseline_database_url: Option<String>,
+    /// Notifications per turn when alternating with --baseline-url.
+    #[arg(long, default_value_t = 10)]
+    turn: usize,
 }
 
 #[derive(Args)]
@@ -296,6 +315,18 @@ struct Tally {
     first_error: Option<String>,
 }
 
+impl Tally {
+    fn merge(&mut self, other: Tally) {
+        self.latencies.extend(other.latencies);
+        self.ok += other.ok;
+        self.errors += other.errors;
+        self.with_link += other.with_link;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+}
+
 async fn send_all(b: &Bench, bodies: &[String], clients: usize) -> (Tally, Duration) {
     let url = b.url("/webhooks/midtrans");
     let next = AtomicUsize::new(0);
@@ -349,13 +380,7 @@ async fn send_all(b: &Bench, bodies: &[String], clients: usize) -> (Tally, Durat
     let elapsed = started.elapsed();
     let mut all = Tally::default();
     for p in parts {
-        all.latencies.extend(p.latencies);
-        all.ok += p.ok;
-        all.errors += p.errors;
-        all.with_link += p.with_link;
-        if all.first_error.is_none() {
-            all.first_error = p.first_error;
-        }
+        all.merge(p);
     }
     all.latencies.sort();
     (all, elapsed)
@@ -394,7 +419,10 @@ async fn load(a: LoadArgs) -> Result<()> {
         ),
     );
     let bodies: Vec<String> = orders.iter().map(|o| b.notification(o)).collect();
+    let cpu_before = CpuSample::take(a.server_pid, a.postgres_pid);
     let (t, elapsed) = send_all(&b, &bodies, a.clients).await;
+    let cpu =
+        CpuSample::take(a.server_pid, a.postgres_pid).per_unit_since(&cpu_before, bodies.len());
     let rate = bodies.len() as f64 / elapsed.as_secs_f64();
     say(
         j,
@@ -420,6 +448,7 @@ async fn load(a: LoadArgs) -> Result<()> {
     if let Some(e) = &t.first_error {
         say(j, format!("first error: {e}"));
     }
+    say(j, format!("CPU per notification: {cpu}"));
     let check = match &a.api.database_url {
         Some(url) => Some(check_db(url, &b.tag).await?),
         None => None,
@@ -452,6 +481,7 @@ async fn load(a: LoadArgs) -> Result<()> {
                 "unguarded": check.as_ref().map(|c| c.unguarded),
                 "paid": check.as_ref().map(|c| c.paid),
                 "assigned": check.as_ref().map(|c| c.assigned),
+                "cpu_us": cpu.json(),
             })
         );
     }
@@ -471,6 +501,110 @@ async fn load(a: LoadArgs) -> Result<()> {
         bail!("{} notifications failed", t.errors);
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// CPU accounting, from /proc: steadier than rates on a shared machine, and it
+// says which process the time goes to.
+
+/// /proc reports CPU time in USER_HZ, which is 100 on Linux.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// utime + stime of a process (all its threads), plus cutime + cstime (its
+/// exited, reaped children) when `children`; fields 14-17 of /proc/PID/stat.
+fn cpu_ticks(pid: u32, children: bool) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, in parentheses, may hold spaces.
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // After ")": state is field 3, so field n is at index n - 3.
+    let own = fields.get(11)? + fields.get(12)?;
+    Some(if children {
+        own + fields.get(13)? + fields.get(14)?
+    } else {
+        own
+    })
+}
+
+/// CPU time of a process and of all its children, the exited ones included
+/// (PostgreSQL's postmaster and its backends).
+fn tree_ticks(root: u32) -> Option<u64> {
+    let mut total = cpu_ticks(root, true)?;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(root) {
+            total += cpu_ticks(pid, false).unwrap_or(0);
+        }
+    }
+    Some(total)
+}
+
+#[derive(Clone, Copy, Default)]
+struct CpuSample {
+    server: Option<f64>,
+    postgres: Option<f64>,
+    generator: Option<f64>,
+}
+
+impl CpuSample {
+    fn take(server: Option<u32>, postgres: Option<u32>) -> Self {
+        let ticks = |t: Option<u64>| t.map(|t| t as f64 / TICKS_PER_SECOND);
+        Self {
+            server: ticks(server.and_then(|p| cpu_ticks(p, true))),
+            postgres: ticks(postgres.and_then(tree_ticks)),
+            generator: ticks(cpu_ticks(std::process::id(), false)),
+        }
+    }
+
+    /// Microseconds per unit of work between `before` and this sample.
+    fn per_unit_since(&self, before: &Self, units: usize) -> Self {
+        let per = |a: Option<f64>, b: Option<f64>| Some((a? - b?) * 1e6 / units.max(1) as f64);
+        Self {
+            server: per(self.server, before.server),
+            postgres: per(self.postgres, before.postgres),
+            generator: per(self.generator, before.generator),
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({ "server": self.server, "postgres": self.postgres, "generator": self.generator })
+    }
+}
+
+impl std::fmt::Display for CpuSample {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        for (name, v) in [
+            ("database", self.postgres),
+            ("meetpool serve", self.server),
+            ("load generator", self.generator),
+        ] {
+            if let Some(us) = v {
+                parts.push(format!("{name} {us:.0} µs"));
+            }
+        }
+        if parts.is_empty() {
+            parts.push("not measured (--server-pid, --postgres-pid)".into());
+        }
+        f.write_str(&parts.join(", "))
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -790,58 +924,160 @@ async fn seed_sqlite(pool: &SqlitePool, n: i64, links: i64, from_date: Date) -> 
 // ---------------------------------------------------------------------------
 // Latency against history size
 
-async fn latency(a: LatencyArgs) -> Result<()> {
-    let b = Bench::new(a.api.clone(), 1)?;
-    let j = a.api.json;
-    let orders = b.setup(a.warmup + a.notifications, 8).await?;
-    let bodies: Vec<String> = orders.iter().map(|o| b.notification(o)).collect();
-    let (warm, timed) = bodies.split_at(a.warmup);
-    let (w, _) = send_all(&b, warm, 1).await;
-    let (t, elapsed) = send_all(&b, timed, 1).await;
-    let stored = match &a.api.database_url {
-        Some(url) => Some(count_bookings(url).await?),
-        None => None,
-    };
-    say(
-        j,
-        format!(
-            "latency: {} notifications one at a time ({} warm-up) with {} bookings stored: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, mean {:.2} ms; {} errors, {} got a link",
-            timed.len(),
-            warm.len(),
-            stored.map_or("?".into(), |n| n.to_string()),
-            pct(&t.latencies, 50.0),
-            pct(&t.latencies, 95.0),
-            pct(&t.latencies, 99.0),
-            elapsed.as_secs_f64() * 1000.0 / timed.len().max(1) as f64,
-            t.errors + w.errors,
-            t.with_link,
-        ),
-    );
-    if let Some(e) = t.first_error.as_ref().or(w.first_error.as_ref()) {
-        say(j, format!("first error: {e}"));
+/// One server under the latency probe: its bookings, and what it answered.
+struct Probe {
+    bench: Bench,
+    orders: Vec<String>,
+    bodies: Vec<String>,
+    warm: Tally,
+    timed: Tally,
+    elapsed: Duration,
+    stored: Option<i64>,
+}
+
+impl Probe {
+    async fn new(api: Api, count: usize) -> Result<Self> {
+        let bench = Bench::new(api, 1)?;
+        let orders = bench.setup(count, 8).await?;
+        let bodies = orders.iter().map(|o| bench.notification(o)).collect();
+        Ok(Self {
+            bench,
+            orders,
+            bodies,
+            warm: Tally::default(),
+            timed: Tally::default(),
+            elapsed: Duration::ZERO,
+            stored: None,
+        })
     }
+
+    /// Sends bodies[range] one at a time, timed or not.
+    async fn send(&mut self, range: std::ops::Range<usize>, timed: bool) {
+        let (t, elapsed) = send_all(&self.bench, &self.bodies[range], 1).await;
+        if timed {
+            self.timed.merge(t);
+            self.elapsed += elapsed;
+        } else {
+            self.warm.merge(t);
+        }
+    }
+
+    fn errors(&self) -> usize {
+        self.warm.errors + self.timed.errors
+    }
+
+    fn mean_ms(&self) -> f64 {
+        self.elapsed.as_secs_f64() * 1000.0 / self.timed.latencies.len().max(1) as f64
+    }
+
+    fn report(&self, j: bool) {
+        let t = &self.timed;
+        say(
+            j,
+            format!(
+                "latency at {}: {} notifications one at a time ({} warm-up) with {} bookings stored: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, mean {:.2} ms; {} errors, {} got a link",
+                self.bench.api.url,
+                t.latencies.len(),
+                self.warm.latencies.len(),
+                self.stored.map_or("?".into(), |n| n.to_string()),
+                pct(&t.latencies, 50.0),
+                pct(&t.latencies, 95.0),
+                pct(&t.latencies, 99.0),
+                self.mean_ms(),
+                self.errors(),
+                t.with_link,
+            ),
+        );
+        if let Some(e) = t.first_error.as_ref().or(self.warm.first_error.as_ref()) {
+            say(j, format!("first error: {e}"));
+        }
+    }
+
+    fn json(&self) -> Value {
+        let t = &self.timed;
+        json!({
+            "url": self.bench.api.url,
+            "stored": self.stored,
+            "notifications": t.latencies.len(),
+            "p50_ms": pct(&t.latencies, 50.0),
+            "p95_ms": pct(&t.latencies, 95.0),
+            "p99_ms": pct(&t.latencies, 99.0),
+            "mean_ms": self.mean_ms(),
+            "errors": self.errors(),
+            "with_link": t.with_link,
+        })
+    }
+}
+
+async fn latency(a: LatencyArgs) -> Result<()> {
+    let j = a.api.json;
+    let count = a.warmup + a.notifications;
+    // The baseline first, so that every turn goes baseline, then measured.
+    let mut probes = Vec::new();
+    if let Some(url) = &a.baseline_url {
+        let mut api = a.api.clone();
+        api.url = url.clone();
+        api.database_url = a.baseline_database_url.clone();
+        probes.push(Probe::new(api, count).await?);
+    }
+    probes.push(Probe::new(a.api.clone(), count).await?);
+    for p in &mut probes {
+        p.send(0..a.warmup, false).await;
+    }
+    // Alternating turns; which server goes first alternates as well.
+    let turn = a.turn.max(1);
+    let mut from = a.warmup;
+    let mut round = 0;
+    while from < count {
+        let to = (from + turn).min(count);
+        let n = probes.len();
+        for k in 0..n {
+            let i = if round % 2 == 0 { k } else { n - 1 - k };
+            probes[i].send(from..to, true).await;
+        }
+        from = to;
+        round += 1;
+    }
+    for p in &mut probes {
+        p.timed.latencies.sort();
+        if let Some(url) = &p.bench.api.database_url {
+            p.stored = Some(count_bookings(url).await?);
+        }
+        p.report(j);
+    }
+    let ratio = match probes.as_slice() {
+        [base, measured] => {
+            let r = pct(&measured.timed.latencies, 50.0) / pct(&base.timed.latencies, 50.0);
+            say(
+                j,
+                format!(
+                    "p50 ratio, {} stored against {} stored, measured in alternating turns of {turn}: {r:.2}x",
+                    measured.stored.map_or("?".into(), |n| n.to_string()),
+                    base.stored.map_or("?".into(), |n| n.to_string()),
+                ),
+            );
+            Some(r)
+        }
+        _ => None,
+    };
+    let main = probes.last().expect("the measured server");
     if let (Some(url), false) = (&a.api.database_url, a.no_explain) {
-        for line in explain(url, &orders[orders.len() / 2]).await? {
+        for line in explain(url, &main.orders[main.orders.len() / 2]).await? {
             say(j, line);
         }
     }
     if j {
-        println!(
-            "{}",
-            json!({
-                "stored": stored,
-                "notifications": timed.len(),
-                "p50_ms": pct(&t.latencies, 50.0),
-                "p95_ms": pct(&t.latencies, 95.0),
-                "p99_ms": pct(&t.latencies, 99.0),
-                "mean_ms": elapsed.as_secs_f64() * 1000.0 / timed.len().max(1) as f64,
-                "errors": t.errors + w.errors,
-                "with_link": t.with_link,
-            })
-        );
+        let mut out = main.json();
+        out["baseline"] = probes
+            .first()
+            .filter(|_| probes.len() == 2)
+            .map_or(Value::Null, Probe::json);
+        out["p50_ratio"] = json!(ratio);
+        println!("{out}");
     }
-    if t.errors + w.errors > 0 {
-        bail!("{} notifications failed", t.errors + w.errors);
+    let errors: usize = probes.iter().map(Probe::errors).sum();
+    if errors > 0 {
+        bail!("{errors} notifications failed");
     }
     Ok(())
 }
