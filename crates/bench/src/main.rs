@@ -34,6 +34,9 @@ enum Cmd {
     SeedHistory(SeedArgs),
     /// Single-client assignment latency, and EXPLAIN (ANALYZE) of the hot queries.
     Latency(LatencyArgs),
+    /// Print one of the statements a paid notification runs on PostgreSQL, as
+    /// the store sends it (`lock`, `candidates` or `write`), for bench/replay.sh.
+    Sql { statement: String },
 }
 
 #[derive(Args, Clone)]
@@ -133,6 +136,17 @@ async fn main() -> Result<()> {
         Cmd::Load(a) => load(a).await,
         Cmd::SeedHistory(a) => seed_history(a).await,
         Cmd::Latency(a) => latency(a).await,
+        Cmd::Sql { statement } => {
+            use meetpool_store::postgres;
+            let sql = match statement.as_str() {
+                "lock" => postgres::notification_lock_sql(),
+                "candidates" => postgres::CANDIDATES_SQL,
+                "write" => postgres::write_sql(),
+                other => bail!("unknown statement {other:?} (lock, candidates or write)"),
+            };
+            println!("{sql}");
+            Ok(())
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! double-booked; the hour advisory locks of [`Tx::lock_window`] only make
 //! concurrent assignments for overlapping times wait for each other instead
 //! of colliding on the constraint and retrying.
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -108,19 +109,48 @@ pub const CANDIDATES_SQL: &str = "SELECT l.id, n.busy_start, n.busy_end \
 /// ([`Tx::lock_for_notification`]): `$1` order id, `$2` de-duplication key,
 /// `$3` buffer minutes and `$4` whether to take the hour locks. Public so
 /// the benchmark can EXPLAIN exactly what runs.
-pub fn notification_lock_sql() -> String {
-    locked_booking(
-        "order_id = $1",
-        ", n AS (INSERT INTO payment_notifications (dedup_key, booking_id) \
-                SELECT $2, id FROM locked ON CONFLICT DO NOTHING RETURNING 1), \
-           w AS (SELECT meetpool_lock_window(tstzrange(starts_at, \
-                   ends_at + make_interval(mins => $3), '[)')) FROM locked WHERE $4)",
-    )
-    .replacen(
-        "SELECT b.id,",
-        "SELECT EXISTS (SELECT 1 FROM n) AS fresh, (SELECT count(*) FROM w) AS windows, b.id,",
-        1,
-    )
+pub fn notification_lock_sql() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        locked_booking(
+            "order_id = $1",
+            ", n AS (INSERT INTO payment_notifications (dedup_key, booking_id) \
+                    SELECT $2, id FROM locked ON CONFLICT DO NOTHING RETURNING 1), \
+               w AS (SELECT meetpool_lock_window(tstzrange(starts_at, \
+                       ends_at + make_interval(mins => $3), '[)')) FROM locked WHERE $4)",
+        )
+        .replacen(
+            "SELECT b.id,",
+            "SELECT EXISTS (SELECT 1 FROM n) AS fresh, (SELECT count(*) FROM w) AS windows, b.id,",
+            1,
+        )
+    });
+    &SQL
+}
+
+/// The write of a booking's change ([`Tx::write`]): `$1` booking id, `$2`
+/// payment status or NULL, `$3` transaction id or NULL, `$4` whether the
+/// link changes, `$5` the new link or NULL, `$6`-`$8` the events' kinds,
+/// links and details. One statement, one new row version: the payment, the
+/// link and the events together (two UPDATEs would write every index of the
+/// row twice). Public so the benchmark can replay exactly what runs.
+pub fn write_sql() -> &'static str {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "WITH u AS (UPDATE bookings SET \
+                 payment_status = COALESCE($2, payment_status), \
+                 payment_transaction_id = COALESCE($3, payment_transaction_id), \
+                 status = CASE WHEN $2 = 'paid' AND status = 'pending' THEN 'confirmed' ELSE status END, \
+                 meeting_link_id = CASE WHEN $4 THEN $5 ELSE meeting_link_id END, \
+                 assigned_at = CASE WHEN NOT $4 THEN assigned_at WHEN $5::uuid IS NULL THEN NULL ELSE now() END \
+               WHERE id = $1 RETURNING *), \
+             e AS (INSERT INTO booking_events (booking_id, kind, meeting_link_id, detail) \
+               SELECT u.id, t.k, t.l, t.d::jsonb FROM u, \
+                 unnest($6::text[], $7::uuid[], $8::text[]) WITH ORDINALITY AS t(k, l, d, n) ORDER BY t.n) \
+             {}",
+            BOOKING_SELECT.replacen("FROM bookings b", "FROM u b", 1)
+        )
+    });
+    &SQL
 }
 
 /// Locks the booking matching `condition` and reads it with its link.
@@ -686,8 +716,7 @@ impl Tx for PgTx {
     ) -> Result<(Booking, bool)> {
         let hour_locks = self.coordination == Coordination::HourLocks;
         let buffer = lock_window_buffer.filter(|_| hour_locks);
-        let sql = notification_lock_sql();
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(notification_lock_sql())
             .bind(order_id)
             .bind(key)
             .bind(i32::try_from(buffer.unwrap_or(0)).unwrap_or(i32::MAX))
@@ -702,8 +731,6 @@ impl Tx for PgTx {
         Ok((booking, row.try_get("fresh")?))
     }
 
-    // One statement, one new row version: the payment, the link and the
-    // events together (two UPDATEs would write every index of the row twice).
     async fn write(&mut self, id: BookingId, change: &BookingWrite) -> Result<Booking> {
         let (status, txn) = match &change.payment {
             Some((s, t)) => (Some(s.as_str()), t.as_deref()),
@@ -712,21 +739,7 @@ impl Tx for PgTx {
         let kinds: Vec<&str> = change.events.iter().map(|e| e.kind.as_str()).collect();
         let links: Vec<Option<Uuid>> = change.events.iter().map(|e| e.link.map(|l| l.0)).collect();
         let details: Vec<String> = change.events.iter().map(|e| e.detail.to_string()).collect();
-        let sql = format!(
-            "WITH u AS (UPDATE bookings SET \
-                 payment_status = COALESCE($2, payment_status), \
-                 payment_transaction_id = COALESCE($3, payment_transaction_id), \
-                 status = CASE WHEN $2 = 'paid' AND status = 'pending' THEN 'confirmed' ELSE status END, \
-                 meeting_link_id = CASE WHEN $4 THEN $5 ELSE meeting_link_id END, \
-                 assigned_at = CASE WHEN NOT $4 THEN assigned_at WHEN $5::uuid IS NULL THEN NULL ELSE now() END \
-               WHERE id = $1 RETURNING *), \
-             e AS (INSERT INTO booking_events (booking_id, kind, meeting_link_id, detail) \
-               SELECT u.id, t.k, t.l, t.d::jsonb FROM u, \
-                 unnest($6::text[], $7::uuid[], $8::text[]) WITH ORDINALITY AS t(k, l, d, n) ORDER BY t.n) \
-             {}",
-            BOOKING_SELECT.replacen("FROM bookings b", "FROM u b", 1)
-        );
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(write_sql())
             .bind(id.0)
             .bind(status)
             .bind(txn)
