@@ -161,7 +161,7 @@ section "2. meetpool on SQLite: $CLIENTS clients, $BOOKINGS notifications"
 start_server "sqlite:$SQLITE_FILE?mode=rwc" 18182
 sleep 1
 IDLE_RSS_SQLITE=$(mem "$SERVER_PID" VmRSS)
-"$BENCH" load --url http://127.0.0.1:18182 --clients "$CLIENTS" --bookings "$BOOKINGS" \
+"$BENCH" load --url http://127.0.0.1:18182 --clients "$CLIENTS" --bookings "$BOOKINGS" --server-pid "$SERVER_PID" \
     --links "$LINKS" --database-url "sqlite:$SQLITE_FILE" --json >"$OUT/load-sqlite.json"
 LOAD_HWM_SQLITE=$(mem "$SERVER_PID" VmHWM)
 stop_server
