@@ -524,24 +524,33 @@ async fn load(a: LoadArgs) -> Result<()> {
 /// /proc reports CPU time in USER_HZ, which is 100 on Linux.
 const TICKS_PER_SECOND: f64 = 100.0;
 
-/// utime + stime of a process (all its threads), plus cutime + cstime (its
-/// exited, reaped children) when `children`; fields 14-17 of /proc/PID/stat.
-fn cpu_ticks(pid: u32, children: bool) -> Option<u64> {
+/// The numeric fields of /proc/PID/stat after the command name (which, in
+/// parentheses, may hold spaces): index n - 3 holds field n, so 1 is the
+/// parent's PID and 11-14 are utime, stime, cutime and cstime.
+fn stat_fields(pid: u32) -> Option<Vec<u64>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name, in parentheses, may hold spaces.
-    let fields: Vec<u64> = stat
-        .rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    // After ")": state is field 3, so field n is at index n - 3.
+    Some(
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect(),
+    )
+}
+
+/// utime + stime of a process (all its threads), plus cutime + cstime (its
+/// exited, reaped children) when `children`.
+fn own_ticks(fields: &[u64], children: bool) -> Option<u64> {
     let own = fields.get(11)? + fields.get(12)?;
     Some(if children {
         own + fields.get(13)? + fields.get(14)?
     } else {
         own
     })
+}
+
+fn cpu_ticks(pid: u32, children: bool) -> Option<u64> {
+    own_ticks(&stat_fields(pid)?, children)
 }
 
 /// CPU time of a process and of all its children, the exited ones included
@@ -556,15 +565,11 @@ fn tree_ticks(root: u32) -> Option<u64> {
         else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        let Some(fields) = stat_fields(pid) else {
             continue;
         };
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(root) {
-            total += cpu_ticks(pid, false).unwrap_or(0);
+        if fields.get(1) == Some(&u64::from(root)) {
+            total += own_ticks(&fields, false).unwrap_or(0);
         }
     }
     Some(total)
