@@ -12,6 +12,7 @@ pub mod metrics;
 mod payments;
 mod retry;
 mod session_types;
+mod settle;
 pub mod views;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub struct App {
     store: Arc<dyn Store>,
     config: Arc<Config>,
     http: reqwest::Client,
+    settler: Arc<settle::Settler>,
 }
 
 impl App {
@@ -44,6 +46,7 @@ impl App {
                 .timeout(std::time::Duration::from_secs(4))
                 .build()
                 .expect("HTTP client"),
+            settler: Arc::default(),
         }
     }
 

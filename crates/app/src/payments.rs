@@ -3,15 +3,23 @@
 //! in the same transaction as the payment change.
 use meetpool_domain::midtrans::{Effect, Notification};
 use meetpool_domain::payment::Transition;
-use meetpool_domain::{Booking, EventKind, PaymentStatus};
+use meetpool_domain::{Booking, EventKind};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use tracing::{info, instrument, warn};
 
-use crate::bookings::not_found;
+use meetpool_store::Tx;
+
 use crate::metrics::{inc, COUNTERS};
-use crate::retry::retrying;
 use crate::{App, AppError, MidtransVerify, Result};
+
+/// A notification whose signature (or status, asked of Midtrans) checked
+/// out, with what it asks for and its body as received.
+pub(crate) struct Verified {
+    pub note: Notification,
+    pub effect: Effect,
+    pub raw: String,
+}
 
 #[derive(Clone, Debug)]
 pub struct NotificationOutcome {
@@ -61,71 +69,64 @@ impl App {
             });
         }
         let raw = String::from_utf8_lossy(body).into_owned();
-        // A payment will look for a link: lock its time in the first
-        // statement rather than in one more round trip.
-        let lock_buffer =
-            (effect == Effect::Set(PaymentStatus::Paid)).then_some(self.config().buffer_minutes);
-        let (booking, duplicate) = retrying(|| async {
-            let mut tx = self.store().begin().await?;
-            let (booking, fresh) = tx
-                .lock_for_notification(&note.order_id, &note.dedup_key(), lock_buffer)
-                .await
-                .map_err(not_found("booking with this order_id"))?;
-            if !fresh {
-                return Ok((booking, true));
-            }
-            let detail = json!({
-                "source": "midtrans",
-                "transaction_status": note.transaction_status,
-                "transaction_id": note.transaction_id,
-                "status_code": note.status_code,
-                "fraud_status": note.fraud_status,
-                "body": raw,
-            });
-            let (after, kind, outcome) = match effect {
-                Effect::Set(status) => {
-                    let mut applied = detail.clone();
-                    applied["outcome"] = json!("applied");
-                    let txn = note.transaction_id.as_deref();
-                    let (t, after) = self
-                        .apply_payment_in(tx.as_mut(), &booking, status, txn, applied)
-                        .await?;
-                    let outcome = match t {
-                        Transition::Apply(_) => None,
-                        Transition::Unchanged => {
-                            Some("unchanged: already in that state".to_owned())
-                        }
-                        Transition::Refused(why) => Some(format!("ignored: {why}")),
-                    };
-                    (after, EventKind::NotificationIgnored, outcome)
-                }
-                Effect::Record => (
-                    booking,
-                    EventKind::Payment,
-                    Some("recorded: the booking stays paid".to_owned()),
-                ),
-                Effect::Unknown | Effect::Inconsistent => (
-                    booking,
-                    EventKind::NotificationIgnored,
-                    Some("ignored: unknown status".to_owned()),
-                ),
-            };
-            if let Some(outcome) = outcome {
-                let mut detail = detail;
-                detail["outcome"] = json!(outcome);
-                tx.record_event(after.id, kind, None, detail).await?;
-            }
-            tx.commit().await?;
-            Ok((after, false))
-        })
-        .await?;
+        let (booking, duplicate) = self.settle(Verified { note, effect, raw }).await?;
         if duplicate {
             inc(&COUNTERS.notifications_duplicate);
-            info!(order_id = %note.order_id, "duplicate payment notification: nothing changed");
+            info!(order_id = %booking.order_id, "duplicate payment notification: nothing changed");
         } else {
             inc(&COUNTERS.notifications_applied);
         }
         Ok(NotificationOutcome { booking, duplicate })
+    }
+
+    /// Applies a fresh (not duplicate) notification to its locked booking:
+    /// the payment change, the link it brings or takes, and its event.
+    pub(crate) async fn apply_notification_in(
+        &self,
+        tx: &mut dyn Tx,
+        Verified { note, effect, raw }: &Verified,
+        booking: Booking,
+    ) -> Result<Booking> {
+        let detail = json!({
+            "source": "midtrans",
+            "transaction_status": note.transaction_status,
+            "transaction_id": note.transaction_id,
+            "status_code": note.status_code,
+            "fraud_status": note.fraud_status,
+            "body": raw,
+        });
+        let (after, kind, outcome) = match *effect {
+            Effect::Set(status) => {
+                let mut applied = detail.clone();
+                applied["outcome"] = json!("applied");
+                let txn = note.transaction_id.as_deref();
+                let (t, after) = self
+                    .apply_payment_in(tx, &booking, status, txn, applied)
+                    .await?;
+                let outcome = match t {
+                    Transition::Apply(_) => None,
+                    Transition::Unchanged => Some("unchanged: already in that state".to_owned()),
+                    Transition::Refused(why) => Some(format!("ignored: {why}")),
+                };
+                (after, EventKind::NotificationIgnored, outcome)
+            }
+            Effect::Record => (
+                booking,
+                EventKind::Payment,
+                Some("recorded: the booking stays paid".to_owned()),
+            ),
+            Effect::Unknown | Effect::Inconsistent => (
+                booking,
+                EventKind::NotificationIgnored,
+                Some("ignored: unknown status".to_owned()),
+            ),
+        };
+        if let Some(outcome) = outcome {
+            let mut detail = detail;
+            detail["outcome"] = json!(outcome);
+            tx.record_event(after.id, kind, None, detail).await?;
+        }
+        Ok(after)
     }
 
     /// Asks Midtrans for the transaction's status, as its own libraries do,

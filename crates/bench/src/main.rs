@@ -1136,14 +1136,14 @@ async fn explain(url: &str, order_id: &str) -> Result<Vec<String>> {
                 meetpool_store::postgres::notification_lock_sql()
             );
             out.push(
-                "EXPLAIN the notification's first statement (lock, de-duplicate, hour locks):"
+                "EXPLAIN the notifications' first statement (lock, de-duplicate, hour locks), for one:"
                     .into(),
             );
             let rows = sqlx::query(&lock_sql)
-                .bind(order_id)
-                .bind(format!("explain-{}", uuid::Uuid::new_v4()))
+                .bind([order_id])
+                .bind([format!("explain-{}", uuid::Uuid::new_v4())])
                 .bind(buffer)
-                .bind(true)
+                .bind([true])
                 .fetch_all(&mut *tx)
                 .await?;
             for r in rows {
@@ -1153,10 +1153,13 @@ async fn explain(url: &str, order_id: &str) -> Result<Vec<String>> {
                 "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {}",
                 meetpool_store::postgres::CANDIDATES_SQL
             );
-            out.push("EXPLAIN candidates (nearest session on either side, per link):".into());
+            out.push(
+                "EXPLAIN candidates (nearest session on either side, per link), for one booking:"
+                    .into(),
+            );
             let rows = sqlx::query(&cand_sql)
-                .bind(id)
-                .bind(starts)
+                .bind([id])
+                .bind([starts])
                 .fetch_all(&mut *tx)
                 .await?;
             for r in rows {

@@ -111,6 +111,20 @@ pub trait Tx: Send {
     /// after it. Sessions on a link never overlap, so these two tell
     /// whether the link is free for `want` and how tightly `want` fits.
     async fn candidates(&mut self, want: Window, except: BookingId) -> Result<Vec<LinkCandidate>>;
+    /// Reads ahead, in one round trip, what [`Tx::candidates`] will be
+    /// asked for each of `wants` (a window and the booking looking), so that
+    /// several bookings can look for links in one transaction without a read
+    /// each. Until asked for, each stays current with this transaction's own
+    /// assignments (busy windows of `buffer_minutes` after the session); a
+    /// link taken away drops them all. Only worth it where a read costs a
+    /// round trip: by default it does nothing.
+    async fn prefetch_candidates(
+        &mut self,
+        _wants: &[(Window, BookingId)],
+        _buffer_minutes: u32,
+    ) -> Result<()> {
+        Ok(())
+    }
     /// Gives `booking` the link, or takes its link away (`None`). Fails with
     /// [`StoreError::Overlap`] when the database refuses a double booking.
     async fn set_link(&mut self, booking: BookingId, link: Option<LinkId>) -> Result<()>;
@@ -148,22 +162,53 @@ pub trait Tx: Send {
     /// when it was already recorded (a duplicate).
     async fn remember_notification(&mut self, key: &str, booking: BookingId) -> Result<bool>;
 
-    /// Locks the booking of `order_id` and remembers the notification `key`
-    /// for it: the booking as it is now, and whether the key is new. With
-    /// `lock_window_buffer`, also [`Tx::lock_window`]s the booking's session
-    /// plus that many minutes (a notification that will assign a link).
-    async fn lock_for_notification(
+    /// Locks the bookings of several payment notifications, to settle them
+    /// in this one transaction, and remembers their de-duplication keys.
+    /// Returns, for each item in order, its booking as it is now and whether
+    /// its key is new (only the first of two equal keys is), or `None` when
+    /// no booking has its order id. Items with `lock_window` also
+    /// [`Tx::lock_window`] their booking's session plus `buffer_minutes`.
+    ///
+    /// Every booking is locked before any window, and the windows in order of
+    /// their start, so two transactions doing this never wait for each other
+    /// in a cycle.
+    async fn lock_for_notifications(
         &mut self,
-        order_id: &str,
-        key: &str,
-        lock_window_buffer: Option<u32>,
-    ) -> Result<(Booking, bool)> {
-        let booking = self.lock_booking_by_order(order_id).await?;
-        let fresh = self.remember_notification(key, booking.id).await?;
-        if let Some(buffer) = lock_window_buffer {
-            self.lock_window(booking.window.busy(buffer)).await?;
+        items: &[NotificationKey<'_>],
+        buffer_minutes: u32,
+    ) -> Result<Vec<Option<(Booking, bool)>>> {
+        let mut found = Vec::with_capacity(items.len());
+        for item in items {
+            found.push(match self.lock_booking_by_order(item.order_id).await {
+                Ok(booking) => Some(booking),
+                Err(StoreError::NotFound) => None,
+                Err(e) => return Err(e),
+            });
         }
-        Ok((booking, fresh))
+        let mut windows: Vec<Window> = items
+            .iter()
+            .zip(&found)
+            .filter(|(item, _)| item.lock_window)
+            .filter_map(|(_, booking)| booking.as_ref())
+            .map(|booking| booking.window.busy(buffer_minutes))
+            .collect();
+        windows.sort_by_key(|w| (w.start, w.end));
+        for window in windows {
+            self.lock_window(window).await?;
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for (item, booking) in items.iter().zip(found) {
+            out.push(match booking {
+                Some(booking) => {
+                    let fresh = self
+                        .remember_notification(item.dedup_key, booking.id)
+                        .await?;
+                    Some((booking, fresh))
+                }
+                None => None,
+            });
+        }
+        Ok(out)
     }
 
     /// Applies `change` to a locked booking and returns the booking as

@@ -49,6 +49,16 @@ impl Default for ConnectOptions {
     }
 }
 
+/// A payment notification to lock for ([`crate::Tx::lock_for_notifications`]).
+#[derive(Clone, Copy, Debug)]
+pub struct NotificationKey<'a> {
+    pub order_id: &'a str,
+    pub dedup_key: &'a str,
+    /// The notification may give its booking a link: lock its session's
+    /// window as well.
+    pub lock_window: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DbSettings {
     pub timezone: String,

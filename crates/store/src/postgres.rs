@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::{
     Backend, BookingFilter, BookingWrite, ConnectOptions, Coordination, DbSettings, Event, Link,
-    LinkPatch, NewLink, PoolStatus, Result, SessionType, Store, StoreError, Tx,
+    LinkPatch, NewLink, NotificationKey, PoolStatus, Result, SessionType, Store, StoreError, Tx,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -85,44 +85,61 @@ fn booking_row(r: &PgRow) -> Result<Booking> {
     })
 }
 
-/// The allocation's read ([`Tx::candidates`]): every enabled link with its
-/// nearest session on either side of `$2`, two probes of
-/// (meeting_link_id, starts_at) per link however many sessions it has held.
-/// `meeting_link_id IS NOT NULL` is implied by the join, but the planner
-/// only uses the partial index bookings_link_starts when it is said.
+/// The allocation's read ([`Tx::candidates`], [`Tx::prefetch_candidates`]):
+/// for each wanted window (`$1` the booking looking, `$2` its start), every
+/// enabled link with its nearest session on either side of that start, two
+/// probes of (meeting_link_id, starts_at) per link however many sessions it
+/// has held. `meeting_link_id IS NOT NULL` is implied by the join, but the
+/// planner only uses the partial index bookings_link_starts when it is said.
 /// Public so the benchmark can EXPLAIN exactly what runs.
-pub const CANDIDATES_SQL: &str = "SELECT l.id, n.busy_start, n.busy_end \
-             FROM meeting_links_pool l \
+pub const CANDIDATES_SQL: &str = "SELECT w.n AS want, l.id, nb.busy_start, nb.busy_end \
+             FROM unnest($1::uuid[], $2::timestamptz[]) WITH ORDINALITY AS w(except_id, starts_at, n) \
+             CROSS JOIN meeting_links_pool l \
              LEFT JOIN LATERAL ( \
                (SELECT lower(b.busy) AS busy_start, upper(b.busy) AS busy_end FROM bookings b \
-                 WHERE b.meeting_link_id = l.id AND b.meeting_link_id IS NOT NULL AND b.id <> $1 AND b.starts_at < $2 \
+                 WHERE b.meeting_link_id = l.id AND b.meeting_link_id IS NOT NULL AND b.id <> w.except_id \
+                   AND b.starts_at < w.starts_at \
                  ORDER BY b.starts_at DESC LIMIT 1) \
                UNION ALL \
                (SELECT lower(b.busy), upper(b.busy) FROM bookings b \
-                 WHERE b.meeting_link_id = l.id AND b.meeting_link_id IS NOT NULL AND b.id <> $1 AND b.starts_at >= $2 \
+                 WHERE b.meeting_link_id = l.id AND b.meeting_link_id IS NOT NULL AND b.id <> w.except_id \
+                   AND b.starts_at >= w.starts_at \
                  ORDER BY b.starts_at LIMIT 1) \
-             ) n ON true \
+             ) nb ON true \
              WHERE l.is_available \
-             ORDER BY l.seq";
+             ORDER BY w.n, l.seq";
 
-/// The first statement of a payment notification
-/// ([`Tx::lock_for_notification`]): `$1` order id, `$2` de-duplication key,
-/// `$3` buffer minutes and `$4` whether to take the hour locks. Public so
-/// the benchmark can EXPLAIN exactly what runs.
+/// The first statement of settling payment notifications
+/// ([`Tx::lock_for_notifications`]): `$1` their order ids, `$2` their
+/// de-duplication keys, `$3` buffer minutes, `$4` which of them take the hour
+/// locks. The bookings are locked in the order of their ids; then the
+/// windows, long ones (the single exclusive lock) first and the others by
+/// their start, so the new hours each window locks come after every hour
+/// already held. Public so the benchmark can EXPLAIN exactly what runs.
 pub fn notification_lock_sql() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         locked_booking(
-            "order_id = $1",
-            ", n AS (INSERT INTO payment_notifications (dedup_key, booking_id) \
-                    SELECT $2, id FROM locked ON CONFLICT DO NOTHING RETURNING 1), \
-               w AS (SELECT meetpool_lock_window(tstzrange(starts_at, \
-                       ends_at + make_interval(mins => $3), '[)')) FROM locked WHERE $4)",
+            "order_id = ANY($1) ORDER BY id",
+            ", i AS (SELECT * FROM unnest($1::text[], $2::text[], $4::bool[]) \
+                      WITH ORDINALITY AS t(order_id, dedup_key, lock_window, n)), \
+               n AS (INSERT INTO payment_notifications (dedup_key, booking_id) \
+                     SELECT i.dedup_key, locked.id FROM i JOIN locked USING (order_id) \
+                     ON CONFLICT DO NOTHING RETURNING dedup_key), \
+               w AS (SELECT meetpool_lock_window(r) FROM ( \
+                     SELECT r FROM (SELECT tstzrange(starts_at, ends_at + make_interval(mins => $3), '[)') AS r \
+                       FROM locked WHERE order_id IN (SELECT order_id FROM i WHERE lock_window)) x \
+                     ORDER BY ceil(extract(epoch FROM upper(r)) / 3600) - floor(extract(epoch FROM lower(r)) / 3600) > 168 DESC, r \
+                     OFFSET 0) s)",
         )
         .replacen(
             "SELECT b.id,",
-            "SELECT EXISTS (SELECT 1 FROM n) AS fresh, (SELECT count(*) FROM w) AS windows, b.id,",
+            "SELECT i.n AS item, i.dedup_key IN (SELECT dedup_key FROM n) \
+               AND i.n = (SELECT min(j.n) FROM i j WHERE j.dedup_key = i.dedup_key) AS fresh, \
+               (SELECT count(*) FROM w) AS windows, b.id,",
             1,
         )
+        .replacen("FROM locked b", "FROM i JOIN locked b USING (order_id)", 1)
+            + " ORDER BY i.n"
     });
     &SQL
 }
@@ -234,6 +251,7 @@ impl Store for PgStore {
             coordination: self.coordination,
             failed: false,
             locked: Vec::new(),
+            prefetched: Prefetched::default(),
         }))
     }
 
@@ -390,9 +408,83 @@ pub struct PgTx {
     failed: bool,
     /// Windows whose hour locks this transaction holds already.
     locked: Vec<Window>,
+    /// Candidates read ahead by [`Tx::prefetch_candidates`], not yet asked for.
+    prefetched: Prefetched,
+}
+
+/// Candidates read ahead, each kept current with this transaction's own
+/// assignments until [`Tx::candidates`] takes it.
+#[derive(Default)]
+struct Prefetched {
+    buffer_minutes: u32,
+    ahead: Vec<(BookingId, Window, Vec<LinkCandidate>)>,
+}
+
+impl Prefetched {
+    fn take(&mut self, want: Window, except: BookingId) -> Option<Vec<LinkCandidate>> {
+        let i = self
+            .ahead
+            .iter()
+            .position(|(id, w, _)| *id == except && *w == want)?;
+        Some(self.ahead.swap_remove(i).2)
+    }
+
+    /// `booking` now holds `link` (or lost its link): the candidates read
+    /// before no longer show every session.
+    fn link_changed(&mut self, booking: &Booking, link: Option<LinkId>) {
+        let Some(link) = link else {
+            // A freed link is left to a fresh read.
+            self.ahead.clear();
+            return;
+        };
+        let busy = booking.window.busy(self.buffer_minutes);
+        for (_, _, candidates) in self.ahead.iter_mut().filter(|(id, ..)| *id != booking.id) {
+            if let Some(c) = candidates.iter_mut().find(|c| c.id == link) {
+                c.busy.push(busy);
+            }
+        }
+    }
 }
 
 impl PgTx {
+    /// [`CANDIDATES_SQL`] for each of `wants`, in order.
+    async fn read_candidates(
+        &mut self,
+        wants: &[(Window, BookingId)],
+    ) -> Result<Vec<Vec<LinkCandidate>>> {
+        let except: Vec<Uuid> = wants.iter().map(|(_, id)| id.0).collect();
+        let starts: Vec<jiff_sqlx::Timestamp> =
+            wants.iter().map(|(w, _)| w.start.to_sqlx()).collect();
+        let rows = sqlx::query(CANDIDATES_SQL)
+            .bind(&except)
+            .bind(&starts)
+            .fetch_all(&mut *self.tx)
+            .await;
+        let rows = self.track(rows)?;
+        let mut out: Vec<Vec<LinkCandidate>> = vec![Vec::new(); wants.len()];
+        for r in &rows {
+            let n: i64 = r.try_get("want")?;
+            let of_want = usize::try_from(n - 1)
+                .ok()
+                .and_then(|i| out.get_mut(i))
+                .ok_or_else(|| StoreError::corrupt("want number out of range"))?;
+            let id = LinkId(r.try_get("id")?);
+            if of_want.last().is_none_or(|c| c.id != id) {
+                of_want.push(LinkCandidate {
+                    id,
+                    busy: Vec::new(),
+                });
+            }
+            let start: Option<jiff_sqlx::Timestamp> = r.try_get("busy_start")?;
+            let end: Option<jiff_sqlx::Timestamp> = r.try_get("busy_end")?;
+            if let (Some(s), Some(e)) = (start, end) {
+                let c = of_want.last_mut().expect("pushed above");
+                c.busy.push(Window::new(s.to_jiff(), e.to_jiff()));
+            }
+        }
+        Ok(out)
+    }
+
     fn track<T>(&mut self, r: std::result::Result<T, sqlx::Error>) -> Result<T> {
         r.map_err(|e| {
             // fetch_one's "no row" is the driver's, not a failed statement.
@@ -578,36 +670,37 @@ impl Tx for PgTx {
     }
 
     async fn candidates(&mut self, want: Window, except: BookingId) -> Result<Vec<LinkCandidate>> {
-        // Two probes of (meeting_link_id, starts_at) per link, however many
-        // sessions the link has held.
-        let rows = sqlx::query(CANDIDATES_SQL)
-            .bind(except.0)
-            .bind(want.start.to_sqlx())
-            .fetch_all(&mut *self.tx)
-            .await;
-        let rows = self.track(rows)?;
-        let mut out: Vec<LinkCandidate> = Vec::new();
-        for r in &rows {
-            let id = LinkId(r.try_get("id")?);
-            if out.last().is_none_or(|c| c.id != id) {
-                out.push(LinkCandidate {
-                    id,
-                    busy: Vec::new(),
-                });
-            }
-            let start: Option<jiff_sqlx::Timestamp> = r.try_get("busy_start")?;
-            let end: Option<jiff_sqlx::Timestamp> = r.try_get("busy_end")?;
-            if let (Some(s), Some(e)) = (start, end) {
-                let c = out.last_mut().expect("pushed above");
-                c.busy.push(Window::new(s.to_jiff(), e.to_jiff()));
-            }
+        if let Some(ahead) = self.prefetched.take(want, except) {
+            return Ok(ahead);
         }
-        Ok(out)
+        Ok(self
+            .read_candidates(&[(want, except)])
+            .await?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    async fn prefetch_candidates(
+        &mut self,
+        wants: &[(Window, BookingId)],
+        buffer_minutes: u32,
+    ) -> Result<()> {
+        let read = self.read_candidates(wants).await?;
+        self.prefetched = Prefetched {
+            buffer_minutes,
+            ahead: wants
+                .iter()
+                .zip(read)
+                .map(|((want, id), candidates)| (*id, *want, candidates))
+                .collect(),
+        };
+        Ok(())
     }
 
     async fn set_link(&mut self, booking: BookingId, link: Option<LinkId>) -> Result<()> {
         // bookings_derive() recomputes `busy`; a double booking is refused by
         // the exclusion constraint (23P01, StoreError::Overlap).
+        self.prefetched.ahead.clear();
         let done = sqlx::query(
             "UPDATE bookings SET meeting_link_id = $1, \
                assigned_at = CASE WHEN $1::uuid IS NULL THEN NULL ELSE now() END \
@@ -706,29 +799,40 @@ impl Tx for PgTx {
         Ok(())
     }
 
-    // One round trip instead of three: the row lock, the de-duplication
-    // and the hour locks (taken after the row lock, as everywhere else).
-    async fn lock_for_notification(
+    // One round trip for the whole group: the row locks, the
+    // de-duplication and the hour locks (after the row locks, as everywhere
+    // else).
+    async fn lock_for_notifications(
         &mut self,
-        order_id: &str,
-        key: &str,
-        lock_window_buffer: Option<u32>,
-    ) -> Result<(Booking, bool)> {
+        items: &[NotificationKey<'_>],
+        buffer_minutes: u32,
+    ) -> Result<Vec<Option<(Booking, bool)>>> {
         let hour_locks = self.coordination == Coordination::HourLocks;
-        let buffer = lock_window_buffer.filter(|_| hour_locks);
-        let row = sqlx::query(notification_lock_sql())
-            .bind(order_id)
-            .bind(key)
-            .bind(i32::try_from(buffer.unwrap_or(0)).unwrap_or(i32::MAX))
-            .bind(buffer.is_some())
-            .fetch_one(&mut *self.tx)
+        let orders: Vec<&str> = items.iter().map(|i| i.order_id).collect();
+        let keys: Vec<&str> = items.iter().map(|i| i.dedup_key).collect();
+        let lock: Vec<bool> = items.iter().map(|i| i.lock_window && hour_locks).collect();
+        let rows = sqlx::query(notification_lock_sql())
+            .bind(&orders)
+            .bind(&keys)
+            .bind(i32::try_from(buffer_minutes).unwrap_or(i32::MAX))
+            .bind(&lock)
+            .fetch_all(&mut *self.tx)
             .await;
-        let row = self.track(row)?;
-        let booking = booking_row(&row)?;
-        if let Some(b) = buffer {
-            self.locked.push(booking.window.busy(b));
+        let rows = self.track(rows)?;
+        let mut out = vec![None; items.len()];
+        for r in &rows {
+            let n: i64 = r.try_get("item")?;
+            let i = usize::try_from(n - 1)
+                .ok()
+                .filter(|&i| i < items.len())
+                .ok_or_else(|| StoreError::corrupt("notification number out of range"))?;
+            let booking = booking_row(r)?;
+            if lock[i] {
+                self.locked.push(booking.window.busy(buffer_minutes));
+            }
+            out[i] = Some((booking, r.try_get("fresh")?));
         }
-        Ok((booking, row.try_get("fresh")?))
+        Ok(out)
     }
 
     async fn write(&mut self, id: BookingId, change: &BookingWrite) -> Result<Booking> {
@@ -751,7 +855,11 @@ impl Tx for PgTx {
             .fetch_one(&mut *self.tx)
             .await;
         let row = self.track(row)?;
-        booking_row(&row)
+        let written = booking_row(&row)?;
+        if let Some(link) = change.link {
+            self.prefetched.link_changed(&written, link);
+        }
+        Ok(written)
     }
 
     async fn remember_notification(&mut self, key: &str, booking: BookingId) -> Result<bool> {

@@ -54,6 +54,8 @@ on_both!(
     without_a_server_key_the_webhook_is_503_not_configured,
     status_mode_applies_what_midtrans_reports,
     database_unreachable_is_503_and_the_retry_applies,
+    a_burst_settles_each_notification_as_if_alone,
+    a_notification_failing_in_a_burst_fails_alone,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -660,6 +662,206 @@ async fn refund_hands_the_link_to_a_waiting_paid_booking(b: Backend) {
         .await
         .contains(&"assigned".to_owned()));
     assert_eq!(shop.t.overlaps().await, 0);
+}
+
+// ---------------------------------------------------------------- bursts
+
+/// A signed settlement of `order`, with a transaction of its own.
+pub(crate) fn settlement_of(order: &str) -> Vec<u8> {
+    let mut note = fixture_json("settlement-bank-transfer.json");
+    note["order_id"] = json!(order);
+    note["transaction_id"] = json!(format!("txn-{order}"));
+    signed(note)
+}
+
+/// Posts every body at once, as Midtrans does when many payments clear
+/// together; the answers in the bodies' order.
+pub(crate) async fn burst(t: &TestApp, bodies: &[(String, Vec<u8>)]) -> Vec<(StatusCode, Value)> {
+    let posts: Vec<_> = bodies
+        .iter()
+        .map(|(_, body)| {
+            let post = t
+                .http
+                .post(t.url(HOOK))
+                .header("content-type", "application/json")
+                .body(body.clone());
+            tokio::spawn(async move {
+                let res = post.send().await.expect("the webhook answers");
+                let status = res.status();
+                (status, res.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for post in posts {
+        answers.push(post.await.unwrap());
+    }
+    answers
+}
+
+/// `n` pending bookings of an hour each on `DAY`, the first `crowd` of them
+/// at 09:00 and the others at hours of their own: order id to booking id.
+pub(crate) async fn burst_bookings(
+    t: &TestApp,
+    n: usize,
+    crowd: usize,
+) -> BTreeMap<String, String> {
+    let st = t.session_type(60).await;
+    let mut ids = BTreeMap::new();
+    for i in 0..n {
+        // After 09:00 when there is a crowd there.
+        let first_own_hour = if crowd > 0 { 10 } else { 0 };
+        let time = if i < crowd {
+            "09:00".to_owned()
+        } else {
+            format!("{:02}:00", first_own_hour + i - crowd)
+        };
+        let order = format!("BURST-{i:02}");
+        let booked = t
+            .booking_with_order(&order, &st, DAY, &time, "pending")
+            .await;
+        ids.insert(order, booked["id"].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
+async fn a_burst_settles_each_notification_as_if_alone(b: Backend) {
+    let Some(t) = TestApp::spawn(b).await else {
+        return;
+    };
+    for i in 0..3 {
+        t.add_link(&format!("https://meet.example.com/burst-{i}"))
+            .await;
+    }
+    // Six sessions at 09:00 for three links; six at hours of their own.
+    let ids = burst_bookings(&t, 12, 6).await;
+    let mut bodies: Vec<(String, Vec<u8>)> = ids
+        .keys()
+        .map(|order| (order.clone(), settlement_of(order)))
+        .collect();
+    for copy in ["BURST-00", "BURST-07", "BURST-07"] {
+        bodies.push((copy.to_owned(), settlement_of(copy)));
+    }
+    for i in 0..3 {
+        let stranger = format!("STRANGER-{i}");
+        bodies.push((stranger.clone(), settlement_of(&stranger)));
+    }
+
+    let answers = burst(&t, &bodies).await;
+    let mut applied: BTreeMap<&str, Value> = BTreeMap::new();
+    for ((order, _), (status, answer)) in bodies.iter().zip(answers) {
+        let Some(id) = ids.get(order) else {
+            assert_eq!(status, StatusCode::NOT_FOUND, "{order}: {answer}");
+            assert_eq!(answer["error"]["code"], "not_found", "{answer}");
+            continue;
+        };
+        assert_eq!(status, StatusCode::OK, "{order}: {answer}");
+        assert_eq!(answer["bookingId"], *id, "{answer}");
+        assert_eq!(answer["paymentStatus"], "paid", "{answer}");
+        if answer["duplicate"] == false {
+            assert!(
+                applied.insert(order, answer).is_none(),
+                "{order} applied twice"
+            );
+        }
+    }
+    assert_eq!(applied.len(), ids.len(), "each booking paid exactly once");
+
+    let mut links_at_nine = Vec::new();
+    for (order, id) in &ids {
+        let shown = t.get_booking(id).await;
+        let kinds = event_kinds(&t, id).await;
+        assert_eq!(shown["payment_status"], "paid", "{shown}");
+        assert_eq!(count(&kinds, "payment"), 1, "{order}: {kinds:?}");
+        let answer = &applied[order.as_str()];
+        assert_eq!(answer["meetingLink"], shown["meeting_link"], "{answer}");
+        if shown["meeting_link"].is_null() {
+            assert!(
+                order.as_str() < "BURST-06",
+                "{order} at an hour of its own waits"
+            );
+            assert_eq!(answer["requiresManualAssignment"], true, "{answer}");
+            assert_eq!(count(&kinds, "pool_exhausted"), 1, "{order}: {kinds:?}");
+            assert_eq!(count(&kinds, "assigned"), 0, "{order}: {kinds:?}");
+        } else {
+            assert_eq!(count(&kinds, "assigned"), 1, "{order}: {kinds:?}");
+            if order.as_str() < "BURST-06" {
+                links_at_nine.push(shown["meeting_link"].to_string());
+            }
+        }
+    }
+    links_at_nine.sort();
+    links_at_nine.dedup();
+    assert_eq!(
+        links_at_nine.len(),
+        3,
+        "each link once at 09:00: {links_at_nine:?}"
+    );
+    assert_eq!(t.overlaps().await, 0);
+}
+
+async fn a_notification_failing_in_a_burst_fails_alone(b: Backend) {
+    let Some(t) = TestApp::spawn(b).await else {
+        return;
+    };
+    t.add_link(LINK).await;
+    let ids = burst_bookings(&t, 10, 0).await;
+    // The database refuses any change to one booking: a fault of that row
+    // alone, which must cost the other notifications nothing.
+    let raw = t.db.raw().await;
+    let broken = "BURST-04";
+    let trigger = match b {
+        Backend::Sqlite => vec![format!(
+            "CREATE TRIGGER burst_fault BEFORE UPDATE ON bookings WHEN OLD.order_id = '{broken}' \
+             BEGIN SELECT RAISE(ABORT, 'burst fault'); END"
+        )],
+        Backend::Postgres => vec![
+            "CREATE FUNCTION burst_fault() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'burst fault'; END $$"
+                .to_owned(),
+            format!(
+                "CREATE TRIGGER burst_fault BEFORE UPDATE ON bookings FOR EACH ROW \
+                 WHEN (OLD.order_id = '{broken}') EXECUTE FUNCTION burst_fault()"
+            ),
+        ],
+    };
+    for sql in &trigger {
+        raw.execute(sql).await.unwrap();
+    }
+
+    let broken_events = event_kinds(&t, &ids[broken]).await;
+    let bodies: Vec<(String, Vec<u8>)> = ids
+        .keys()
+        .map(|order| (order.clone(), settlement_of(order)))
+        .collect();
+    let answers = burst(&t, &bodies).await;
+    for ((order, _), (status, answer)) in bodies.iter().zip(answers) {
+        let shown = t.get_booking(&ids[order]).await;
+        if order == broken {
+            // A 5xx: Midtrans will send it again.
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{answer}");
+            assert_eq!(shown["payment_status"], "pending", "{shown}");
+            assert_eq!(shown["meeting_link"], Value::Null, "{shown}");
+            assert_eq!(event_kinds(&t, &ids[order]).await, broken_events);
+        } else {
+            assert_eq!(status, StatusCode::OK, "{order}: {answer}");
+            assert_eq!(answer["duplicate"], false, "{answer}");
+            assert_eq!(shown["payment_status"], "paid", "{shown}");
+            assert_eq!(shown["meeting_link"], LINK, "{shown}");
+        }
+    }
+
+    // The fault repaired, Midtrans' next attempt applies.
+    let repair = match b {
+        Backend::Sqlite => "DROP TRIGGER burst_fault",
+        Backend::Postgres => "DROP TRIGGER burst_fault ON bookings",
+    };
+    raw.execute(repair).await.unwrap();
+    let (status, answer) = notify_at(&t, HOOK, settlement_of(broken)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["duplicate"], false, "{answer}");
+    assert_eq!(answer["meetingLink"], LINK, "{answer}");
+    assert_eq!(t.overlaps().await, 0);
 }
 
 // ---------------------------------------------------------------- errors

@@ -359,3 +359,79 @@ async fn replicas_racing_settlements_never_double_book_and_keep_every_payment() 
     assert_eq!(status["unassigned_paid_bookings"], 190);
     assert_eq!(one.overlaps().await, 0);
 }
+
+/// Notifications that arrive while the database is busy queue up and are
+/// settled together, several to a transaction: each paid booking's row
+/// shows the transaction that paid it (`xmin`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_queued_behind_a_busy_database_share_transactions() {
+    let Some(t) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    for i in 0..8 {
+        t.add_link(&format!("https://meet.google.com/queue-{i}"))
+            .await;
+    }
+    // Eight at 09:00 for the eight links, eight at hours of their own.
+    let ids = crate::midtrans::burst_bookings(&t, 16, 8).await;
+    let RawDb::Pg(pool) = t.db.raw().await else {
+        unreachable!("a PostgreSQL test")
+    };
+    // An operator's long transaction holds up every settlement.
+    let mut hold = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE payment_notifications IN SHARE MODE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let bodies: Vec<(String, Vec<u8>)> = ids
+        .keys()
+        .map(|order| (order.clone(), crate::midtrans::settlement_of(order)))
+        .collect();
+    let posting = {
+        let t = &t;
+        async move { crate::midtrans::burst(t, &bodies).await }
+    };
+    let waiting = async {
+        loop {
+            let blocked: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks \
+                 WHERE NOT granted AND relation = 'payment_notifications'::regclass",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            if blocked > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // Time for every notification to arrive and queue.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        hold.commit().await.unwrap();
+    };
+    let (answers, ()) = tokio::join!(posting, waiting);
+    let mut at_nine = HashSet::new();
+    for (order, (status, answer)) in ids.keys().zip(&answers) {
+        assert_eq!(*status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["paymentStatus"], "paid", "{answer}");
+        let link = answer["meetingLink"]
+            .as_str()
+            .expect("every booking gets a link");
+        if order.as_str() < "BURST-08" {
+            at_nine.insert(link.to_owned());
+        }
+    }
+    assert_eq!(at_nine.len(), 8, "{at_nine:?}");
+    let transactions: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT xmin::text) FROM bookings WHERE payment_status = 'paid'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(answers.len(), 16);
+    assert!(
+        transactions < 8,
+        "16 queued notifications took {transactions} transactions"
+    );
+    assert_eq!(t.overlaps().await, 0);
+}

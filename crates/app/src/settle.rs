@@ -1,0 +1,198 @@
+//! Settling verified payment notifications in groups (group commit).
+//!
+//! A notification's transaction costs the database far more than the one
+//! row it changes: the begin and the commit, a statement per step, the
+//! locks. When notifications arrive faster than the database settles them,
+//! the ones that queued up while a transaction ran are settled together in
+//! the next: one transaction, one statement locking all their bookings.
+//! A notification that finds the queue idle is settled at once, alone; none
+//! ever waits for company.
+//!
+//! Nothing about a notification's outcome depends on its group. Each is
+//! applied exactly as if alone, in arrival order; a group commits or rolls
+//! back as a whole and is answered only after its commit. When a group fails
+//! for a reason other than contention (which retries it whole), its
+//! notifications are settled again one by one, so that each gets its own
+//! answer.
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use meetpool_domain::midtrans::Effect;
+use meetpool_domain::{Booking, BookingId, PaymentStatus, Window};
+use meetpool_store::NotificationKey;
+use tokio::sync::oneshot;
+use tracing::warn;
+
+use crate::payments::Verified;
+use crate::retry::retrying;
+use crate::{App, AppError, Result};
+
+/// Groups settled at the same time, each in its own transaction. More than
+/// one, so a group's round trips overlap another's work; few, so the
+/// queue, not the database, holds the waiting.
+const RUNNERS: usize = 4;
+/// The most notifications settled in one transaction.
+const GROUP: usize = 16;
+
+/// A notification's answer: its booking afterwards, and whether it was a
+/// duplicate.
+pub(crate) type Settled = Result<(Booking, bool)>;
+
+#[derive(Default)]
+pub(crate) struct Settler {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Job>,
+    /// Tasks taking groups off the queue; at most [`RUNNERS`].
+    runners: usize,
+}
+
+struct Job {
+    note: Verified,
+    answer: oneshot::Sender<Settled>,
+}
+
+impl Settler {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // The state is a queue and a counter, consistent after every
+        // statement: a panic elsewhere cannot leave it half-changed.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next group, or `None` (and one runner fewer) when the queue is
+    /// empty: decided under one lock, so no job is ever left without one.
+    fn next_group(&self, slot: &mut RunnerSlot) -> Option<Vec<Job>> {
+        let mut state = self.state();
+        if state.queue.is_empty() {
+            state.runners -= 1;
+            slot.0 = None;
+            return None;
+        }
+        let n = state.queue.len().min(GROUP);
+        Some(state.queue.drain(..n).collect())
+    }
+}
+
+/// A runner's place in [`State::runners`], given back if the runner dies.
+struct RunnerSlot(Option<Arc<Settler>>);
+
+impl Drop for RunnerSlot {
+    fn drop(&mut self) {
+        if let Some(settler) = self.0.take() {
+            settler.state().runners -= 1;
+        }
+    }
+}
+
+impl App {
+    /// Settles a verified notification: queued, then applied in the next
+    /// group's transaction.
+    pub(crate) async fn settle(&self, note: Verified) -> Settled {
+        let (answer, answered) = oneshot::channel();
+        let start_runner = {
+            let mut state = self.settler.state();
+            state.queue.push_back(Job { note, answer });
+            let start = state.runners < RUNNERS;
+            state.runners += usize::from(start);
+            start
+        };
+        if start_runner {
+            let app = self.clone();
+            tokio::spawn(async move { app.run_settler().await });
+        }
+        answered.await.unwrap_or_else(|_| {
+            Err(AppError::Internal(
+                "the notification's settlement stopped".into(),
+            ))
+        })
+    }
+
+    async fn run_settler(self) {
+        let mut slot = RunnerSlot(Some(self.settler.clone()));
+        while let Some(group) = self.settler.next_group(&mut slot) {
+            let (notes, answers): (Vec<Verified>, Vec<_>) =
+                group.into_iter().map(|j| (j.note, j.answer)).unzip();
+            for (answer, settled) in answers.into_iter().zip(self.settle_group(&notes).await) {
+                // The caller may have gone (its client hung up): the
+                // settlement stands all the same.
+                let _ = answer.send(settled);
+            }
+        }
+    }
+
+    async fn settle_group(&self, notes: &[Verified]) -> Vec<Settled> {
+        match retrying(|| self.settle_in_one(notes)).await {
+            Ok(each) => each,
+            Err(e) if notes.len() == 1 => vec![Err(e)],
+            Err(e) => {
+                warn!(notifications = notes.len(), error = %e, "a group of notifications failed; settling them one by one");
+                let mut each = Vec::with_capacity(notes.len());
+                for note in notes {
+                    let alone = retrying(|| self.settle_in_one(std::slice::from_ref(note))).await;
+                    each.push(
+                        alone.and_then(|mut one| one.pop().expect("one answer per notification")),
+                    );
+                }
+                each
+            }
+        }
+    }
+
+    /// Settles `notes` in one transaction: one answer per notification, in
+    /// order, or the error that rolled them all back.
+    async fn settle_in_one(&self, notes: &[Verified]) -> Result<Vec<Settled>> {
+        let mut tx = self.store().begin().await?;
+        let keys: Vec<String> = notes.iter().map(|n| n.note.dedup_key()).collect();
+        let items: Vec<NotificationKey<'_>> = notes
+            .iter()
+            .zip(&keys)
+            .map(|(n, key)| NotificationKey {
+                order_id: &n.note.order_id,
+                dedup_key: key,
+                // A payment will look for a link: its time is locked in the
+                // same statement rather than in one more round trip.
+                lock_window: n.effect == Effect::Set(PaymentStatus::Paid),
+            })
+            .collect();
+        let locked = tx
+            .lock_for_notifications(&items, self.config().buffer_minutes)
+            .await?;
+        // The payments that will look for links read their candidates in
+        // one round trip.
+        let wants: Vec<(Window, BookingId)> = notes
+            .iter()
+            .zip(&locked)
+            .filter(|(note, _)| note.effect == Effect::Set(PaymentStatus::Paid))
+            .filter_map(|(_, found)| found.as_ref())
+            .filter(|(booking, fresh)| *fresh && booking.meeting_link_id.is_none())
+            .map(|(booking, _)| (self.busy(booking), booking.id))
+            .collect();
+        if !wants.is_empty() {
+            tx.prefetch_candidates(&wants, self.config().buffer_minutes)
+                .await?;
+        }
+        // A booking as the group's earlier notifications left it.
+        let mut current: HashMap<BookingId, Booking> = HashMap::new();
+        let mut each = Vec::with_capacity(notes.len());
+        for (note, found) in notes.iter().zip(locked) {
+            let Some((booking, fresh)) = found else {
+                each.push(Err(AppError::NotFound("booking with this order_id")));
+                continue;
+            };
+            let booking = current.remove(&booking.id).unwrap_or(booking);
+            let after = if fresh {
+                self.apply_notification_in(tx.as_mut(), note, booking)
+                    .await?
+            } else {
+                booking
+            };
+            current.insert(after.id, after.clone());
+            each.push(Ok((after, !fresh)));
+        }
+        tx.commit().await?;
+        Ok(each)
+    }
+}
