@@ -11,6 +11,7 @@
 #
 # Knobs (environment): CLIENTS=32 SECONDS_PER_RUN=8 ROUNDS=2 PER_CLIENT=2000
 #   SKIP_CANDIDATES=1 (leave the candidates statement out)
+#   BATCH=k (k notifications to a transaction; rates are per notification)
 #   VARIANT=file.sql (run after the migrations, to try a schema change)
 #   SKIP_BUILD=1 PGHOST/PGPORT/PGUSER.
 set -euo pipefail
@@ -22,6 +23,7 @@ CLIENTS=${CLIENTS:-32}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-8}
 ROUNDS=${ROUNDS:-2}
 PER_CLIENT=${PER_CLIENT:-2000}
+BATCH=${BATCH:-1}
 PGBENCH=$(command -v pgbench || echo /usr/lib/postgresql/15/bin/pgbench)
 DB=meetpool_replay_$$
 DB_PGBENCH=meetpool_replay_pgbench_$$
@@ -70,14 +72,15 @@ SQL
 
 # The store's statements, \$n replaced by pgbench variables.
 params() { sed -E "$1" <<<"$2"; }
-LOCK=$(params 's/\$1\b/:p_order/g; s/\$2\b/:p_dedup/g; s/\$3\b/10/g; s/\$4\b/true/g' "$("$BENCH" sql lock)")
-CANDIDATES=$(params 's/\$1\b/:id/g; s/\$2\b/:starts_at/g' "$("$BENCH" sql candidates)")
+LOCK=$(params 's/\$1\b/(ARRAY[:p_order]::text[])/g; s/\$2\b/(ARRAY[:p_dedup]::text[])/g; s/\$3\b/10/g; s/\$4\b/(ARRAY[true])/g' "$("$BENCH" sql lock)")
+CANDIDATES=$(params 's/\$1\b/(ARRAY[:id]::uuid[])/g; s/\$2\b/(ARRAY[:starts_at]::timestamptz[])/g' "$("$BENCH" sql candidates)")
 WRITE=$(params 's/\$1\b/:id/g; s/\$2\b/:p_status/g; s/\$3\b/:p_txn/g; s/\$4\b/true/g; s/\$5\b/:p_link/g; s/\$6\b/:p_kinds/g; s/\$7\b/:p_links/g; s/\$8\b/:p_details/g' "$("$BENCH" sql write)")
 [[ -n "${SKIP_CANDIDATES:-}" ]] && CANDIDATES="SELECT 1"
 # The details meetpool writes: the payment event with the notification's body.
 BODY='{"order_id":"ORDER","status_code":"200","gross_amount":"100000.00","signature_key":"'$(printf 'f%.0s' $(seq 128))'","transaction_status":"settlement","transaction_id":"TXN","fraud_status":"accept","payment_type":"bank_transfer","transaction_time":"2030-01-01 10:00:00","currency":"IDR"}'
-cat >"$OUT/replay.sql" <<SQL
-\set n :n + 1
+one_notification() {
+    cat <<SQL
+\\set n :n + 1
 SELECT order_id AS p_order, order_id || '|txn-' || n || '|settlement' AS p_dedup, 'paid' AS p_status,
        'txn-' || n AS p_txn, link AS p_link, '{payment,assigned}' AS p_kinds,
        ARRAY[NULL, link]::text AS p_links,
@@ -86,14 +89,18 @@ SELECT order_id AS p_order, order_id || '|txn-' || n || '|settlement' AS p_dedup
                                 'transaction_id', 'txn-' || n, 'body', replace('$BODY', 'ORDER', order_id))::text,
              '{"policy": "best-fit"}']::text AS p_details
 FROM replay_plan WHERE c = :client_id AND n = :n
-\gset
-BEGIN;
+\\gset
 $LOCK
-\gset
+\\gset
 $CANDIDATES;
 $WRITE;
-COMMIT;
 SQL
+}
+{
+    echo 'BEGIN;'
+    for _ in $(seq 1 "$BATCH"); do one_notification; done
+    echo 'COMMIT;'
+} >"$OUT/replay.sql"
 
 createdb "$DB_PGBENCH"
 "$PGBENCH" -i -q -s 10 "$DB_PGBENCH" >/dev/null 2>&1
@@ -109,7 +116,7 @@ for round in $(seq 1 "$ROUNDS"); do
         tail -n 20 "$OUT/replay.log"
         exit 1
     fi
-    rate=$(awk '/^tps/ { print $3; exit }' "$OUT/replay.log")
+    rate=$(awk -v k="$BATCH" '/^tps/ { print $3 * k; exit }' "$OUT/replay.log")
     r=$(awk -v a="$rate" -v b="$base" 'BEGIN { printf "%.2f", a / b }')
     RATIOS+=("$r")
     printf 'round %s: pgbench simple-update %.0f tps; replayed notification %.0f tps; ratio %sx\n' "$round" "$base" "$rate" "$r"
