@@ -53,6 +53,16 @@ impl PgStore {
     }
 }
 
+/// The 0-based index of the input a row answers: its `WITH ORDINALITY`
+/// number (1-based) in `col`, checked against the `len` inputs.
+fn ordinal(r: &PgRow, col: &str, len: usize) -> Result<usize> {
+    let n: i64 = r.try_get(col)?;
+    usize::try_from(n - 1)
+        .ok()
+        .filter(|&i| i < len)
+        .ok_or_else(|| StoreError::corrupt(format!("{col} number {n} out of range")))
+}
+
 fn ts(r: &PgRow, col: &str) -> Result<Timestamp> {
     Ok(r.try_get::<jiff_sqlx::Timestamp, _>(col)?.to_jiff())
 }
@@ -463,11 +473,7 @@ impl PgTx {
         let rows = self.track(rows)?;
         let mut out: Vec<Vec<LinkCandidate>> = vec![Vec::new(); wants.len()];
         for r in &rows {
-            let n: i64 = r.try_get("want")?;
-            let of_want = usize::try_from(n - 1)
-                .ok()
-                .and_then(|i| out.get_mut(i))
-                .ok_or_else(|| StoreError::corrupt("want number out of range"))?;
+            let of_want = &mut out[ordinal(r, "want", wants.len())?];
             let id = LinkId(r.try_get("id")?);
             if of_want.last().is_none_or(|c| c.id != id) {
                 of_want.push(LinkCandidate {
@@ -821,11 +827,7 @@ impl Tx for PgTx {
         let rows = self.track(rows)?;
         let mut out = vec![None; items.len()];
         for r in &rows {
-            let n: i64 = r.try_get("item")?;
-            let i = usize::try_from(n - 1)
-                .ok()
-                .filter(|&i| i < items.len())
-                .ok_or_else(|| StoreError::corrupt("notification number out of range"))?;
+            let i = ordinal(r, "item", items.len())?;
             let booking = booking_row(r)?;
             if lock[i] {
                 self.locked.push(booking.window.busy(buffer_minutes));
