@@ -13,6 +13,26 @@ use crate::{App, Result};
 /// How many waiting bookings one release offers its freed time to.
 const BACKFILL_BATCH: u32 = 50;
 
+/// Where a change to a booking stands once decided.
+pub(crate) enum Step {
+    /// To be written (nothing, if empty).
+    Write(BookingWrite),
+    /// Written already: a release, whose freed time was offered to the
+    /// bookings waiting for it at once.
+    Done(Box<Booking>),
+}
+
+impl Step {
+    /// Writes what is still to be written; the booking as it is now.
+    pub(crate) async fn finish(self, tx: &mut dyn Tx, booking: &Booking) -> Result<Booking> {
+        Ok(match self {
+            Step::Write(change) if change.is_empty() => booking.clone(),
+            Step::Write(change) => tx.write(booking.id, &change).await?,
+            Step::Done(after) => *after,
+        })
+    }
+}
+
 /// Whether to leave a trace when no link is free: a booking that just became
 /// paid raises the alert; a waiting booking retried by backfill does not
 /// raise it again.
@@ -36,8 +56,22 @@ impl App {
         tx: &mut dyn Tx,
         booking: &Booking,
         on_exhausted: OnExhausted,
-        mut change: BookingWrite,
+        change: BookingWrite,
     ) -> Result<Booking> {
+        let change = self.choose_in(tx, booking, on_exhausted, change).await?;
+        Step::Write(change).finish(tx, booking).await
+    }
+
+    /// What [`App::assign_in`] would write, without writing it: `change`
+    /// with the free link chosen for `booking`, if there is one, and its
+    /// event.
+    pub(crate) async fn choose_in(
+        &self,
+        tx: &mut dyn Tx,
+        booking: &Booking,
+        on_exhausted: OnExhausted,
+        mut change: BookingWrite,
+    ) -> Result<BookingWrite> {
         let busy = self.busy(booking);
         tx.lock_window(busy).await?;
         let candidates = tx.candidates(busy, booking.id).await?;
@@ -68,10 +102,7 @@ impl App {
             }
             None => {}
         }
-        if change.is_empty() {
-            return Ok(booking.clone());
-        }
-        Ok(tx.write(booking.id, &change).await?)
+        Ok(change)
     }
 
     /// Takes `booking`'s link back (with `change`, what caused it, in the
@@ -86,11 +117,7 @@ impl App {
         mut change: BookingWrite,
     ) -> Result<Booking> {
         let Some(link) = booking.meeting_link_id else {
-            return Ok(if change.is_empty() {
-                booking.clone()
-            } else {
-                tx.write(booking.id, &change).await?
-            });
+            return Step::Write(change).finish(tx, booking).await;
         };
         change.link = Some(None);
         change

@@ -11,7 +11,7 @@ use meetpool_store::{BookingFilter, BookingWrite, Event, NewEvent, Tx};
 use serde_json::{json, Value};
 use tracing::{info, instrument};
 
-use crate::allocate::OnExhausted;
+use crate::allocate::{OnExhausted, Step};
 use crate::retry::retrying;
 use crate::{App, AppError, Result};
 
@@ -258,15 +258,31 @@ impl App {
         booking: &Booking,
         wanted: PaymentStatus,
         transaction_id: Option<&str>,
-        mut detail: Value,
+        detail: Value,
     ) -> Result<(Transition, Booking)> {
+        let (transition, step) = self
+            .payment_step_in(tx, booking, wanted, transaction_id, detail)
+            .await?;
+        Ok((transition, step.finish(tx, booking).await?))
+    }
+
+    /// [`App::apply_payment_in`] up to its write, which is left to the
+    /// caller unless it is a release's.
+    pub(crate) async fn payment_step_in(
+        &self,
+        tx: &mut dyn Tx,
+        booking: &Booking,
+        wanted: PaymentStatus,
+        transaction_id: Option<&str>,
+        mut detail: Value,
+    ) -> Result<(Transition, Step)> {
         let reverses_payment = match (transaction_id, booking.payment_transaction_id.as_deref()) {
             (None, _) => true,
             (Some(incoming), Some(paid_by)) => incoming == paid_by,
             (Some(_), None) => false,
         };
         let transition = booking.payment_status.transition(wanted, reverses_payment);
-        let after = match transition {
+        let step = match transition {
             Transition::Apply(new) => {
                 let txn = transaction_id.filter(|_| new == PaymentStatus::Paid);
                 detail["from"] = json!(booking.payment_status.as_str());
@@ -278,25 +294,29 @@ impl App {
                 };
                 info!(booking_id = %booking.id, order_id = %booking.order_id, from = %booking.payment_status, to = %new, "payment status changed");
                 if new == PaymentStatus::Paid && booking.meeting_link_id.is_none() {
-                    self.assign_in(tx, booking, OnExhausted::Alert, change)
-                        .await?
+                    Step::Write(
+                        self.choose_in(tx, booking, OnExhausted::Alert, change)
+                            .await?,
+                    )
                 } else if booking.payment_status == PaymentStatus::Paid {
                     let reason = format!("payment {new}");
-                    self.release_in(tx, booking, EventKind::Released, &reason, change)
-                        .await?
+                    Step::Done(Box::new(
+                        self.release_in(tx, booking, EventKind::Released, &reason, change)
+                            .await?,
+                    ))
                 } else {
-                    tx.write(booking.id, &change).await?
+                    Step::Write(change)
                 }
             }
             // Paid again (a card's capture, then its settlement): one more
             // chance at a link for a booking still waiting for one.
-            Transition::Unchanged if booking.is_waiting() => {
-                self.assign_in(tx, booking, OnExhausted::Quiet, BookingWrite::default())
-                    .await?
-            }
-            Transition::Unchanged | Transition::Refused(_) => booking.clone(),
+            Transition::Unchanged if booking.is_waiting() => Step::Write(
+                self.choose_in(tx, booking, OnExhausted::Quiet, BookingWrite::default())
+                    .await?,
+            ),
+            Transition::Unchanged | Transition::Refused(_) => Step::Write(BookingWrite::default()),
         };
-        Ok((transition, after))
+        Ok((transition, step))
     }
 
     /// An operator gives a booking a specific link. Never forced: if another

@@ -8,8 +8,9 @@ use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use tracing::{info, instrument, warn};
 
-use meetpool_store::Tx;
+use meetpool_store::{BookingWrite, NewEvent, Tx};
 
+use crate::allocate::Step;
 use crate::metrics::{inc, COUNTERS};
 use crate::{App, AppError, MidtransVerify, Result};
 
@@ -79,14 +80,16 @@ impl App {
         Ok(NotificationOutcome { booking, duplicate })
     }
 
-    /// Applies a fresh (not duplicate) notification to its locked booking:
-    /// the payment change, the link it brings or takes, and its event.
-    pub(crate) async fn apply_notification_in(
+    /// Applies a fresh (not duplicate) notification to its locked booking,
+    /// up to its write: the payment change, the link it brings or takes,
+    /// and its event. The write is left to the caller unless it is a
+    /// release's.
+    pub(crate) async fn notification_step_in(
         &self,
         tx: &mut dyn Tx,
         Verified { note, effect, raw }: &Verified,
-        booking: Booking,
-    ) -> Result<Booking> {
+        booking: &Booking,
+    ) -> Result<Step> {
         let detail = json!({
             "source": "midtrans",
             "transaction_status": note.transaction_status,
@@ -95,38 +98,49 @@ impl App {
             "fraud_status": note.fraud_status,
             "body": raw,
         });
-        let (after, kind, outcome) = match *effect {
+        let (step, kind, outcome) = match *effect {
             Effect::Set(status) => {
                 let mut applied = detail.clone();
                 applied["outcome"] = json!("applied");
                 let txn = note.transaction_id.as_deref();
-                let (t, after) = self
-                    .apply_payment_in(tx, &booking, status, txn, applied)
+                let (t, step) = self
+                    .payment_step_in(tx, booking, status, txn, applied)
                     .await?;
                 let outcome = match t {
                     Transition::Apply(_) => None,
                     Transition::Unchanged => Some("unchanged: already in that state".to_owned()),
                     Transition::Refused(why) => Some(format!("ignored: {why}")),
                 };
-                (after, EventKind::NotificationIgnored, outcome)
+                (step, EventKind::NotificationIgnored, outcome)
             }
             Effect::Record => (
-                booking,
+                Step::Write(BookingWrite::default()),
                 EventKind::Payment,
                 Some("recorded: the booking stays paid".to_owned()),
             ),
             Effect::Unknown | Effect::Inconsistent => (
-                booking,
+                Step::Write(BookingWrite::default()),
                 EventKind::NotificationIgnored,
                 Some("ignored: unknown status".to_owned()),
             ),
         };
-        if let Some(outcome) = outcome {
-            let mut detail = detail;
-            detail["outcome"] = json!(outcome);
-            tx.record_event(after.id, kind, None, detail).await?;
-        }
-        Ok(after)
+        let Some(outcome) = outcome else {
+            return Ok(step);
+        };
+        let mut detail = detail;
+        detail["outcome"] = json!(outcome);
+        let event = NewEvent::new(kind, None, detail);
+        Ok(match step {
+            Step::Write(mut change) => {
+                change.events.push(event);
+                Step::Write(change)
+            }
+            Step::Done(after) => {
+                tx.record_event(after.id, event.kind, event.link, event.detail)
+                    .await?;
+                Step::Done(after)
+            }
+        })
     }
 
     /// Asks Midtrans for the transaction's status, as its own libraries do,

@@ -19,10 +19,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use meetpool_domain::midtrans::Effect;
 use meetpool_domain::{Booking, BookingId, PaymentStatus, Window};
-use meetpool_store::NotificationKey;
+use meetpool_store::{NotificationKey, Tx};
 use tokio::sync::oneshot;
 use tracing::warn;
 
+use crate::allocate::Step;
 use crate::payments::Verified;
 use crate::retry::retrying;
 use crate::{App, AppError, Result};
@@ -174,25 +175,85 @@ impl App {
             tx.prefetch_candidates(&wants, self.config().buffer_minutes)
                 .await?;
         }
-        // A booking as the group's earlier notifications left it.
-        let mut current: HashMap<BookingId, Booking> = HashMap::new();
-        let mut each = Vec::with_capacity(notes.len());
-        for (note, found) in notes.iter().zip(locked) {
+        // What each notification answers: filled in as it is applied, or,
+        // for a held write, when its row comes back.
+        let mut each: Vec<Option<Settled>> = notes.iter().map(|_| None).collect();
+        let mut rows = Rows::default();
+        // Bookings may have been written (a release offers its freed time to
+        // waiting bookings) that `rows` has not seen yet.
+        let mut unseen = false;
+        for (i, (note, found)) in notes.iter().zip(locked).enumerate() {
             let Some((booking, fresh)) = found else {
-                each.push(Err(AppError::NotFound("booking with this order_id")));
+                each[i] = Some(Err(AppError::NotFound("booking with this order_id")));
                 continue;
             };
-            let booking = current.remove(&booking.id).unwrap_or(booking);
-            let after = if fresh {
-                self.apply_notification_in(tx.as_mut(), note, booking)
-                    .await?
-            } else {
-                booking
-            };
-            current.insert(after.id, after.clone());
-            each.push(Ok((after, !fresh)));
+            if unseen || rows.waiting.contains_key(&booking.id) {
+                rows.take(tx.as_mut(), &mut each).await?;
+                unseen = false;
+            }
+            // The booking as the group's earlier notifications left it.
+            let booking = rows.current.get(&booking.id).cloned().unwrap_or(booking);
+            if !fresh {
+                each[i] = Some(Ok((booking, true)));
+                continue;
+            }
+            match self
+                .notification_step_in(tx.as_mut(), note, &booking)
+                .await?
+            {
+                Step::Write(change) if change.payment.is_some() || change.link.is_some() => {
+                    // Sent with the group's other writes, in one statement.
+                    rows.waiting.insert(booking.id, i);
+                    tx.hold(&booking, change).await?;
+                }
+                Step::Write(change) => {
+                    // Only a trace: the booking itself does not change.
+                    for e in change.events {
+                        tx.record_event(booking.id, e.kind, e.link, e.detail)
+                            .await?;
+                    }
+                    each[i] = Some(Ok((booking, false)));
+                }
+                Step::Done(after) => {
+                    each[i] = Some(Ok((*after, false)));
+                    unseen = true;
+                }
+            }
         }
+        rows.take(tx.as_mut(), &mut each).await?;
         tx.commit().await?;
-        Ok(each)
+        Ok(each
+            .into_iter()
+            .map(|settled| {
+                settled.unwrap_or_else(|| {
+                    Err(AppError::Internal(
+                        "a notification's booking was not written".into(),
+                    ))
+                })
+            })
+            .collect())
+    }
+}
+
+/// The bookings a group's transaction wrote, as they came back.
+#[derive(Default)]
+struct Rows {
+    /// Each booking as last written.
+    current: HashMap<BookingId, Booking>,
+    /// The notification whose answer is its booking's next written row.
+    waiting: HashMap<BookingId, usize>,
+}
+
+impl Rows {
+    /// Sends the held writes and takes in every row written since the last
+    /// time, in order.
+    async fn take(&mut self, tx: &mut dyn Tx, each: &mut [Option<Settled>]) -> Result<()> {
+        for row in tx.written().await? {
+            if let Some(i) = self.waiting.remove(&row.id) {
+                each[i] = Some(Ok((row.clone(), false)));
+            }
+            self.current.insert(row.id, row);
+        }
+        Ok(())
     }
 }

@@ -213,17 +213,20 @@ pub trait Tx: Send {
 
     /// Applies `change` to a locked booking and returns the booking as
     /// written. Fails with [`StoreError::Overlap`] like [`Tx::set_link`].
-    async fn write(&mut self, id: BookingId, change: &BookingWrite) -> Result<Booking> {
-        if let Some((status, txn)) = &change.payment {
-            self.set_payment(id, *status, txn.as_deref()).await?;
-        }
-        if let Some(link) = change.link {
-            self.set_link(id, link).await?;
-        }
-        for e in &change.events {
-            self.record_event(id, e.kind, e.link, e.detail.clone())
-                .await?;
-        }
-        self.lock_booking(id).await
+    async fn write(&mut self, id: BookingId, change: &BookingWrite) -> Result<Booking>;
+
+    /// Applies `change` to the locked `booking` as [`Tx::write`] does, but
+    /// may hold the write back to send it with the other held writes in one
+    /// statement, before this transaction's next statement of any other
+    /// kind (a read included, which so sees it). What it chose is already
+    /// seen by [`Tx::candidates`]. Its row comes from [`Tx::written`], as do
+    /// its errors when it is sent. By default it writes at once.
+    async fn hold(&mut self, booking: &Booking, change: BookingWrite) -> Result<()> {
+        self.write(booking.id, &change).await.map(drop)
     }
+
+    /// Sends the held writes, then returns every booking that
+    /// [`Tx::write`] or [`Tx::hold`] wrote since the last call, as written,
+    /// in the order of the writes.
+    async fn written(&mut self) -> Result<Vec<Booking>>;
 }

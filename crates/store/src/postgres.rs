@@ -16,7 +16,7 @@ use meetpool_domain::{
     Window,
 };
 use sqlx::postgres::{PgPoolOptions, PgRow};
-use sqlx::{PgPool, Postgres, Row, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::{
@@ -154,27 +154,35 @@ pub fn notification_lock_sql() -> &'static str {
     &SQL
 }
 
-/// The write of a booking's change ([`Tx::write`]): `$1` booking id, `$2`
-/// payment status or NULL, `$3` transaction id or NULL, `$4` whether the
-/// link changes, `$5` the new link or NULL, `$6`-`$8` the events' kinds,
-/// links and details. One statement, one new row version: the payment, the
-/// link and the events together (two UPDATEs would write every index of the
-/// row twice). Public so the benchmark can replay exactly what runs.
+/// The write of bookings' changes ([`Tx::write`], and the writes
+/// [`Tx::hold`] held back), each booking at most once: `$1` their ids, and
+/// for each, `$2` the new payment status or NULL, `$3` the transaction id or
+/// NULL, `$4` whether the link changes, `$5` the new link or NULL; `$6`-`$9`
+/// the events: the number (from 1) of the write each belongs to, kind, link
+/// and detail. One statement, one new row version per booking: the
+/// payment, the link and the events together (two UPDATEs would write every
+/// index of the row twice). Rows come back in the writes' order, numbered
+/// `item`. Public so the benchmark can replay exactly what runs.
 pub fn write_sql() -> &'static str {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "WITH u AS (UPDATE bookings SET \
-                 payment_status = COALESCE($2, payment_status), \
-                 payment_transaction_id = COALESCE($3, payment_transaction_id), \
-                 status = CASE WHEN $2 = 'paid' AND status = 'pending' THEN 'confirmed' ELSE status END, \
-                 meeting_link_id = CASE WHEN $4 THEN $5 ELSE meeting_link_id END, \
-                 assigned_at = CASE WHEN NOT $4 THEN assigned_at WHEN $5::uuid IS NULL THEN NULL ELSE now() END \
-               WHERE id = $1 RETURNING *), \
+            "WITH w AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::uuid[]) \
+                 WITH ORDINALITY AS w(booking, new_status, new_txn, set_link, new_link, item)), \
+             u AS (UPDATE bookings SET \
+                 payment_status = COALESCE(w.new_status, payment_status), \
+                 payment_transaction_id = COALESCE(w.new_txn, payment_transaction_id), \
+                 status = CASE WHEN w.new_status = 'paid' AND status = 'pending' THEN 'confirmed' ELSE status END, \
+                 meeting_link_id = CASE WHEN w.set_link THEN w.new_link ELSE meeting_link_id END, \
+                 assigned_at = CASE WHEN NOT w.set_link THEN assigned_at WHEN w.new_link IS NULL THEN NULL ELSE now() END \
+               FROM w WHERE id = w.booking RETURNING bookings.*, w.item), \
              e AS (INSERT INTO booking_events (booking_id, kind, meeting_link_id, detail) \
-               SELECT u.id, t.k, t.l, t.d::jsonb FROM u, \
-                 unnest($6::text[], $7::uuid[], $8::text[]) WITH ORDINALITY AS t(k, l, d, n) ORDER BY t.n) \
-             {}",
-            BOOKING_SELECT.replacen("FROM bookings b", "FROM u b", 1)
+               SELECT u.id, t.k, t.l, t.d::jsonb FROM u JOIN \
+                 unnest($6::int8[], $7::text[], $8::uuid[], $9::text[]) WITH ORDINALITY AS t(of_item, k, l, d, n) \
+                 ON t.of_item = u.item ORDER BY t.n) \
+             {} ORDER BY b.item",
+            BOOKING_SELECT
+                .replacen("SELECT b.id,", "SELECT b.item, b.id,", 1)
+                .replacen("FROM bookings b", "FROM u b", 1)
         )
     });
     &SQL
@@ -262,6 +270,8 @@ impl Store for PgStore {
             failed: false,
             locked: Vec::new(),
             prefetched: Prefetched::default(),
+            held: Vec::new(),
+            written: Vec::new(),
         }))
     }
 
@@ -420,6 +430,10 @@ pub struct PgTx {
     locked: Vec<Window>,
     /// Candidates read ahead by [`Tx::prefetch_candidates`], not yet asked for.
     prefetched: Prefetched,
+    /// Writes held back by [`Tx::hold`], sent before the next statement.
+    held: Vec<(BookingId, BookingWrite)>,
+    /// Bookings written and not yet taken by [`Tx::written`].
+    written: Vec<Booking>,
 }
 
 /// Candidates read ahead, each kept current with this transaction's own
@@ -457,6 +471,70 @@ impl Prefetched {
 }
 
 impl PgTx {
+    /// The connection, for a statement: the held writes go first, so that
+    /// every statement sees them.
+    async fn conn(&mut self) -> Result<&mut PgConnection> {
+        if !self.held.is_empty() {
+            let held = std::mem::take(&mut self.held);
+            let writes: Vec<(BookingId, &BookingWrite)> =
+                held.iter().map(|(id, change)| (*id, change)).collect();
+            self.send_writes(&writes).await?;
+        }
+        Ok(&mut *self.tx)
+    }
+
+    /// [`write_sql`] for `writes`: the bookings as written, in order, also
+    /// kept for [`Tx::written`].
+    async fn send_writes(&mut self, writes: &[(BookingId, &BookingWrite)]) -> Result<Vec<Booking>> {
+        let ids: Vec<Uuid> = writes.iter().map(|(id, _)| id.0).collect();
+        let statuses: Vec<Option<&str>> = writes
+            .iter()
+            .map(|(_, c)| c.payment.as_ref().map(|(s, _)| s.as_str()))
+            .collect();
+        let txns: Vec<Option<&str>> = writes
+            .iter()
+            .map(|(_, c)| c.payment.as_ref().and_then(|(_, t)| t.as_deref()))
+            .collect();
+        let set_links: Vec<bool> = writes.iter().map(|(_, c)| c.link.is_some()).collect();
+        let links: Vec<Option<Uuid>> = writes
+            .iter()
+            .map(|(_, c)| c.link.flatten().map(|l| l.0))
+            .collect();
+        let events = writes
+            .iter()
+            .zip(1_i64..)
+            .flat_map(|((_, c), item)| c.events.iter().map(move |e| (item, e)));
+        let mut of_items = Vec::new();
+        let mut kinds = Vec::new();
+        let mut event_links = Vec::new();
+        let mut details = Vec::new();
+        for (item, e) in events {
+            of_items.push(item);
+            kinds.push(e.kind.as_str());
+            event_links.push(e.link.map(|l| l.0));
+            details.push(e.detail.to_string());
+        }
+        let rows = sqlx::query(write_sql())
+            .bind(&ids)
+            .bind(&statuses)
+            .bind(&txns)
+            .bind(&set_links)
+            .bind(&links)
+            .bind(&of_items)
+            .bind(&kinds)
+            .bind(&event_links)
+            .bind(&details)
+            .fetch_all(&mut *self.tx)
+            .await;
+        let rows = self.track(rows)?;
+        if rows.len() != writes.len() {
+            return Err(StoreError::NotFound);
+        }
+        let written = rows.iter().map(booking_row).collect::<Result<Vec<_>>>()?;
+        self.written.extend(written.iter().cloned());
+        Ok(written)
+    }
+
     /// [`CANDIDATES_SQL`] for each of `wants`, in order.
     async fn read_candidates(
         &mut self,
@@ -468,7 +546,7 @@ impl PgTx {
         let rows = sqlx::query(CANDIDATES_SQL)
             .bind(&except)
             .bind(&starts)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.conn().await?)
             .await;
         let rows = self.track(rows)?;
         let mut out: Vec<Vec<LinkCandidate>> = vec![Vec::new(); wants.len()];
@@ -502,7 +580,10 @@ impl PgTx {
 
 #[async_trait]
 impl Tx for PgTx {
-    async fn commit(self: Box<Self>) -> Result<()> {
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        // Held writes go first; if they fail, dropping the transaction
+        // rolls it back.
+        self.conn().await?;
         if self.failed {
             self.tx.rollback().await?;
             tracing::warn!("commit after a failed statement: rolled back, to be retried");
@@ -525,7 +606,7 @@ impl Tx for PgTx {
         let done = sqlx::query("SELECT meetpool_lock_window(tstzrange($1, $2, '[)'))")
             .bind(busy.start.to_sqlx())
             .bind(busy.end.to_sqlx())
-            .execute(&mut *self.tx)
+            .execute(self.conn().await?)
             .await;
         self.track(done)?;
         self.locked.push(busy);
@@ -541,7 +622,7 @@ impl Tx for PgTx {
         .bind(st.duration)
         .bind(st.price)
         .bind(st.created_at.to_sqlx())
-        .execute(&mut *self.tx)
+        .execute(self.conn().await?)
         .await;
         self.track(done)?;
         Ok(())
@@ -555,7 +636,7 @@ impl Tx for PgTx {
         .bind(st.duration)
         .bind(st.price)
         .bind(st.id.0)
-        .execute(&mut *self.tx)
+        .execute(self.conn().await?)
         .await;
         let done = self.track(done)?;
         if done.rows_affected() == 0 {
@@ -573,7 +654,7 @@ impl Tx for PgTx {
         .bind(link.meeting_link.as_str())
         .bind(&link.notes)
         .bind(link.is_available)
-        .fetch_one(&mut *self.tx)
+        .fetch_one(self.conn().await?)
         .await;
         let row = self.track(row)?;
         link_row(&row)
@@ -592,7 +673,7 @@ impl Tx for PgTx {
         .bind(patch.notes.clone().flatten())
         .bind(patch.is_available)
         .bind(id.0)
-        .fetch_one(&mut *self.tx)
+        .fetch_one(self.conn().await?)
         .await;
         let row = self.track(row)?;
         link_row(&row)
@@ -601,7 +682,7 @@ impl Tx for PgTx {
     async fn delete_link(&mut self, id: LinkId) -> Result<()> {
         let done = sqlx::query("DELETE FROM meeting_links_pool WHERE id = $1")
             .bind(id.0)
-            .execute(&mut *self.tx)
+            .execute(self.conn().await?)
             .await;
         let done = self.track(done)?;
         if done.rows_affected() == 0 {
@@ -629,7 +710,7 @@ impl Tx for PgTx {
         .bind(b.window.start.to_sqlx())
         .bind(b.window.end.to_sqlx())
         .bind(&b.join_token)
-        .execute(&mut *self.tx)
+        .execute(self.conn().await?)
         .await;
         self.track(done)?;
         Ok(())
@@ -637,7 +718,10 @@ impl Tx for PgTx {
 
     async fn lock_booking(&mut self, id: BookingId) -> Result<Booking> {
         let sql = locked_booking("id = $1", "");
-        let row = sqlx::query(&sql).bind(id.0).fetch_one(&mut *self.tx).await;
+        let row = sqlx::query(&sql)
+            .bind(id.0)
+            .fetch_one(self.conn().await?)
+            .await;
         let row = self.track(row)?;
         booking_row(&row)
     }
@@ -646,7 +730,7 @@ impl Tx for PgTx {
         let sql = locked_booking("order_id = $1", "");
         let row = sqlx::query(&sql)
             .bind(order_id)
-            .fetch_one(&mut *self.tx)
+            .fetch_one(self.conn().await?)
             .await;
         let row = self.track(row)?;
         booking_row(&row)
@@ -669,7 +753,7 @@ impl Tx for PgTx {
         .bind(status.as_str())
         .bind(txn)
         .bind(id.0)
-        .execute(&mut *self.tx)
+        .execute(self.conn().await?)
         .await;
         self.track(done)?;
         Ok(())
@@ -714,7 +798,7 @@ impl Tx for PgTx {
         )
         .bind(link.map(|l| l.0))
         .bind(booking.0)
-        .execute(&mut *self.tx)
+        .execute(self.conn().await?)
         .await;
         let done = self.track(done)?;
         if done.rows_affected() == 0 {
@@ -738,7 +822,7 @@ impl Tx for PgTx {
         .bind(except.0)
         .bind(busy.start.to_sqlx())
         .bind(busy.end.to_sqlx())
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(self.conn().await?)
         .await;
         let row = self.track(row)?;
         Ok(row.map(BookingId))
@@ -754,7 +838,7 @@ impl Tx for PgTx {
         ))
         .bind(link.0)
         .bind(from.to_sqlx())
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.conn().await?)
         .await;
         let rows = self.track(rows)?;
         rows.iter().map(booking_row).collect()
@@ -778,7 +862,7 @@ impl Tx for PgTx {
         .bind(during.start.to_sqlx())
         .bind(now.to_sqlx())
         .bind(i64::from(limit))
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.conn().await?)
         .await;
         let rows = self.track(rows)?;
         rows.iter().map(booking_row).collect()
@@ -799,7 +883,7 @@ impl Tx for PgTx {
         .bind(kind.as_str())
         .bind(link.map(|l| l.0))
         .bind(detail.to_string())
-        .execute(&mut *self.tx)
+        .execute(self.conn().await?)
         .await;
         self.track(done)?;
         Ok(())
@@ -822,7 +906,7 @@ impl Tx for PgTx {
             .bind(&keys)
             .bind(i32::try_from(buffer_minutes).unwrap_or(i32::MAX))
             .bind(&lock)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.conn().await?)
             .await;
         let rows = self.track(rows)?;
         let mut out = vec![None; items.len()];
@@ -838,30 +922,34 @@ impl Tx for PgTx {
     }
 
     async fn write(&mut self, id: BookingId, change: &BookingWrite) -> Result<Booking> {
-        let (status, txn) = match &change.payment {
-            Some((s, t)) => (Some(s.as_str()), t.as_deref()),
-            None => (None, None),
-        };
-        let kinds: Vec<&str> = change.events.iter().map(|e| e.kind.as_str()).collect();
-        let links: Vec<Option<Uuid>> = change.events.iter().map(|e| e.link.map(|l| l.0)).collect();
-        let details: Vec<String> = change.events.iter().map(|e| e.detail.to_string()).collect();
-        let row = sqlx::query(write_sql())
-            .bind(id.0)
-            .bind(status)
-            .bind(txn)
-            .bind(change.link.is_some())
-            .bind(change.link.flatten().map(|l| l.0))
-            .bind(&kinds)
-            .bind(&links)
-            .bind(&details)
-            .fetch_one(&mut *self.tx)
-            .await;
-        let row = self.track(row)?;
-        let written = booking_row(&row)?;
+        self.conn().await?;
+        let written = self
+            .send_writes(&[(id, change)])
+            .await?
+            .pop()
+            .expect("one row per write");
         if let Some(link) = change.link {
             self.prefetched.link_changed(&written, link);
         }
         Ok(written)
+    }
+
+    async fn hold(&mut self, booking: &Booking, change: BookingWrite) -> Result<()> {
+        // One statement changes a booking once: a second change waits for
+        // the first to be sent.
+        if self.held.iter().any(|(id, _)| *id == booking.id) {
+            self.conn().await?;
+        }
+        if let Some(link) = change.link {
+            self.prefetched.link_changed(booking, link);
+        }
+        self.held.push((booking.id, change));
+        Ok(())
+    }
+
+    async fn written(&mut self) -> Result<Vec<Booking>> {
+        self.conn().await?;
+        Ok(std::mem::take(&mut self.written))
     }
 
     async fn remember_notification(&mut self, key: &str, booking: BookingId) -> Result<bool> {
@@ -870,7 +958,7 @@ impl Tx for PgTx {
         )
         .bind(key)
         .bind(booking.0)
-        .execute(&mut *self.tx)
+        .execute(self.conn().await?)
         .await;
         let done = self.track(done)?;
         Ok(done.rows_affected() == 1)

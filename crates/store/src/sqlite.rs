@@ -24,8 +24,8 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::{
-    Backend, BookingFilter, ConnectOptions, DbSettings, Event, Link, LinkPatch, NewLink,
-    PoolStatus, Result, SessionType, Store, StoreError, Tx,
+    Backend, BookingFilter, BookingWrite, ConnectOptions, DbSettings, Event, Link, LinkPatch,
+    NewLink, PoolStatus, Result, SessionType, Store, StoreError, Tx,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -189,7 +189,11 @@ impl Store for SqliteStore {
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         let guard = self.write_lock.clone().lock_owned().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Box::new(SqliteTx { tx, _guard: guard }))
+        Ok(Box::new(SqliteTx {
+            tx,
+            _guard: guard,
+            written: Vec::new(),
+        }))
     }
 
     async fn session_types(&self) -> Result<Vec<SessionType>> {
@@ -345,6 +349,8 @@ impl Store for SqliteStore {
 pub struct SqliteTx {
     tx: Transaction<'static, Sqlite>,
     _guard: OwnedMutexGuard<()>,
+    /// Bookings written and not yet taken by [`Tx::written`].
+    written: Vec<Booking>,
 }
 
 #[async_trait]
@@ -621,5 +627,26 @@ impl Tx for SqliteTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn write(&mut self, id: BookingId, change: &BookingWrite) -> Result<Booking> {
+        // A write is local here: its statements cost no round trips.
+        if let Some((status, txn)) = &change.payment {
+            self.set_payment(id, *status, txn.as_deref()).await?;
+        }
+        if let Some(link) = change.link {
+            self.set_link(id, link).await?;
+        }
+        for e in &change.events {
+            self.record_event(id, e.kind, e.link, e.detail.clone())
+                .await?;
+        }
+        let written = self.lock_booking(id).await?;
+        self.written.push(written.clone());
+        Ok(written)
+    }
+
+    async fn written(&mut self) -> Result<Vec<Booking>> {
+        Ok(std::mem::take(&mut self.written))
     }
 }

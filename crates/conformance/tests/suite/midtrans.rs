@@ -674,23 +674,37 @@ pub(crate) fn settlement_of(order: &str) -> Vec<u8> {
     signed(note)
 }
 
+/// A signed refund of the settlement [`settlement_of`] `order` sent.
+pub(crate) fn refund_of(order: &str) -> Vec<u8> {
+    let mut note = fixture_json("refund-bank-transfer.json");
+    note["order_id"] = json!(order);
+    note["transaction_id"] = json!(format!("txn-{order}"));
+    signed(note)
+}
+
+/// Posts a notification from a task of its own: its answer, when it comes.
+pub(crate) fn post_in_background(
+    t: &TestApp,
+    body: &[u8],
+) -> tokio::task::JoinHandle<(StatusCode, Value)> {
+    let post = t
+        .http
+        .post(t.url(HOOK))
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    tokio::spawn(async move {
+        let res = post.send().await.expect("the webhook answers");
+        let status = res.status();
+        (status, res.json::<Value>().await.unwrap())
+    })
+}
+
 /// Posts every body at once, as Midtrans does when many payments clear
 /// together; the answers in the bodies' order.
 pub(crate) async fn burst(t: &TestApp, bodies: &[(String, Vec<u8>)]) -> Vec<(StatusCode, Value)> {
     let posts: Vec<_> = bodies
         .iter()
-        .map(|(_, body)| {
-            let post = t
-                .http
-                .post(t.url(HOOK))
-                .header("content-type", "application/json")
-                .body(body.clone());
-            tokio::spawn(async move {
-                let res = post.send().await.expect("the webhook answers");
-                let status = res.status();
-                (status, res.json::<Value>().await.unwrap())
-            })
-        })
+        .map(|(_, body)| post_in_background(t, body))
         .collect();
     let mut answers = Vec::new();
     for post in posts {

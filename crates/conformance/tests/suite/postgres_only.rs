@@ -6,7 +6,8 @@ use futures_util::future::join_all;
 use meetpool_conformance::{Backend, RawDb, TestApp};
 use meetpool_store::{ConnectOptions, Coordination};
 use reqwest::StatusCode;
-use sqlx::Row;
+use sqlx::{PgPool, Row};
+use std::time::Duration;
 
 const NO_LINKS: &str = "No available meeting links at this time. Please contact support.";
 
@@ -360,9 +361,40 @@ async fn replicas_racing_settlements_never_double_book_and_keep_every_payment() 
     assert_eq!(one.overlaps().await, 0);
 }
 
+/// An operator's long transaction, holding up every settlement (they all
+/// remember their notifications) until it ends.
+async fn hold_settlements(pool: &PgPool) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut hold = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE payment_notifications IN SHARE MODE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    hold
+}
+
+/// Returns once a settlement waits for [`hold_settlements`]' lock, and the
+/// notifications posted with it have had the time to arrive and queue.
+async fn until_held_up(pool: &PgPool) {
+    loop {
+        let blocked: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks \
+             WHERE NOT granted AND relation = 'payment_notifications'::regclass",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if blocked > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
 /// Notifications that arrive while the database is busy queue up and are
 /// settled together, several to a transaction: each paid booking's row
-/// shows the transaction that paid it (`xmin`).
+/// shows the transaction that paid it (`xmin`), and the statement of that
+/// transaction that wrote it (`cmin`): one for all of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_queued_behind_a_busy_database_share_transactions() {
     let Some(t) = TestApp::spawn(Backend::Postgres).await else {
@@ -377,12 +409,7 @@ async fn notifications_queued_behind_a_busy_database_share_transactions() {
     let RawDb::Pg(pool) = t.db.raw().await else {
         unreachable!("a PostgreSQL test")
     };
-    // An operator's long transaction holds up every settlement.
-    let mut hold = pool.begin().await.unwrap();
-    sqlx::query("LOCK TABLE payment_notifications IN SHARE MODE")
-        .execute(&mut *hold)
-        .await
-        .unwrap();
+    let hold = hold_settlements(&pool).await;
     let bodies: Vec<(String, Vec<u8>)> = ids
         .keys()
         .map(|order| (order.clone(), crate::midtrans::settlement_of(order)))
@@ -392,21 +419,7 @@ async fn notifications_queued_behind_a_busy_database_share_transactions() {
         async move { crate::midtrans::burst(t, &bodies).await }
     };
     let waiting = async {
-        loop {
-            let blocked: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_locks \
-                 WHERE NOT granted AND relation = 'payment_notifications'::regclass",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            if blocked > 0 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        // Time for every notification to arrive and queue.
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        until_held_up(&pool).await;
         hold.commit().await.unwrap();
     };
     let (answers, ()) = tokio::join!(posting, waiting);
@@ -422,8 +435,9 @@ async fn notifications_queued_behind_a_busy_database_share_transactions() {
         }
     }
     assert_eq!(at_nine.len(), 8, "{at_nine:?}");
-    let transactions: i64 = sqlx::query_scalar(
-        "SELECT count(DISTINCT xmin::text) FROM bookings WHERE payment_status = 'paid'",
+    let (transactions, statements): (i64, i64) = sqlx::query_as(
+        "SELECT count(DISTINCT xmin::text), count(DISTINCT (xmin::text, cmin::text)) \
+         FROM bookings WHERE payment_status = 'paid'",
     )
     .fetch_one(&pool)
     .await
@@ -433,5 +447,107 @@ async fn notifications_queued_behind_a_busy_database_share_transactions() {
         transactions < 8,
         "16 queued notifications took {transactions} transactions"
     );
+    assert_eq!(
+        statements, transactions,
+        "each transaction writes its bookings in one statement"
+    );
+    assert_eq!(t.overlaps().await, 0);
+}
+
+/// A notification settled in a group sees what the group's earlier
+/// notifications did to its booking, even through another booking: a
+/// refund hands its link to a waiting booking, whose own refund, later in
+/// the same transaction, takes the link back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_sees_the_link_its_earlier_refund_handed_on() {
+    use crate::midtrans::{post_in_background, refund_of, settlement_of};
+    let Some(t) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    let link = "https://meet.google.com/handed-on";
+    t.add_link(link).await;
+    let st = t.session_type(60).await;
+    let day = "2027-12-01";
+    let holder = t
+        .booking_with_order("HOLDER", &st, day, "09:00", "pending")
+        .await;
+    let waiter = t
+        .booking_with_order("WAITER", &st, day, "09:30", "pending")
+        .await;
+    let (holder, waiter) = (
+        holder["id"].as_str().unwrap(),
+        waiter["id"].as_str().unwrap(),
+    );
+    let (_, paid) = post_in_background(&t, &settlement_of("HOLDER"))
+        .await
+        .unwrap();
+    assert_eq!(paid["meetingLink"], link, "{paid}");
+    let (_, waits) = post_in_background(&t, &settlement_of("WAITER"))
+        .await
+        .unwrap();
+    assert_eq!(waits["paymentStatus"], "paid", "{waits}");
+    assert_eq!(waits["meetingLink"], serde_json::Value::Null, "{waits}");
+    // Settlements on other days keep the runners busy, so that both refunds
+    // queue up behind them and are settled in one group, in order.
+    let mut others = Vec::new();
+    for i in 0..8 {
+        let order = format!("OTHER-{i}");
+        t.booking_with_order(
+            &order,
+            &st,
+            &format!("2027-12-{:02}", 10 + i),
+            "09:00",
+            "pending",
+        )
+        .await;
+        others.push(order);
+    }
+    let RawDb::Pg(pool) = t.db.raw().await else {
+        unreachable!("a PostgreSQL test")
+    };
+    let hold = hold_settlements(&pool).await;
+    let busy: Vec<_> = others
+        .iter()
+        .map(|order| post_in_background(&t, &settlement_of(order)))
+        .collect();
+    until_held_up(&pool).await;
+    let first = post_in_background(&t, &refund_of("HOLDER"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = post_in_background(&t, &refund_of("WAITER"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    hold.commit().await.unwrap();
+    for post in busy {
+        assert_eq!(post.await.unwrap().0, StatusCode::OK);
+    }
+    let (status, refunded) = first.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{refunded}");
+    let (status, refunded) = second.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{refunded}");
+    assert_eq!(refunded["paymentStatus"], "refunded", "{refunded}");
+    assert_eq!(
+        refunded["meetingLink"],
+        serde_json::Value::Null,
+        "{refunded}"
+    );
+
+    let together: bool = sqlx::query_scalar(
+        "SELECT count(DISTINCT xmin::text) = 1 FROM bookings WHERE order_id IN ('HOLDER', 'WAITER')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(together, "both refunds were settled in one transaction");
+    for id in [holder, waiter] {
+        let now = t.get_booking(id).await;
+        assert_eq!(now["payment_status"], "refunded", "{now}");
+        assert_eq!(now["meeting_link"], serde_json::Value::Null, "{now}");
+    }
+    let kinds = meetpool_conformance::event_kinds(&t, waiter).await;
+    let handed: Vec<&str> = kinds
+        .iter()
+        .map(String::as_str)
+        .filter(|k| matches!(*k, "assigned" | "released"))
+        .collect();
+    assert_eq!(handed, ["assigned", "released"], "{kinds:?}");
     assert_eq!(t.overlaps().await, 0);
 }
