@@ -4,8 +4,9 @@
 //! row it changes: the begin and the commit, a statement per step, the
 //! locks. When notifications arrive faster than the database settles them,
 //! the ones that queued up while a transaction ran are settled together in
-//! the next: one transaction, one statement locking all their bookings.
-//! A notification that finds the queue idle is settled at once, alone; none
+//! the next: one transaction, one statement locking all their bookings, one
+//! reading their candidate links, one writing all their changes. A
+//! notification that finds the queue idle is settled at once, alone; none
 //! ever waits for company.
 //!
 //! Nothing about a notification's outcome depends on its group. Each is
