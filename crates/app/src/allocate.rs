@@ -7,7 +7,7 @@ use meetpool_store::{BookingWrite, NewEvent, Tx};
 use serde_json::json;
 use tracing::{info, warn};
 
-use crate::metrics::{inc, COUNTERS};
+use crate::metrics::Counter;
 use crate::{App, Result};
 
 /// How many waiting bookings one release offers its freed time to.
@@ -84,7 +84,7 @@ impl App {
                     Some(link),
                     json!({ "policy": policy.as_str() }),
                 ));
-                inc(&COUNTERS.assignments);
+                self.counters.inc(Counter::Assignments);
                 info!(booking_id = %booking.id, order_id = %booking.order_id, link_id = %link, "meeting link assigned");
             }
             None if on_exhausted == OnExhausted::Alert => {
@@ -94,7 +94,7 @@ impl App {
                     None,
                     json!({ "enabled_links": enabled, "starts_at": booking.window.start, "ends_at": booking.window.end }),
                 ));
-                inc(&COUNTERS.pool_exhausted);
+                self.counters.inc(Counter::PoolExhausted);
                 warn!(
                     booking_id = %booking.id, order_id = %booking.order_id, enabled_links = enabled,
                     alert = "pool.exhausted", "no meeting link is free: the booking waits for manual assignment or capacity"
@@ -124,7 +124,7 @@ impl App {
             .events
             .push(NewEvent::new(kind, Some(link), json!({ "reason": reason })));
         let released = tx.write(booking.id, &change).await?;
-        inc(&COUNTERS.releases);
+        self.counters.inc(Counter::Releases);
         info!(booking_id = %booking.id, order_id = %booking.order_id, link_id = %link, reason, "meeting link released");
         self.backfill_in(tx, self.busy(booking), Some(booking.id))
             .await?;

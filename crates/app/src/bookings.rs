@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use tracing::{info, instrument};
 
 use crate::allocate::{OnExhausted, Step};
-use crate::retry::retrying;
 use crate::{App, AppError, Result};
 
 /// A booking as the platform submits it (strings, still to be validated).
@@ -114,37 +113,38 @@ impl App {
             window,
             join_token: new_join_token(),
         };
-        let booking = retrying(|| async {
-            let mut tx = self.store().begin().await?;
-            tx.insert_booking(&new).await.map_err(|e| match e {
-                meetpool_store::StoreError::Conflict(_) => AppError::conflict(
-                    "duplicate_order_id",
-                    format!("a booking with order_id {} exists", new.order_id),
-                ),
-                other => other.into(),
-            })?;
-            tx.record_event(
-                new.id,
-                EventKind::Created,
-                None,
-                json!({ "payment_status": payment_status.as_str() }),
-            )
+        let booking = self
+            .retrying(|| async {
+                let mut tx = self.store().begin().await?;
+                tx.insert_booking(&new).await.map_err(|e| match e {
+                    meetpool_store::StoreError::Conflict(_) => AppError::conflict(
+                        "duplicate_order_id",
+                        format!("a booking with order_id {} exists", new.order_id),
+                    ),
+                    other => other.into(),
+                })?;
+                tx.record_event(
+                    new.id,
+                    EventKind::Created,
+                    None,
+                    json!({ "payment_status": payment_status.as_str() }),
+                )
+                .await?;
+                let mut booking = tx.lock_booking(new.id).await?;
+                if booking.is_waiting() {
+                    booking = self
+                        .assign_in(
+                            tx.as_mut(),
+                            &booking,
+                            OnExhausted::Alert,
+                            BookingWrite::default(),
+                        )
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(booking)
+            })
             .await?;
-            let mut booking = tx.lock_booking(new.id).await?;
-            if booking.is_waiting() {
-                booking = self
-                    .assign_in(
-                        tx.as_mut(),
-                        &booking,
-                        OnExhausted::Alert,
-                        BookingWrite::default(),
-                    )
-                    .await?;
-            }
-            tx.commit().await?;
-            Ok(booking)
-        })
-        .await?;
         info!(booking_id = %new.id, "booking created");
         Ok(booking)
     }
@@ -180,25 +180,26 @@ impl App {
     /// Idempotent: a booking that has a link keeps it.
     #[instrument(skip(self), fields(booking_id = %id))]
     pub async fn assign(&self, id: BookingId) -> Result<AssignOutcome> {
-        let booking = retrying(|| async {
-            let mut tx = self.store().begin().await?;
-            let booking = tx.lock_booking(id).await.map_err(not_found("booking"))?;
-            if booking.meeting_link_id.is_some() {
-                return Ok((booking, true));
-            }
-            only_paid(&booking)?;
-            let booking = self
-                .assign_in(
-                    tx.as_mut(),
-                    &booking,
-                    OnExhausted::Alert,
-                    BookingWrite::default(),
-                )
-                .await?;
-            tx.commit().await?;
-            Ok((booking, false))
-        })
-        .await?;
+        let booking = self
+            .retrying(|| async {
+                let mut tx = self.store().begin().await?;
+                let booking = tx.lock_booking(id).await.map_err(not_found("booking"))?;
+                if booking.meeting_link_id.is_some() {
+                    return Ok((booking, true));
+                }
+                only_paid(&booking)?;
+                let booking = self
+                    .assign_in(
+                        tx.as_mut(),
+                        &booking,
+                        OnExhausted::Alert,
+                        BookingWrite::default(),
+                    )
+                    .await?;
+                tx.commit().await?;
+                Ok((booking, false))
+            })
+            .await?;
         let (booking, already) = booking;
         Ok(if booking.meeting_link_id.is_some() {
             AssignOutcome::Assigned { booking, already }
@@ -215,31 +216,32 @@ impl App {
         id: BookingId,
         wanted: PaymentStatus,
     ) -> Result<PaymentOutcome> {
-        let (transition, booking) = retrying(|| async {
-            let mut tx = self.store().begin().await?;
-            let booking = tx.lock_booking(id).await.map_err(not_found("booking"))?;
-            let (t, after) = self
-                .apply_payment_in(
-                    tx.as_mut(),
-                    &booking,
-                    wanted,
-                    None,
-                    json!({ "source": "operator" }),
-                )
-                .await?;
-            if let Transition::Refused(why) = t {
-                return Err(AppError::conflict(
-                    "invalid_transition",
-                    format!(
-                        "cannot change payment_status from {} to {wanted}: {why}",
-                        booking.payment_status
-                    ),
-                ));
-            }
-            tx.commit().await?;
-            Ok((t, after))
-        })
-        .await?;
+        let (transition, booking) = self
+            .retrying(|| async {
+                let mut tx = self.store().begin().await?;
+                let booking = tx.lock_booking(id).await.map_err(not_found("booking"))?;
+                let (t, after) = self
+                    .apply_payment_in(
+                        tx.as_mut(),
+                        &booking,
+                        wanted,
+                        None,
+                        json!({ "source": "operator" }),
+                    )
+                    .await?;
+                if let Transition::Refused(why) = t {
+                    return Err(AppError::conflict(
+                        "invalid_transition",
+                        format!(
+                            "cannot change payment_status from {} to {wanted}: {why}",
+                            booking.payment_status
+                        ),
+                    ));
+                }
+                tx.commit().await?;
+                Ok((t, after))
+            })
+            .await?;
         Ok(PaymentOutcome {
             booking,
             transition,
@@ -324,7 +326,7 @@ impl App {
     /// conflict names it.
     #[instrument(skip(self), fields(booking_id = %id, link_id = %link))]
     pub async fn assign_manually(&self, id: BookingId, link: LinkId) -> Result<Booking> {
-        retrying(|| async {
+        self.retrying(|| async {
             let mut tx = self.store().begin().await?;
             let booking = tx.lock_booking(id).await.map_err(not_found("booking"))?;
             only_paid(&booking)?;
@@ -360,7 +362,7 @@ impl App {
     /// queue if it is paid).
     #[instrument(skip(self), fields(booking_id = %id))]
     pub async fn release_manually(&self, id: BookingId) -> Result<Booking> {
-        retrying(|| async {
+        self.retrying(|| async {
             let mut tx = self.store().begin().await?;
             let booking = tx.lock_booking(id).await.map_err(not_found("booking"))?;
             if booking.meeting_link_id.is_some() {
@@ -387,28 +389,29 @@ impl App {
         let mut assigned = 0;
         let now = Timestamp::now();
         for w in waiting.iter().filter(|b| b.window.end > now) {
-            let got = retrying(|| async {
-                let mut tx = self.store().begin().await?;
-                let booking = tx.lock_booking(w.id).await?;
-                if !booking.is_waiting() {
-                    return Ok(false);
-                }
-                let got = self
-                    .assign_in(
-                        tx.as_mut(),
-                        &booking,
-                        OnExhausted::Quiet,
-                        BookingWrite::default(),
-                    )
-                    .await?
-                    .meeting_link_id
-                    .is_some();
-                if got {
-                    tx.commit().await?;
-                }
-                Ok(got)
-            })
-            .await?;
+            let got = self
+                .retrying(|| async {
+                    let mut tx = self.store().begin().await?;
+                    let booking = tx.lock_booking(w.id).await?;
+                    if !booking.is_waiting() {
+                        return Ok(false);
+                    }
+                    let got = self
+                        .assign_in(
+                            tx.as_mut(),
+                            &booking,
+                            OnExhausted::Quiet,
+                            BookingWrite::default(),
+                        )
+                        .await?
+                        .meeting_link_id
+                        .is_some();
+                    if got {
+                        tx.commit().await?;
+                    }
+                    Ok(got)
+                })
+                .await?;
             assigned += usize::from(got);
         }
         Ok(assigned)

@@ -8,7 +8,7 @@ mod bookings;
 mod config;
 mod error;
 mod links;
-pub mod metrics;
+mod metrics;
 mod payments;
 mod retry;
 mod session_types;
@@ -35,6 +35,7 @@ pub struct App {
     config: Arc<Config>,
     http: reqwest::Client,
     settler: Arc<settle::Settler>,
+    counters: Arc<metrics::Counters>,
 }
 
 impl App {
@@ -47,6 +48,7 @@ impl App {
                 .build()
                 .expect("HTTP client"),
             settler: Arc::default(),
+            counters: Arc::default(),
         }
     }
 
@@ -56,6 +58,11 @@ impl App {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// This application's counters, in Prometheus' text format.
+    pub fn metrics(&self) -> String {
+        self.counters.render()
     }
 
     /// Applies migrations and writes the settings the database enforces.

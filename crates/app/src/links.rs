@@ -6,7 +6,6 @@ use tracing::{info, instrument, warn};
 
 use crate::allocate::OnExhausted;
 use crate::bookings::not_found;
-use crate::retry::retrying;
 use crate::{App, AppError, Result};
 
 #[derive(Clone, Debug, Default)]
@@ -54,16 +53,17 @@ impl App {
             notes: input.notes.clone().flatten(),
             is_available: input.is_available.unwrap_or(true),
         };
-        let link = retrying(|| async {
-            let mut tx = self.store().begin().await?;
-            let link = tx
-                .insert_link(&new)
-                .await
-                .map_err(duplicate(new.meeting_link.as_str()))?;
-            tx.commit().await?;
-            Ok(link)
-        })
-        .await?;
+        let link = self
+            .retrying(|| async {
+                let mut tx = self.store().begin().await?;
+                let link = tx
+                    .insert_link(&new)
+                    .await
+                    .map_err(duplicate(new.meeting_link.as_str()))?;
+                tx.commit().await?;
+                Ok(link)
+            })
+            .await?;
         info!(link_id = %link.id, "meeting link added to the pool");
         if link.is_available {
             self.backfill_after_capacity().await;
@@ -86,7 +86,7 @@ impl App {
             .as_ref()
             .map(|u| u.to_string())
             .unwrap_or_default();
-        let (before, after) = retrying(|| async {
+        let (before, after) = self.retrying(|| async {
             let mut tx = self.store().begin().await?;
             let before = self.store().link(id).await.map_err(not_found("meeting link"))?;
             let after = tx.update_link(id, &patch).await.map_err(duplicate(&url))?;
@@ -122,7 +122,7 @@ impl App {
 
     #[instrument(skip(self), fields(link_id = %id))]
     pub async fn delete_link(&self, id: LinkId) -> Result<()> {
-        retrying(|| async {
+        self.retrying(|| async {
             let mut tx = self.store().begin().await?;
             tx.delete_link(id).await.map_err(|e| match e {
                 StoreError::NotFound => AppError::NotFound("meeting link"),

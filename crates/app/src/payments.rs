@@ -11,7 +11,7 @@ use tracing::{info, instrument, warn};
 use meetpool_store::{BookingWrite, NewEvent, Tx};
 
 use crate::allocate::Step;
-use crate::metrics::{inc, COUNTERS};
+use crate::metrics::Counter;
 use crate::{App, AppError, MidtransVerify, Result};
 
 /// A notification whose signature (or status, asked of Midtrans) checked
@@ -43,7 +43,7 @@ impl App {
             .record("order_id", posted.order_id.as_str())
             .record("transaction_status", posted.transaction_status.as_str());
         if !posted.signature_is_valid(server_key.expose_secret()) {
-            inc(&COUNTERS.notifications_rejected);
+            self.counters.inc(Counter::NotificationsRejected);
             warn!(order_id = %posted.order_id, "payment notification with an invalid signature refused");
             return Err(AppError::Unauthorized {
                 code: "invalid_signature",
@@ -59,7 +59,7 @@ impl App {
         };
         let effect = note.effect();
         if effect == Effect::Inconsistent {
-            inc(&COUNTERS.notifications_rejected);
+            self.counters.inc(Counter::NotificationsRejected);
             warn!(order_id = %note.order_id, status_code = %note.status_code, transaction_status = %note.transaction_status, "notification whose status does not go with its status_code; refused");
             return Err(AppError::Unauthorized {
                 code: "unverifiable_status",
@@ -72,10 +72,10 @@ impl App {
         let raw = String::from_utf8_lossy(body).into_owned();
         let (booking, duplicate) = self.settle(Verified { note, effect, raw }).await?;
         if duplicate {
-            inc(&COUNTERS.notifications_duplicate);
+            self.counters.inc(Counter::NotificationsDuplicate);
             info!(order_id = %booking.order_id, "duplicate payment notification: nothing changed");
         } else {
-            inc(&COUNTERS.notifications_applied);
+            self.counters.inc(Counter::NotificationsApplied);
         }
         Ok(NotificationOutcome { booking, duplicate })
     }

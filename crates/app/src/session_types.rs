@@ -5,7 +5,6 @@ use meetpool_domain::{DurationMinutes, SessionTypeId};
 use meetpool_store::SessionType;
 
 use crate::bookings::not_found;
-use crate::retry::retrying;
 use crate::{App, AppError, Result};
 
 #[derive(Clone, Debug, Default)]
@@ -58,7 +57,7 @@ impl App {
                 created_at: Timestamp::now(),
             };
         check(&st)?;
-        retrying(|| async {
+        self.retrying(|| async {
             let mut tx = self.store().begin().await?;
             tx.insert_session_type(&st).await?;
             tx.commit().await?;
@@ -86,7 +85,7 @@ impl App {
             st.price = p;
         }
         check(&st)?;
-        retrying(|| async {
+        self.retrying(|| async {
             let mut tx = self.store().begin().await?;
             tx.update_session_type(&st)
                 .await

@@ -26,7 +26,6 @@ use tracing::warn;
 
 use crate::allocate::Step;
 use crate::payments::Verified;
-use crate::retry::retrying;
 use crate::{App, AppError, Result};
 
 /// Groups settled at the same time, each in its own transaction. Two, so
@@ -127,14 +126,16 @@ impl App {
     }
 
     async fn settle_group(&self, notes: &[Verified]) -> Vec<Settled> {
-        match retrying(|| self.settle_in_one(notes)).await {
+        match self.retrying(|| self.settle_in_one(notes)).await {
             Ok(each) => each,
             Err(e) if notes.len() == 1 => vec![Err(e)],
             Err(e) => {
                 warn!(notifications = notes.len(), error = %e, "a group of notifications failed; settling them one by one");
                 let mut each = Vec::with_capacity(notes.len());
                 for note in notes {
-                    let alone = retrying(|| self.settle_in_one(std::slice::from_ref(note))).await;
+                    let alone = self
+                        .retrying(|| self.settle_in_one(std::slice::from_ref(note)))
+                        .await;
                     each.push(
                         alone.and_then(|mut one| one.pop().expect("one answer per notification")),
                     );

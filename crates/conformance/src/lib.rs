@@ -228,6 +228,24 @@ impl TestApp {
         b
     }
 
+    /// A counter of `GET /metrics`, by its name.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+            .parse()
+            .unwrap()
+    }
+
     /// Pairs of bookings holding one link at overlapping times, as the
     /// database sees them.
     pub async fn overlaps(&self) -> usize {

@@ -876,6 +876,10 @@ async fn a_notification_failing_in_a_burst_fails_alone(b: Backend) {
     assert_eq!(answer["duplicate"], false, "{answer}");
     assert_eq!(answer["meetingLink"], LINK, "{answer}");
     assert_eq!(t.overlaps().await, 0);
+    // What the failed group did before it rolled back counts for nothing.
+    assert_eq!(t.metric("meetpool_assignments_total").await, 10);
+    assert_eq!(t.metric("meetpool_notifications_applied_total").await, 10);
+    assert_eq!(t.metric("meetpool_pool_exhausted_total").await, 0);
 }
 
 // ---------------------------------------------------------------- errors
