@@ -117,7 +117,23 @@ impl App {
         while let Some(group) = self.settler.next_group(&mut slot) {
             let (notes, answers): (Vec<Verified>, Vec<_>) =
                 group.into_iter().map(|j| (j.note, j.answer)).unzip();
-            for (answer, settled) in answers.into_iter().zip(self.settle_group(&notes).await) {
+            // Each group in a task of its own: should settling it panic, its
+            // notifications are answered with an error (Midtrans sends them
+            // again) and the queue behind it still moves on.
+            let app = self.clone();
+            let settled = tokio::spawn(async move { app.settle_group(&notes).await })
+                .await
+                .unwrap_or_else(|_| {
+                    answers
+                        .iter()
+                        .map(|_| {
+                            Err(AppError::Internal(
+                                "the notification's settlement failed".into(),
+                            ))
+                        })
+                        .collect()
+                });
+            for (answer, settled) in answers.into_iter().zip(settled) {
                 // The caller may have gone (its client hung up): the
                 // settlement stands all the same.
                 let _ = answer.send(settled);

@@ -375,7 +375,12 @@ async fn hold_settlements(pool: &PgPool) -> sqlx::Transaction<'static, sqlx::Pos
 /// Returns once a settlement waits for [`hold_settlements`]' lock, and the
 /// notifications posted with it have had the time to arrive and queue.
 async fn until_held_up(pool: &PgPool) {
+    let give_up = std::time::Instant::now() + Duration::from_secs(60);
     loop {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "no settlement waited for the operator's lock within a minute"
+        );
         let blocked: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM pg_locks \
              WHERE NOT granted AND relation = 'payment_notifications'::regclass",
