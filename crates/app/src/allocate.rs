@@ -8,6 +8,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::metrics::Counter;
+use crate::retry::on_commit;
 use crate::{App, Result};
 
 /// How many waiting bookings one release offers its freed time to.
@@ -85,7 +86,10 @@ impl App {
                     json!({ "policy": policy.as_str() }),
                 ));
                 self.counters.inc(Counter::Assignments);
-                info!(booking_id = %booking.id, order_id = %booking.order_id, link_id = %link, "meeting link assigned");
+                let (id, order) = (booking.id, booking.order_id.clone());
+                on_commit(move || {
+                    info!(booking_id = %id, order_id = %order, link_id = %link, "meeting link assigned");
+                });
             }
             None if on_exhausted == OnExhausted::Alert => {
                 let enabled = candidates.len();
@@ -95,10 +99,13 @@ impl App {
                     json!({ "enabled_links": enabled, "starts_at": booking.window.start, "ends_at": booking.window.end }),
                 ));
                 self.counters.inc(Counter::PoolExhausted);
-                warn!(
-                    booking_id = %booking.id, order_id = %booking.order_id, enabled_links = enabled,
-                    alert = "pool.exhausted", "no meeting link is free: the booking waits for manual assignment or capacity"
-                );
+                let (id, order) = (booking.id, booking.order_id.clone());
+                on_commit(move || {
+                    warn!(
+                        booking_id = %id, order_id = %order, enabled_links = enabled,
+                        alert = "pool.exhausted", "no meeting link is free: the booking waits for manual assignment or capacity"
+                    );
+                });
             }
             None => {}
         }
@@ -125,7 +132,10 @@ impl App {
             .push(NewEvent::new(kind, Some(link), json!({ "reason": reason })));
         let released = tx.write(booking.id, &change).await?;
         self.counters.inc(Counter::Releases);
-        info!(booking_id = %booking.id, order_id = %booking.order_id, link_id = %link, reason, "meeting link released");
+        let (id, order, reason) = (booking.id, booking.order_id.clone(), reason.to_owned());
+        on_commit(move || {
+            info!(booking_id = %id, order_id = %order, link_id = %link, reason, "meeting link released");
+        });
         self.backfill_in(tx, self.busy(booking), Some(booking.id))
             .await?;
         Ok(released)

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use tracing::{info, instrument};
 
 use crate::allocate::{OnExhausted, Step};
+use crate::retry::on_commit;
 use crate::{App, AppError, Result};
 
 /// A booking as the platform submits it (strings, still to be validated).
@@ -294,7 +295,11 @@ impl App {
                     link: None,
                     events: vec![NewEvent::new(EventKind::Payment, None, detail)],
                 };
-                info!(booking_id = %booking.id, order_id = %booking.order_id, from = %booking.payment_status, to = %new, "payment status changed");
+                let (id, order, from) =
+                    (booking.id, booking.order_id.clone(), booking.payment_status);
+                on_commit(move || {
+                    info!(booking_id = %id, order_id = %order, from = %from, to = %new, "payment status changed");
+                });
                 if new == PaymentStatus::Paid && booking.meeting_link_id.is_none() {
                     Step::Write(
                         self.choose_in(tx, booking, OnExhausted::Alert, change)

@@ -1,14 +1,10 @@
 //! Counters the service exposes. Plain atomics: the few numbers an operator
-//! alerts on, with no per-booking labels.
-//!
-//! What a transaction does counts only once it commits: inside an attempt of
-//! [`crate::retry`], counts wait in the attempt's tally, which is added to
-//! the counters (or to the enclosing attempt's tally) when the attempt
-//! succeeds and dropped when it fails, so that a retried or rolled-back
-//! transaction counts nothing.
-use std::cell::RefCell;
-use std::future::Future;
+//! alerts on, with no per-booking labels. A transaction's counts are added
+//! once it commits ([`crate::retry::on_commit`]).
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::retry::on_commit;
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Counter {
@@ -30,11 +26,6 @@ pub struct Counters {
     notifications_rejected: AtomicU64,
 }
 
-tokio::task_local! {
-    /// The counts of the transaction attempt running in this task.
-    static TALLY: RefCell<Vec<Counter>>;
-}
-
 impl Counters {
     fn get(&self, c: Counter) -> &AtomicU64 {
         match c {
@@ -47,31 +38,13 @@ impl Counters {
         }
     }
 
-    /// Counts `c`: at once, or with the running attempt if there is one.
-    pub(crate) fn inc(&self, c: Counter) {
-        if TALLY.try_with(|t| t.borrow_mut().push(c)).is_err() {
-            self.get(c).fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Runs one attempt of a transaction with a tally of its own, and
-    /// counts what it counted only if it succeeded.
-    pub(crate) async fn attempt<T, E>(
-        &self,
-        attempt: impl Future<Output = Result<T, E>>,
-    ) -> Result<T, E> {
-        let (result, tally) = TALLY
-            .scope(RefCell::new(Vec::new()), async {
-                let result = attempt.await;
-                (result, TALLY.with(|t| t.take()))
-            })
-            .await;
-        if result.is_ok() {
-            for c in tally {
-                self.inc(c);
-            }
-        }
-        result
+    /// Counts `c` once the running transaction commits (at once outside
+    /// one).
+    pub(crate) fn inc(self: &Arc<Self>, c: Counter) {
+        let counters = Arc::clone(self);
+        on_commit(move || {
+            counters.get(c).fetch_add(1, Ordering::Relaxed);
+        });
     }
 
     /// The counters in Prometheus' text format.
