@@ -220,7 +220,7 @@ impl App {
                 .notification_step_in(tx.as_mut(), note, &booking)
                 .await?
             {
-                Step::Write(change) if change.payment.is_some() || change.link.is_some() => {
+                Step::Write(change) if change.changes_row() => {
                     // Sent with the group's other writes, in one statement.
                     rows.waiting.insert(booking.id, i);
                     tx.hold(&booking, change).await?;

@@ -146,37 +146,25 @@ async fn a_killed_server_loses_no_payment_and_applies_none_twice() {
         assert_eq!(r.as_ref().unwrap().status(), 200);
     }
 
+    let get = |path: String| {
+        let request = http.get(format!("{base}{path}")).bearer_auth(TOKEN);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let list = get("/api/bookings?limit=1000".to_owned()).await;
     let mut linked = 0;
     for order in &orders {
-        let list: Value = http
-            .get(format!("{base}/api/bookings?limit=1000"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
         let b = list
             .as_array()
             .unwrap()
             .iter()
             .find(|b| b["order_id"] == order.as_str())
-            .unwrap()
-            .clone();
-        assert_eq!(b["payment_status"], "paid", "{order} lost its payment");
-        let events: Value = http
-            .get(format!(
-                "{base}/api/bookings/{}/events",
-                b["id"].as_str().unwrap()
-            ))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
             .unwrap();
+        assert_eq!(b["payment_status"], "paid", "{order} lost its payment");
+        let events = get(format!(
+            "/api/bookings/{}/events",
+            b["id"].as_str().unwrap()
+        ))
+        .await;
         let payments = events
             .as_array()
             .unwrap()

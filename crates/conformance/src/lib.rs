@@ -228,17 +228,21 @@ impl TestApp {
         b
     }
 
-    /// A counter of `GET /metrics`, by its name.
-    pub async fn metric(&self, name: &str) -> u64 {
-        let text = self
-            .http
+    /// `GET /metrics`, as text.
+    pub async fn metrics(&self) -> String {
+        self.http
             .get(self.url("/metrics"))
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// A counter of `GET /metrics`, by its name.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self.metrics().await;
         text.lines()
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
             .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))

@@ -139,7 +139,12 @@ pub struct BookingWrite {
 
 impl BookingWrite {
     pub fn is_empty(&self) -> bool {
-        self.payment.is_none() && self.link.is_none() && self.events.is_empty()
+        !self.changes_row() && self.events.is_empty()
+    }
+
+    /// Whether the booking itself changes (not only its audit trail).
+    pub fn changes_row(&self) -> bool {
+        self.payment.is_some() || self.link.is_some()
     }
 }
 

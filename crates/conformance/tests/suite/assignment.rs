@@ -125,15 +125,7 @@ async fn exhausted_pool_answers_409_and_the_booking_waits(b: Backend) {
     assert!(event_kinds(&t, id)
         .await
         .contains(&"pool_exhausted".to_owned()));
-    let metrics = t
-        .http
-        .get(t.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = t.metrics().await;
     assert!(metrics.contains("meetpool_pool_exhausted_total"));
 
     // Capacity appears: the waiting booking gets it at once.
