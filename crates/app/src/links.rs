@@ -20,11 +20,18 @@ fn parse_url(raw: &str) -> Result<MeetingUrl> {
     MeetingUrl::parse(raw).map_err(|e| AppError::invalid("invalid_meeting_link", e))
 }
 
-fn duplicate(url: &str) -> impl Fn(StoreError) -> AppError + '_ {
+/// A uniqueness refusal on a link: its URL, or its room under another
+/// spelling (migration 0004), is already in the pool.
+fn duplicate(url: Option<&MeetingUrl>) -> impl Fn(StoreError) -> AppError + '_ {
     move |e| match e {
-        StoreError::Conflict(_) => {
-            AppError::conflict("duplicate_link", format!("{url} is already in the pool"))
-        }
+        StoreError::Conflict(_) => AppError::conflict(
+            "duplicate_link",
+            match url {
+                Some(url) => format!("{url} is already in the pool (perhaps spelled another way)"),
+                None => "this link's meeting room is already in the pool as another enabled link"
+                    .to_owned(),
+            },
+        ),
         other => other.into(),
     }
 }
@@ -59,7 +66,7 @@ impl App {
                 let link = tx
                     .insert_link(&new)
                     .await
-                    .map_err(duplicate(new.meeting_link.as_str()))?;
+                    .map_err(duplicate(Some(&new.meeting_link)))?;
                 tx.commit().await?;
                 Ok(link)
             })
@@ -81,15 +88,13 @@ impl App {
             notes: input.notes.clone(),
             is_available: input.is_available,
         };
-        let url = patch
-            .meeting_link
-            .as_ref()
-            .map(|u| u.to_string())
-            .unwrap_or_default();
         let (before, after) = self.retrying(|| async {
             let mut tx = self.store().begin().await?;
             let before = self.store().link(id).await.map_err(not_found("meeting link"))?;
-            let after = tx.update_link(id, &patch).await.map_err(duplicate(&url))?;
+            let after = tx
+                .update_link(id, &patch)
+                .await
+                .map_err(duplicate(patch.meeting_link.as_ref()))?;
             if before.is_available && !after.is_available {
                 let moving = tx.bookings_on_link_from(id, Timestamp::now()).await?;
                 for booking in &moving {

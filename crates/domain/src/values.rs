@@ -7,8 +7,8 @@ use thiserror::Error;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ValueError {
-    #[error("meeting_link must be an absolute https URL with a host")]
-    NotHttpsUrl,
+    #[error("meeting_link {0}")]
+    BadMeetingLink(&'static str),
     #[error("order_id must be 1 to 100 visible characters without spaces")]
     BadOrderId,
     #[error("duration must be a whole number of minutes from 1 to 1440")]
@@ -19,25 +19,76 @@ pub enum ValueError {
     NegativePrice,
 }
 
-/// An absolute `https://` URL with a host: the only kind of meeting link a
-/// participant's browser can open safely.
+/// A meeting room's address: an absolute `https://` URL with a host, the
+/// only kind of link a participant's browser can open safely, kept in its
+/// canonical spelling so that one room is one value.
+///
+/// Canonical means: scheme and host in lower case, no default port, no
+/// trailing `/`, no empty `?` or `#`; for providers whose meeting codes
+/// ignore case (Google Meet), the code in lower case and nothing after it,
+/// since Meet's query parameters (`authuser`, `hs`, ...) only steer the
+/// browser. Two spellings of one room therefore parse to the same value, and
+/// the pool's uniqueness holds on the room, not on how it was typed.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct MeetingUrl(String);
 
+/// Hosts whose meeting codes are case-insensitive and whose query and
+/// fragment never name another room.
+const CODE_ONLY_HOSTS: &[&str] = &["meet.google.com"];
+
 impl MeetingUrl {
+    pub const MAX_LEN: usize = 2048;
+
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
-        let raw = raw.trim();
-        if raw.len() > 2048 {
-            return Err(ValueError::NotHttpsUrl);
+        use ValueError::BadMeetingLink as Bad;
+        if raw.len() > Self::MAX_LEN {
+            return Err(Bad("is longer than 2048 characters"));
         }
-        let url = url::Url::parse(raw).map_err(|_| ValueError::NotHttpsUrl)?;
-        if url.scheme() != "https" || url.host_str().is_none_or(str::is_empty) {
-            return Err(ValueError::NotHttpsUrl);
+        if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(Bad("must not contain spaces or control characters"));
         }
-        // Keep the operator's spelling (no trailing slash added): the link is
-        // shown to people and compared for uniqueness as typed.
-        Ok(Self(raw.to_owned()))
+        if raw.contains('\\') {
+            return Err(Bad("must not contain backslashes"));
+        }
+        // `https:host/x` parses as a URL too; a link is written in full.
+        if !raw
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        {
+            return Err(Bad("must be an absolute https:// URL"));
+        }
+        let mut url = url::Url::parse(raw).map_err(|_| Bad("is not a valid URL"))?;
+        // `https:///x` parses with `x` as its host; a link names its host.
+        if raw[8..].starts_with(['/', '?', '#']) || url.host_str().is_none_or(str::is_empty) {
+            return Err(Bad("must name a host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(Bad("must not contain a user name or password"));
+        }
+        // The parser has lower-cased the scheme and host and dropped :443.
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        if url.fragment() == Some("") {
+            url.set_fragment(None);
+        }
+        let host = url.host_str().unwrap_or_default().to_owned();
+        if CODE_ONLY_HOSTS.contains(&host.as_str()) {
+            url.set_query(None);
+            url.set_fragment(None);
+            let code = url.path().to_lowercase();
+            url.set_path(&code);
+        }
+        let trimmed = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&trimmed);
+        let bare_host = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+        let mut canonical = String::from(url);
+        // An empty path still serialises as `/`: `https://host/` -> `https://host`.
+        if bare_host {
+            canonical.pop();
+        }
+        Ok(Self(canonical))
     }
 
     pub fn as_str(&self) -> &str {
@@ -128,7 +179,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn meeting_urls_must_be_absolute_https() {
+    fn meeting_urls_must_be_absolute_https_without_credentials() {
         assert!(MeetingUrl::parse("https://meet.google.com/kcw-ebey-pqu").is_ok());
         assert!(MeetingUrl::parse("https://zoom.us/j/123?pwd=abc").is_ok());
         for bad in [
@@ -136,15 +187,69 @@ mod tests {
             "meet.google.com/x",
             "",
             "https://",
+            "https:meet.google.com/x",
+            "https:///meet.google.com/x",
             "ftp://x.y",
             "javascript:alert(1)",
+            "https://user:pw@meet.google.com/x",
+            "https://user@meet.google.com/x",
+            "https://meet.google.com/a b",
+            " https://meet.google.com/x",
+            "https://meet.google.com/x\n",
+            "https://meet.google.com/x\0",
+            "https://meet.google.com\\x",
+            "https://meet.google.com/x\u{85}",
         ] {
-            assert_eq!(
-                MeetingUrl::parse(bad),
-                Err(ValueError::NotHttpsUrl),
-                "{bad}"
+            assert!(
+                matches!(MeetingUrl::parse(bad), Err(ValueError::BadMeetingLink(_))),
+                "{bad:?}"
             );
         }
+        let long = format!("https://x.example/{}", "a".repeat(MeetingUrl::MAX_LEN));
+        assert!(MeetingUrl::parse(&long).is_err());
+    }
+
+    #[test]
+    fn one_room_has_one_spelling() {
+        let meet = "https://meet.google.com/abc-defg-hij";
+        for spelling in [
+            "https://meet.google.com/abc-defg-hij",
+            "HTTPS://MEET.GOOGLE.COM/ABC-DEFG-HIJ",
+            "https://meet.google.com/abc-defg-hij/",
+            "https://meet.google.com:443/abc-defg-hij",
+            "https://meet.google.com/abc-defg-hij?",
+            "https://meet.google.com/abc-defg-hij#",
+            "https://meet.google.com/abc-defg-hij?authuser=1",
+            "https://Meet.Google.com/Abc-Defg-Hij/?#",
+        ] {
+            assert_eq!(
+                MeetingUrl::parse(spelling).unwrap().as_str(),
+                meet,
+                "{spelling}"
+            );
+        }
+        // Elsewhere only the parts that never name another room are folded:
+        // a path's case and a real query are kept.
+        for (spelling, canonical) in [
+            (
+                "https://Zoom.US:443/j/123?pwd=AbC",
+                "https://zoom.us/j/123?pwd=AbC",
+            ),
+            ("https://zoom.us/j/123/?", "https://zoom.us/j/123"),
+            ("https://whereby.com/MyRoom#", "https://whereby.com/MyRoom"),
+            ("https://rooms.example/", "https://rooms.example"),
+            (
+                "https://rooms.example:8443/r",
+                "https://rooms.example:8443/r",
+            ),
+            ("https://rooms.example/?a=1", "https://rooms.example/?a=1"),
+        ] {
+            assert_eq!(MeetingUrl::parse(spelling).unwrap().as_str(), canonical);
+        }
+        assert_ne!(
+            MeetingUrl::parse("https://zoom.us/j/123").unwrap(),
+            MeetingUrl::parse("https://zoom.us/j/124").unwrap()
+        );
     }
 
     #[test]

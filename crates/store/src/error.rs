@@ -24,6 +24,41 @@ pub enum StoreError {
     Other(#[source] sqlx::Error),
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
+    /// A migration cannot make rooms unique: the pool already holds one
+    /// meeting room under several enabled links.
+    #[error("{}", DuplicateRoom::report(.0))]
+    DuplicateRooms(Vec<DuplicateRoom>),
+}
+
+/// One enabled link of a room that has several.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DuplicateRoom {
+    pub room: String,
+    pub link_id: String,
+    pub meeting_link: String,
+}
+
+impl DuplicateRoom {
+    fn report(rooms: &[DuplicateRoom]) -> String {
+        let mut out = String::from(
+            "the pool holds one meeting room under several enabled links, \
+             so two sessions at one time could be sent to the same room:\n",
+        );
+        let mut last = None;
+        for d in rooms {
+            if last != Some(&d.room) {
+                out.push_str(&format!("  room {}\n", d.room));
+                last = Some(&d.room);
+            }
+            out.push_str(&format!("    link {}  {}\n", d.link_id, d.meeting_link));
+        }
+        out.push_str(
+            "Nothing was changed. Keep one link per room and disable the others with \
+             `meetpool links disable <link id>` (their coming sessions move to other links \
+             or to the unassigned queue; their history stays), then run `meetpool migrate` again.",
+        );
+        out
+    }
 }
 
 impl StoreError {
@@ -89,9 +124,18 @@ impl From<sqlx::Error> for StoreError {
 
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
+        use sqlx::migrate::MigrateError as M;
+        let text = e.to_string();
         match e {
-            sqlx::migrate::MigrateError::Execute(inner) => StoreError::classify(inner),
-            other => StoreError::Config(other.to_string()),
+            // A refusal or an outage is said as such; any other failure
+            // names the migration.
+            M::Execute(inner) | M::ExecuteMigration(inner, _) => {
+                match StoreError::classify(inner) {
+                    StoreError::Other(_) => StoreError::Config(text),
+                    kind => kind,
+                }
+            }
+            _ => StoreError::Config(text),
         }
     }
 }

@@ -21,7 +21,7 @@ use meetpool_domain::{
     Window,
 };
 
-pub use error::StoreError;
+pub use error::{DuplicateRoom, StoreError};
 pub use model::*;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -36,6 +36,38 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Box<dyn Stor
         Err(StoreError::Config(
             "DATABASE_URL must start with sqlite: or postgres://".to_owned(),
         ))
+    }
+}
+
+/// Enabled links that share a room (migration 0004's `room` column), listed
+/// when the migration that makes rooms unique cannot be applied. One text
+/// for both databases.
+const DUPLICATE_ROOMS_SQL: &str = "\
+    SELECT room, CAST(id AS TEXT) AS id, meeting_link FROM meeting_links_pool \
+    WHERE is_available AND room IN ( \
+        SELECT room FROM meeting_links_pool WHERE is_available \
+        GROUP BY room HAVING count(*) > 1) \
+    ORDER BY room, seq";
+
+/// A failed migration, explained: when it failed because one room has
+/// several enabled links (`duplicates`, read with [`DUPLICATE_ROOMS_SQL`]
+/// after the failure), the error says which.
+fn explain_migration_failure(
+    failed: sqlx::migrate::MigrateError,
+    duplicates: std::result::Result<Vec<(String, String, String)>, sqlx::Error>,
+) -> StoreError {
+    let failed = StoreError::from(failed);
+    match (&failed, duplicates) {
+        (StoreError::Conflict(_), Ok(rows)) if !rows.is_empty() => StoreError::DuplicateRooms(
+            rows.into_iter()
+                .map(|(room, link_id, meeting_link)| DuplicateRoom {
+                    room,
+                    link_id,
+                    meeting_link,
+                })
+                .collect(),
+        ),
+        _ => failed,
     }
 }
 

@@ -234,8 +234,20 @@ impl Store for PgStore {
     }
 
     async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
+        // On a connection of its own, closed after a failure: the migrator
+        // holds a session lock that it does not release when a migration
+        // fails, and a pooled connection would keep it, stalling every
+        // later migration on this database.
+        let mut conn = self.pool.acquire().await?;
+        let Err(failed) = MIGRATOR.run_direct(&mut *conn).await else {
+            return Ok(());
+        };
+        conn.close_on_drop();
+        drop(conn);
+        let duplicates = sqlx::query_as(crate::DUPLICATE_ROOMS_SQL)
+            .fetch_all(&self.pool)
+            .await;
+        Err(crate::explain_migration_failure(failed, duplicates))
     }
 
     async fn configure(&self, settings: &DbSettings) -> Result<()> {

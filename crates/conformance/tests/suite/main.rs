@@ -21,3 +21,4 @@ mod assignment;
 mod invariant;
 mod midtrans;
 mod postgres_only;
+mod rooms;
