@@ -1,43 +1,23 @@
-//! Giving links to bookings and taking them back, inside a transaction the
-//! caller owns. The database refuses any double booking; these functions
-//! choose well, keep the audit trail, and write each booking once.
+//! Giving links to bookings and taking them back, inside the caller's unit
+//! of work. The rule that picks a link is the domain's
+//! ([`meetpool_domain::choose_link`]); the database refuses any double
+//! booking. These functions read what the rule needs, keep the audit trail,
+//! and write each booking once.
 use jiff::Timestamp;
-use meetpool_domain::{choose_link, Booking, BookingId, EventKind, Window};
-use meetpool_store::{BookingWrite, NewEvent, Tx};
+use meetpool_domain::{choose_link, Booking, BookingId, EventKind, LinkCandidate, Window};
+use meetpool_store::{BookingChange, LinkChange, NewEvent};
 use serde_json::json;
-use tracing::{info, warn};
 
-use crate::metrics::Counter;
-use crate::retry::on_commit;
+use crate::work::{Report, Work};
 use crate::{App, Result};
 
 /// How many waiting bookings one release offers its freed time to.
 const BACKFILL_BATCH: u32 = 50;
 
-/// Where a change to a booking stands once decided.
-pub(crate) enum Step {
-    /// To be written (nothing, if empty).
-    Write(BookingWrite),
-    /// Written already: a release, whose freed time was offered to the
-    /// bookings waiting for it at once.
-    Done(Box<Booking>),
-}
-
-impl Step {
-    /// Writes what is still to be written; the booking as it is now.
-    pub(crate) async fn finish(self, tx: &mut dyn Tx, booking: &Booking) -> Result<Booking> {
-        Ok(match self {
-            Step::Write(change) if change.is_empty() => booking.clone(),
-            Step::Write(change) => tx.write(booking.id, &change).await?,
-            Step::Done(after) => *after,
-        })
-    }
-}
-
 /// Whether to leave a trace when no link is free: a booking that just became
 /// paid raises the alert; a waiting booking retried by backfill does not
 /// raise it again.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum OnExhausted {
     Alert,
     Quiet,
@@ -48,95 +28,99 @@ impl App {
         booking.window.busy(self.config().buffer_minutes)
     }
 
-    /// Gives `booking` a free link if there is one, and writes it together
-    /// with `change` (what made the booking need a link: a payment, a move
-    /// off a disabled link) in one write. Returns the booking as written;
-    /// without a free link it has none.
-    pub(crate) async fn assign_in(
+    /// Adds to `change` (what made the booking need a link: a payment, a
+    /// move off a disabled link) the link the allocation policy picks among
+    /// `candidates`, and its event; without a free link, the alert if asked.
+    /// Writes nothing: the caller writes `change`.
+    pub(crate) fn choose(
         &self,
-        tx: &mut dyn Tx,
+        work: &mut Work,
         booking: &Booking,
+        candidates: &[LinkCandidate],
         on_exhausted: OnExhausted,
-        change: BookingWrite,
-    ) -> Result<Booking> {
-        let change = self.choose_in(tx, booking, on_exhausted, change).await?;
-        Step::Write(change).finish(tx, booking).await
-    }
-
-    /// What [`App::assign_in`] would write, without writing it: `change`
-    /// with the free link chosen for `booking`, if there is one, and its
-    /// event.
-    pub(crate) async fn choose_in(
-        &self,
-        tx: &mut dyn Tx,
-        booking: &Booking,
-        on_exhausted: OnExhausted,
-        mut change: BookingWrite,
-    ) -> Result<BookingWrite> {
+        mut change: BookingChange,
+    ) -> BookingChange {
         let busy = self.busy(booking);
-        tx.lock_window(busy).await?;
-        let candidates = tx.candidates(busy, booking.id).await?;
         let policy = self.config().policy;
-        match choose_link(policy, &busy, &candidates) {
+        match choose_link(policy, &busy, candidates) {
             Some(link) => {
-                change.link = Some(Some(link));
+                change.link = LinkChange::Set(link);
                 change.events.push(NewEvent::new(
                     EventKind::Assigned,
                     Some(link),
                     json!({ "policy": policy.as_str() }),
                 ));
-                self.counters.inc(Counter::Assignments);
-                let (id, order) = (booking.id, booking.order_id.clone());
-                on_commit(move || {
-                    info!(booking_id = %id, order_id = %order, link_id = %link, "meeting link assigned");
+                work.report(Report::Assigned {
+                    booking: booking.id,
+                    order: booking.order_id.clone(),
+                    link,
                 });
             }
             None if on_exhausted == OnExhausted::Alert => {
-                let enabled = candidates.len();
                 change.events.push(NewEvent::new(
                     EventKind::PoolExhausted,
                     None,
-                    json!({ "enabled_links": enabled, "starts_at": booking.window.start, "ends_at": booking.window.end }),
+                    json!({ "enabled_links": candidates.len(), "starts_at": booking.window.start, "ends_at": booking.window.end }),
                 ));
-                self.counters.inc(Counter::PoolExhausted);
-                let (id, order) = (booking.id, booking.order_id.clone());
-                on_commit(move || {
-                    warn!(
-                        booking_id = %id, order_id = %order, enabled_links = enabled,
-                        alert = "pool.exhausted", "no meeting link is free: the booking waits for manual assignment or capacity"
-                    );
+                work.report(Report::PoolExhausted {
+                    booking: booking.id,
+                    order: booking.order_id.clone(),
+                    enabled_links: candidates.len(),
                 });
             }
             None => {}
         }
-        Ok(change)
+        change
     }
 
-    /// Takes `booking`'s link back (with `change`, what caused it, in the
-    /// same write) and offers the freed time to the bookings waiting for
-    /// it, oldest first. Returns the booking as written.
-    pub(crate) async fn release_in(
+    /// Gives the locked `booking` a free link if there is one, written
+    /// together with `change` in one write. Returns the booking as written;
+    /// without a free link it has none.
+    pub(crate) async fn give_link(
         &self,
-        tx: &mut dyn Tx,
+        work: &mut Work,
+        booking: &Booking,
+        on_exhausted: OnExhausted,
+        change: BookingChange,
+    ) -> Result<Booking> {
+        let busy = self.busy(booking);
+        work.tx.lock_window(busy).await?;
+        let candidates = work
+            .tx
+            .candidates(&[(busy, booking.id)])
+            .await?
+            .pop()
+            .unwrap_or_default();
+        let change = self.choose(work, booking, &candidates, on_exhausted, change);
+        write(work, booking, &change).await
+    }
+
+    /// Takes the locked `booking`'s link back (with `change`, what caused
+    /// it, in the same write) and offers the freed time to the bookings
+    /// waiting for it, oldest first. Returns the booking as written.
+    pub(crate) async fn release(
+        &self,
+        work: &mut Work,
         booking: &Booking,
         kind: EventKind,
         reason: &str,
-        mut change: BookingWrite,
+        mut change: BookingChange,
     ) -> Result<Booking> {
         let Some(link) = booking.meeting_link_id else {
-            return Step::Write(change).finish(tx, booking).await;
+            return write(work, booking, &change).await;
         };
-        change.link = Some(None);
+        change.link = LinkChange::Clear;
         change
             .events
             .push(NewEvent::new(kind, Some(link), json!({ "reason": reason })));
-        let released = tx.write(booking.id, &change).await?;
-        self.counters.inc(Counter::Releases);
-        let (id, order, reason) = (booking.id, booking.order_id.clone(), reason.to_owned());
-        on_commit(move || {
-            info!(booking_id = %id, order_id = %order, link_id = %link, reason, "meeting link released");
+        let released = work.tx.write(booking.id, &change).await?;
+        work.report(Report::Released {
+            booking: booking.id,
+            order: booking.order_id.clone(),
+            link,
+            reason: reason.to_owned(),
         });
-        self.backfill_in(tx, self.busy(booking), Some(booking.id))
+        self.backfill(work, self.busy(booking), Some(booking.id))
             .await?;
         Ok(released)
     }
@@ -144,22 +128,36 @@ impl App {
     /// Offers links to the paid bookings without one whose sessions overlap
     /// `during`, oldest booking first, except `skip` (a booking an operator
     /// just took a link from). Returns how many got one.
-    pub(crate) async fn backfill_in(
+    pub(crate) async fn backfill(
         &self,
-        tx: &mut dyn Tx,
+        work: &mut Work,
         during: Window,
         skip: Option<BookingId>,
     ) -> Result<usize> {
-        let waiting = tx
+        let waiting = work
+            .tx
             .waiting_during(during, Timestamp::now(), BACKFILL_BATCH)
             .await?;
         let mut assigned = 0;
         for booking in waiting.iter().filter(|b| Some(b.id) != skip) {
             let after = self
-                .assign_in(tx, booking, OnExhausted::Quiet, BookingWrite::default())
+                .give_link(work, booking, OnExhausted::Quiet, BookingChange::default())
                 .await?;
             assigned += usize::from(after.meeting_link_id.is_some());
         }
         Ok(assigned)
     }
+}
+
+/// Writes `change` to the locked `booking` unless it is empty; the booking
+/// as it is now.
+pub(crate) async fn write(
+    work: &mut Work,
+    booking: &Booking,
+    change: &BookingChange,
+) -> Result<Booking> {
+    if change.is_empty() {
+        return Ok(booking.clone());
+    }
+    Ok(work.tx.write(booking.id, change).await?)
 }

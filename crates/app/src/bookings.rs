@@ -7,12 +7,11 @@ use meetpool_domain::{
     Booking, BookingId, DurationMinutes, EventKind, LinkId, NewBooking, OrderId, PaymentStatus,
     SessionTypeId, Window,
 };
-use meetpool_store::{BookingFilter, BookingWrite, Event, NewEvent, Tx};
-use serde_json::{json, Value};
+use meetpool_store::{BookingChange, BookingFilter, Event, LinkChange, NewEvent};
+use serde_json::json;
 use tracing::{info, instrument};
 
-use crate::allocate::{OnExhausted, Step};
-use crate::retry::on_commit;
+use crate::allocate::OnExhausted;
 use crate::{App, AppError, Result};
 
 /// A booking as the platform submits it (strings, still to be validated).
@@ -116,33 +115,32 @@ impl App {
         };
         let booking = self
             .retrying(|| async {
-                let mut tx = self.store().begin().await?;
-                tx.insert_booking(&new).await.map_err(|e| match e {
+                let mut work = self.begin().await?;
+                work.tx.insert_booking(&new).await.map_err(|e| match e {
                     meetpool_store::StoreError::Conflict(_) => AppError::conflict(
                         "duplicate_order_id",
                         format!("a booking with order_id {} exists", new.order_id),
                     ),
                     other => other.into(),
                 })?;
-                tx.record_event(
-                    new.id,
+                let created = NewEvent::new(
                     EventKind::Created,
                     None,
                     json!({ "payment_status": payment_status.as_str() }),
-                )
-                .await?;
-                let mut booking = tx.lock_booking(new.id).await?;
+                );
+                work.tx.record_event(new.id, &created).await?;
+                let mut booking = work.tx.lock_booking(new.id).await?;
                 if booking.is_waiting() {
                     booking = self
-                        .assign_in(
-                            tx.as_mut(),
+                        .give_link(
+                            &mut work,
                             &booking,
                             OnExhausted::Alert,
-                            BookingWrite::default(),
+                            BookingChange::default(),
                         )
                         .await?;
                 }
-                tx.commit().await?;
+                work.commit().await?;
                 Ok(booking)
             })
             .await?;
@@ -183,21 +181,25 @@ impl App {
     pub async fn assign(&self, id: BookingId) -> Result<AssignOutcome> {
         let booking = self
             .retrying(|| async {
-                let mut tx = self.store().begin().await?;
-                let booking = tx.lock_booking(id).await.map_err(not_found("booking"))?;
+                let mut work = self.begin().await?;
+                let booking = work
+                    .tx
+                    .lock_booking(id)
+                    .await
+                    .map_err(not_found("booking"))?;
                 if booking.meeting_link_id.is_some() {
                     return Ok((booking, true));
                 }
                 only_paid(&booking)?;
                 let booking = self
-                    .assign_in(
-                        tx.as_mut(),
+                    .give_link(
+                        &mut work,
                         &booking,
                         OnExhausted::Alert,
-                        BookingWrite::default(),
+                        BookingChange::default(),
                     )
                     .await?;
-                tx.commit().await?;
+                work.commit().await?;
                 Ok((booking, false))
             })
             .await?;
@@ -209,153 +211,39 @@ impl App {
         })
     }
 
-    /// An operator's or another gateway's payment change: the same state
-    /// machine and the same assignment and release as a Midtrans notification.
-    #[instrument(skip(self), fields(booking_id = %id))]
-    pub async fn set_payment_status(
-        &self,
-        id: BookingId,
-        wanted: PaymentStatus,
-    ) -> Result<PaymentOutcome> {
-        let (transition, booking) = self
-            .retrying(|| async {
-                let mut tx = self.store().begin().await?;
-                let booking = tx.lock_booking(id).await.map_err(not_found("booking"))?;
-                let (t, after) = self
-                    .apply_payment_in(
-                        tx.as_mut(),
-                        &booking,
-                        wanted,
-                        None,
-                        json!({ "source": "operator" }),
-                    )
-                    .await?;
-                if let Transition::Refused(why) = t {
-                    return Err(AppError::conflict(
-                        "invalid_transition",
-                        format!(
-                            "cannot change payment_status from {} to {wanted}: {why}",
-                            booking.payment_status
-                        ),
-                    ));
-                }
-                tx.commit().await?;
-                Ok((t, after))
-            })
-            .await?;
-        Ok(PaymentOutcome {
-            booking,
-            transition,
-        })
-    }
-
-    /// Moves a booking's payment state as the state machine allows and does
-    /// what follows: a link on becoming paid, a release on leaving paid,
-    /// written with the payment change in one write. `transaction_id` is the
-    /// gateway's (None: an operator's decision, which may reverse the
-    /// payment that made the booking paid). Returns the booking as it is
-    /// now.
-    pub(crate) async fn apply_payment_in(
-        &self,
-        tx: &mut dyn Tx,
-        booking: &Booking,
-        wanted: PaymentStatus,
-        transaction_id: Option<&str>,
-        detail: Value,
-    ) -> Result<(Transition, Booking)> {
-        let (transition, step) = self
-            .payment_step_in(tx, booking, wanted, transaction_id, detail)
-            .await?;
-        Ok((transition, step.finish(tx, booking).await?))
-    }
-
-    /// [`App::apply_payment_in`] up to its write, which is left to the
-    /// caller unless it is a release's.
-    pub(crate) async fn payment_step_in(
-        &self,
-        tx: &mut dyn Tx,
-        booking: &Booking,
-        wanted: PaymentStatus,
-        transaction_id: Option<&str>,
-        mut detail: Value,
-    ) -> Result<(Transition, Step)> {
-        let reverses_payment = match (transaction_id, booking.payment_transaction_id.as_deref()) {
-            (None, _) => true,
-            (Some(incoming), Some(paid_by)) => incoming == paid_by,
-            (Some(_), None) => false,
-        };
-        let transition = booking.payment_status.transition(wanted, reverses_payment);
-        let step = match transition {
-            Transition::Apply(new) => {
-                let txn = transaction_id.filter(|_| new == PaymentStatus::Paid);
-                detail["from"] = json!(booking.payment_status.as_str());
-                detail["to"] = json!(new.as_str());
-                let change = BookingWrite {
-                    payment: Some((new, txn.map(str::to_owned))),
-                    link: None,
-                    events: vec![NewEvent::new(EventKind::Payment, None, detail)],
-                };
-                let (id, order, from) =
-                    (booking.id, booking.order_id.clone(), booking.payment_status);
-                on_commit(move || {
-                    info!(booking_id = %id, order_id = %order, from = %from, to = %new, "payment status changed");
-                });
-                if new == PaymentStatus::Paid && booking.meeting_link_id.is_none() {
-                    Step::Write(
-                        self.choose_in(tx, booking, OnExhausted::Alert, change)
-                            .await?,
-                    )
-                } else if booking.payment_status == PaymentStatus::Paid {
-                    let reason = format!("payment {new}");
-                    Step::Done(Box::new(
-                        self.release_in(tx, booking, EventKind::Released, &reason, change)
-                            .await?,
-                    ))
-                } else {
-                    Step::Write(change)
-                }
-            }
-            // Paid again (a card's capture, then its settlement): one more
-            // chance at a link for a booking still waiting for one.
-            Transition::Unchanged if booking.is_waiting() => Step::Write(
-                self.choose_in(tx, booking, OnExhausted::Quiet, BookingWrite::default())
-                    .await?,
-            ),
-            Transition::Unchanged | Transition::Refused(_) => Step::Write(BookingWrite::default()),
-        };
-        Ok((transition, step))
-    }
-
     /// An operator gives a booking a specific link. Never forced: if another
     /// booking holds the link at an overlapping time, nothing changes and the
     /// conflict names it.
     #[instrument(skip(self), fields(booking_id = %id, link_id = %link))]
     pub async fn assign_manually(&self, id: BookingId, link: LinkId) -> Result<Booking> {
         self.retrying(|| async {
-            let mut tx = self.store().begin().await?;
-            let booking = tx.lock_booking(id).await.map_err(not_found("booking"))?;
+            let mut work = self.begin().await?;
+            let booking = work.tx.lock_booking(id).await.map_err(not_found("booking"))?;
             only_paid(&booking)?;
             if booking.meeting_link_id == Some(link) {
                 return Ok(());
             }
             let target = self.store().link(link).await.map_err(not_found("meeting link"))?;
             let busy = self.busy(&booking);
-            tx.lock_window(busy).await?;
-            if let Some(other) = tx.holder_overlapping(link, busy, booking.id).await? {
+            work.tx.lock_window(busy).await?;
+            if let Some(other) = work.tx.holder_overlapping(link, busy, booking.id).await? {
                 return Err(AppError::Conflict {
                     code: "link_busy",
                     message: format!("meeting link {} is held by booking {other} at an overlapping time", target.meeting_link),
                     details: Some(json!({ "conflicting_booking_id": other })),
                 });
             }
+            // The old link given back and the new one taken in one write.
+            let mut change = BookingChange {
+                link: LinkChange::Set(link),
+                ..BookingChange::default()
+            };
             if let Some(old) = booking.meeting_link_id {
-                tx.set_link(booking.id, None).await?;
-                tx.record_event(booking.id, EventKind::ManualReleased, Some(old), json!({ "reason": "replaced" }))
-                    .await?;
+                change.events.push(NewEvent::new(EventKind::ManualReleased, Some(old), json!({ "reason": "replaced" })));
             }
-            tx.set_link(booking.id, Some(link)).await?;
-            tx.record_event(booking.id, EventKind::ManualAssigned, Some(link), json!({})).await?;
-            tx.commit().await?;
+            change.events.push(NewEvent::new(EventKind::ManualAssigned, Some(link), json!({})));
+            work.tx.write(booking.id, &change).await?;
+            work.commit().await?;
             info!(booking_id = %id, order_id = %booking.order_id, link_id = %link, "meeting link assigned by an operator");
             Ok(())
         })
@@ -368,18 +256,22 @@ impl App {
     #[instrument(skip(self), fields(booking_id = %id))]
     pub async fn release_manually(&self, id: BookingId) -> Result<Booking> {
         self.retrying(|| async {
-            let mut tx = self.store().begin().await?;
-            let booking = tx.lock_booking(id).await.map_err(not_found("booking"))?;
+            let mut work = self.begin().await?;
+            let booking = work
+                .tx
+                .lock_booking(id)
+                .await
+                .map_err(not_found("booking"))?;
             if booking.meeting_link_id.is_some() {
-                self.release_in(
-                    tx.as_mut(),
+                self.release(
+                    &mut work,
                     &booking,
                     EventKind::ManualReleased,
                     "operator",
-                    BookingWrite::default(),
+                    BookingChange::default(),
                 )
                 .await?;
-                tx.commit().await?;
+                work.commit().await?;
             }
             Ok(())
         })
@@ -396,23 +288,23 @@ impl App {
         for w in waiting.iter().filter(|b| b.window.end > now) {
             let got = self
                 .retrying(|| async {
-                    let mut tx = self.store().begin().await?;
-                    let booking = tx.lock_booking(w.id).await?;
+                    let mut work = self.begin().await?;
+                    let booking = work.tx.lock_booking(w.id).await?;
                     if !booking.is_waiting() {
                         return Ok(false);
                     }
                     let got = self
-                        .assign_in(
-                            tx.as_mut(),
+                        .give_link(
+                            &mut work,
                             &booking,
                             OnExhausted::Quiet,
-                            BookingWrite::default(),
+                            BookingChange::default(),
                         )
                         .await?
                         .meeting_link_id
                         .is_some();
                     if got {
-                        tx.commit().await?;
+                        work.commit().await?;
                     }
                     Ok(got)
                 })

@@ -1,6 +1,20 @@
 //! meetpool's use cases. The HTTP API and the CLI both call these; each one
 //! runs in a single database transaction (retried on concurrency conflicts),
 //! takes its decisions with the domain rules and leaves an audit trail.
+//!
+//! Where things are:
+//! - the unit of work (a transaction, and what it reports once committed)
+//!   and the retry loop: [`work`];
+//! - the payment rule: `payments::payment_plan`; Midtrans notifications are
+//!   verified in `payments` and settled, in groups, in `settle`;
+//! - the allocation (read the candidate links, apply the domain's policy,
+//!   write; release and backfill): `allocate`;
+//! - bookings, links and session types as operators and platforms manage
+//!   them: `bookings`, `links`, `session_types`.
+//!
+//! A crate-private function that takes `&mut Work` runs inside the
+//! caller's transaction and never commits it; a public method runs a
+//! transaction of its own.
 #![forbid(unsafe_code)]
 
 mod allocate;
@@ -10,10 +24,10 @@ mod error;
 mod links;
 mod metrics;
 mod payments;
-mod retry;
 mod session_types;
 mod settle;
 pub mod views;
+mod work;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The link pool: adding, changing, disabling and deleting links.
 use jiff::Timestamp;
 use meetpool_domain::{EventKind, LinkId, MeetingUrl};
-use meetpool_store::{BookingWrite, Link, LinkPatch, NewEvent, NewLink, StoreError};
+use meetpool_store::{BookingChange, Link, LinkChange, LinkPatch, NewEvent, NewLink, StoreError};
 use tracing::{info, instrument, warn};
 
 use crate::allocate::OnExhausted;
@@ -62,12 +62,13 @@ impl App {
         };
         let link = self
             .retrying(|| async {
-                let mut tx = self.store().begin().await?;
-                let link = tx
+                let mut work = self.begin().await?;
+                let link = work
+                    .tx
                     .insert_link(&new)
                     .await
                     .map_err(duplicate(Some(&new.meeting_link)))?;
-                tx.commit().await?;
+                work.commit().await?;
                 Ok(link)
             })
             .await?;
@@ -89,33 +90,34 @@ impl App {
             is_available: input.is_available,
         };
         let (before, after) = self.retrying(|| async {
-            let mut tx = self.store().begin().await?;
+            let mut work = self.begin().await?;
             let before = self.store().link(id).await.map_err(not_found("meeting link"))?;
-            let after = tx
+            let after = work
+                .tx
                 .update_link(id, &patch)
                 .await
                 .map_err(duplicate(patch.meeting_link.as_ref()))?;
             if before.is_available && !after.is_available {
-                let moving = tx.bookings_on_link_from(id, Timestamp::now()).await?;
+                let moving = work.tx.bookings_on_link_from(id, Timestamp::now()).await?;
                 for booking in &moving {
                     // Off the disabled link and onto another in one write,
                     // or into the unassigned queue.
-                    let change = BookingWrite {
-                        link: Some(None),
+                    let change = BookingChange {
+                        link: LinkChange::Clear,
                         events: vec![NewEvent::new(
                             EventKind::Released,
                             Some(id),
                             serde_json::json!({ "reason": "link disabled" }),
                         )],
-                        ..BookingWrite::default()
+                        ..BookingChange::default()
                     };
-                    self.assign_in(tx.as_mut(), booking, OnExhausted::Alert, change).await?;
+                    self.give_link(&mut work, booking, OnExhausted::Alert, change).await?;
                 }
                 if !moving.is_empty() {
                     warn!(link_id = %id, moved = moving.len(), "link disabled: its coming sessions were moved");
                 }
             }
-            tx.commit().await?;
+            work.commit().await?;
             Ok((before, after))
         })
         .await?;
@@ -128,8 +130,8 @@ impl App {
     #[instrument(skip(self), fields(link_id = %id))]
     pub async fn delete_link(&self, id: LinkId) -> Result<()> {
         self.retrying(|| async {
-            let mut tx = self.store().begin().await?;
-            tx.delete_link(id).await.map_err(|e| match e {
+            let mut work = self.begin().await?;
+            work.tx.delete_link(id).await.map_err(|e| match e {
                 StoreError::NotFound => AppError::NotFound("meeting link"),
                 StoreError::Conflict(_) => AppError::conflict(
                     "link_in_use",
@@ -137,7 +139,7 @@ impl App {
                 ),
                 other => other.into(),
             })?;
-            tx.commit().await?;
+            work.commit().await?;
             Ok(())
         })
         .await?;

@@ -1,10 +1,7 @@
 //! Counters the service exposes. Plain atomics: the few numbers an operator
 //! alerts on, with no per-booking labels. A transaction's counts are added
-//! once it commits ([`crate::retry::on_commit`]).
+//! once it commits, by its [`crate::work::Report`]s.
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-
-use crate::retry::on_commit;
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Counter {
@@ -38,13 +35,8 @@ impl Counters {
         }
     }
 
-    /// Counts `c` once the running transaction commits (at once outside
-    /// one).
-    pub(crate) fn inc(self: &Arc<Self>, c: Counter) {
-        let counters = Arc::clone(self);
-        on_commit(move || {
-            counters.get(c).fetch_add(1, Ordering::Relaxed);
-        });
+    pub(crate) fn inc(&self, c: Counter) {
+        self.get(c).fetch_add(1, Ordering::Relaxed);
     }
 
     /// The counters in Prometheus' text format.

@@ -1,17 +1,19 @@
-//! Midtrans payment notifications, end to end: verified, de-duplicated,
-//! applied through the payment state machine, the link assigned or released
-//! in the same transaction as the payment change.
+//! Payments: the payment rule ([`payment_plan`]), shared by Midtrans
+//! notifications and by operators; a notification's verification (its
+//! signature, or the gateway's own word) before it is settled
+//! ([`crate::settle`]); an operator's payment change.
 use meetpool_domain::midtrans::{Effect, Notification};
 use meetpool_domain::payment::Transition;
-use meetpool_domain::{Booking, EventKind};
+use meetpool_domain::{Booking, BookingId, EventKind, PaymentStatus};
+use meetpool_store::{BookingChange, LinkChange, NewEvent, PaymentChange};
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use tracing::{info, instrument, warn};
 
-use meetpool_store::{BookingWrite, NewEvent, Tx};
-
-use crate::allocate::Step;
+use crate::allocate::{write, OnExhausted};
+use crate::bookings::{not_found, PaymentOutcome};
 use crate::metrics::Counter;
+use crate::work::{Report, Work};
 use crate::{App, AppError, MidtransVerify, Result};
 
 /// A notification whose signature (or status, asked of Midtrans) checked
@@ -70,77 +72,75 @@ impl App {
             });
         }
         let raw = String::from_utf8_lossy(body).into_owned();
-        let (booking, duplicate) = self.settle(Verified { note, effect, raw }).await?;
-        if duplicate {
+        let outcome = self.settle(Verified { note, effect, raw }).await?;
+        if outcome.duplicate {
             self.counters.inc(Counter::NotificationsDuplicate);
-            info!(order_id = %booking.order_id, "duplicate payment notification: nothing changed");
+            info!(order_id = %outcome.booking.order_id, "duplicate payment notification: nothing changed");
         } else {
             self.counters.inc(Counter::NotificationsApplied);
         }
-        Ok(NotificationOutcome { booking, duplicate })
+        Ok(outcome)
     }
 
-    /// Applies a fresh (not duplicate) notification to its locked booking,
-    /// up to its write: the payment change, the link it brings or takes,
-    /// and its event. The write is left to the caller unless it is a
-    /// release's.
-    pub(crate) async fn notification_step_in(
+    /// An operator's or another gateway's payment change: the same state
+    /// machine, and the same assignment and release, as a Midtrans
+    /// notification.
+    #[instrument(skip(self), fields(booking_id = %id))]
+    pub async fn set_payment_status(
         &self,
-        tx: &mut dyn Tx,
-        Verified { note, effect, raw }: &Verified,
-        booking: &Booking,
-    ) -> Result<Step> {
-        let detail = json!({
-            "source": "midtrans",
-            "transaction_status": note.transaction_status,
-            "transaction_id": note.transaction_id,
-            "status_code": note.status_code,
-            "fraud_status": note.fraud_status,
-            "body": raw,
-        });
-        let (step, kind, outcome) = match *effect {
-            Effect::Set(status) => {
-                let mut applied = detail.clone();
-                applied["outcome"] = json!("applied");
-                let txn = note.transaction_id.as_deref();
-                let (t, step) = self
-                    .payment_step_in(tx, booking, status, txn, applied)
-                    .await?;
-                let outcome = match t {
-                    Transition::Apply(_) => None,
-                    Transition::Unchanged => Some("unchanged: already in that state".to_owned()),
-                    Transition::Refused(why) => Some(format!("ignored: {why}")),
-                };
-                (step, EventKind::NotificationIgnored, outcome)
+        id: BookingId,
+        wanted: PaymentStatus,
+    ) -> Result<PaymentOutcome> {
+        self.retrying(|| async {
+            let mut work = self.begin().await?;
+            let booking = work
+                .tx
+                .lock_booking(id)
+                .await
+                .map_err(not_found("booking"))?;
+            let plan = payment_plan(&booking, wanted, None, json!({ "source": "operator" }));
+            if let Transition::Refused(why) = plan.transition {
+                return Err(AppError::conflict(
+                    "invalid_transition",
+                    format!(
+                        "cannot change payment_status from {} to {wanted}: {why}",
+                        booking.payment_status
+                    ),
+                ));
             }
-            Effect::Record => (
-                Step::Write(BookingWrite::default()),
-                EventKind::Payment,
-                Some("recorded: the booking stays paid".to_owned()),
-            ),
-            Effect::Unknown | Effect::Inconsistent => (
-                Step::Write(BookingWrite::default()),
-                EventKind::NotificationIgnored,
-                Some("ignored: unknown status".to_owned()),
-            ),
-        };
-        let Some(outcome) = outcome else {
-            return Ok(step);
-        };
-        let mut detail = detail;
-        detail["outcome"] = json!(outcome);
-        let event = NewEvent::new(kind, None, detail);
-        Ok(match step {
-            Step::Write(mut change) => {
-                change.events.push(event);
-                Step::Write(change)
+            let transition = plan.transition;
+            if let Some(report) = payment_report(&booking, &plan) {
+                work.report(report);
             }
-            Step::Done(after) => {
-                tx.record_event(after.id, event.kind, event.link, event.detail)
-                    .await?;
-                Step::Done(after)
-            }
+            let booking = self.carry_out(&mut work, &booking, plan.then).await?;
+            work.commit().await?;
+            Ok(PaymentOutcome {
+                booking,
+                transition,
+            })
         })
+        .await
+    }
+
+    /// Does what a payment plan asks of the locked `booking`, at once; the
+    /// booking as it is now. (Notifications carry out theirs in groups:
+    /// [`crate::settle`].)
+    pub(crate) async fn carry_out(
+        &self,
+        work: &mut Work,
+        booking: &Booking,
+        then: Then,
+    ) -> Result<Booking> {
+        match then {
+            Then::Write(change) => write(work, booking, &change).await,
+            Then::Assign(change, on_exhausted) => {
+                self.give_link(work, booking, on_exhausted, change).await
+            }
+            Then::Release(change, reason) => {
+                self.release(work, booking, EventKind::Released, &reason, change)
+                    .await
+            }
+        }
     }
 
     /// Asks Midtrans for the transaction's status, as its own libraries do,
@@ -181,6 +181,88 @@ impl App {
             return Err(gateway("the answer is for another order"));
         }
         Ok(fetched)
+    }
+}
+
+/// What a payment change does to a booking: its transition in the payment
+/// state machine, and what follows.
+#[derive(Debug)]
+pub(crate) struct PaymentPlan {
+    pub transition: Transition,
+    pub then: Then,
+}
+
+/// What follows a payment change, still to be carried out.
+#[derive(Debug)]
+pub(crate) enum Then {
+    /// Write the change (nothing, if it is empty).
+    Write(BookingChange),
+    /// Write the change with a link, if one is free.
+    Assign(BookingChange, OnExhausted),
+    /// Write the change taking the booking's link back (for this reason),
+    /// then offer the freed time to the bookings waiting for it.
+    Release(BookingChange, String),
+}
+
+/// The payment rule, in one place: moves `booking` towards `wanted` as the
+/// state machine allows and says what follows — a link on becoming paid, a
+/// release on leaving paid. `transaction_id` is the gateway's (None: an
+/// operator's decision, which may reverse the payment that made the booking
+/// paid); `detail` goes into the payment's event.
+pub(crate) fn payment_plan(
+    booking: &Booking,
+    wanted: PaymentStatus,
+    transaction_id: Option<&str>,
+    mut detail: Value,
+) -> PaymentPlan {
+    let reverses_payment = match (transaction_id, booking.payment_transaction_id.as_deref()) {
+        (None, _) => true,
+        (Some(incoming), Some(paid_by)) => incoming == paid_by,
+        (Some(_), None) => false,
+    };
+    let transition = booking.payment_status.transition(wanted, reverses_payment);
+    let then = match transition {
+        Transition::Apply(new) => {
+            detail["from"] = json!(booking.payment_status.as_str());
+            detail["to"] = json!(new.as_str());
+            let change = BookingChange {
+                payment: Some(PaymentChange {
+                    status: new,
+                    transaction_id: transaction_id
+                        .filter(|_| new == PaymentStatus::Paid)
+                        .map(str::to_owned),
+                }),
+                link: LinkChange::Keep,
+                events: vec![NewEvent::new(EventKind::Payment, None, detail)],
+            };
+            if new == PaymentStatus::Paid && booking.meeting_link_id.is_none() {
+                Then::Assign(change, OnExhausted::Alert)
+            } else if booking.payment_status == PaymentStatus::Paid {
+                Then::Release(change, format!("payment {new}"))
+            } else {
+                Then::Write(change)
+            }
+        }
+        // Paid again (a card's capture, then its settlement): one more
+        // chance at a link for a booking still waiting for one.
+        Transition::Unchanged if booking.is_waiting() => {
+            Then::Assign(BookingChange::default(), OnExhausted::Quiet)
+        }
+        Transition::Unchanged | Transition::Refused(_) => Then::Write(BookingChange::default()),
+    };
+    PaymentPlan { transition, then }
+}
+
+/// What a payment plan will report once committed: its payment change.
+pub(crate) fn payment_report(booking: &Booking, plan: &PaymentPlan) -> Option<Report> {
+    match plan.transition {
+        Transition::Apply(to) => Some(Report::PaymentChanged {
+            booking: booking.id,
+            order: booking.order_id.clone(),
+            from: booking.payment_status,
+            to,
+        }),
+        _ => None,
     }
 }
 

@@ -58,9 +58,9 @@ impl App {
             };
         check(&st)?;
         self.retrying(|| async {
-            let mut tx = self.store().begin().await?;
-            tx.insert_session_type(&st).await?;
-            tx.commit().await?;
+            let mut work = self.begin().await?;
+            work.tx.insert_session_type(&st).await?;
+            work.commit().await?;
             Ok(())
         })
         .await?;
@@ -86,11 +86,12 @@ impl App {
         }
         check(&st)?;
         self.retrying(|| async {
-            let mut tx = self.store().begin().await?;
-            tx.update_session_type(&st)
+            let mut work = self.begin().await?;
+            work.tx
+                .update_session_type(&st)
                 .await
                 .map_err(not_found("session type"))?;
-            tx.commit().await?;
+            work.commit().await?;
             Ok(())
         })
         .await?;

@@ -17,8 +17,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use meetpool_domain::{
-    Booking, BookingId, EventKind, LinkCandidate, LinkId, NewBooking, PaymentStatus, SessionTypeId,
-    Window,
+    Booking, BookingId, LinkCandidate, LinkId, NewBooking, SessionTypeId, Window,
 };
 
 pub use error::{DuplicateRoom, StoreError};
@@ -107,6 +106,11 @@ pub trait Store: Send + Sync + 'static {
     async fn overlapping_pairs(&self) -> Result<Vec<(BookingId, BookingId)>>;
 }
 
+/// One write transaction, in domain terms. Each method is one statement
+/// (one round trip on PostgreSQL) unless it says otherwise; batching is the
+/// caller's, by the calls that take several items ([`Tx::lock_orders`],
+/// [`Tx::candidates`], [`Tx::write_bookings`]). Dropping a transaction
+/// without [`Tx::commit`] rolls it back.
 #[async_trait]
 pub trait Tx: Send {
     async fn commit(self: Box<Self>) -> Result<()>;
@@ -119,7 +123,8 @@ pub trait Tx: Send {
     async fn insert_session_type(&mut self, st: &SessionType) -> Result<()>;
     async fn update_session_type(&mut self, st: &SessionType) -> Result<()>;
 
-    /// Fails with [`StoreError::Conflict`] when the URL is already in the pool.
+    /// Fails with [`StoreError::Conflict`] when the link's room is already
+    /// in the pool.
     async fn insert_link(&mut self, link: &NewLink) -> Result<Link>;
     async fn update_link(&mut self, id: LinkId, patch: &LinkPatch) -> Result<Link>;
     /// Fails with [`StoreError::Conflict`] while bookings reference the link.
@@ -129,37 +134,33 @@ pub trait Tx: Send {
     async fn insert_booking(&mut self, booking: &NewBooking) -> Result<()>;
     /// Reads a booking and locks it until the transaction ends.
     async fn lock_booking(&mut self, id: BookingId) -> Result<Booking>;
-    async fn lock_booking_by_order(&mut self, order_id: &str) -> Result<Booking>;
-    async fn set_payment(
-        &mut self,
-        id: BookingId,
-        status: PaymentStatus,
-        transaction_id: Option<&str>,
-    ) -> Result<()>;
 
-    /// Every enabled link, in creation order, with the busy windows of at
-    /// most two of its sessions (other than `except`'s): the last one that
-    /// starts before `want` starts, and the first one that starts at or
-    /// after it. Sessions on a link never overlap, so these two tell
-    /// whether the link is free for `want` and how tightly `want` fits.
-    async fn candidates(&mut self, want: Window, except: BookingId) -> Result<Vec<LinkCandidate>>;
-    /// Reads ahead, in one round trip, what [`Tx::candidates`] will be
-    /// asked for each of `wants` (a window and the booking looking), so that
-    /// several bookings can look for links in one transaction without a read
-    /// each. Until asked for, each stays current with this transaction's own
-    /// assignments (busy windows of `buffer_minutes` after the session); a
-    /// link taken away drops them all. Only worth it where a read costs a
-    /// round trip: by default it does nothing.
-    async fn prefetch_candidates(
+    /// Locks the bookings of several orders and claims each one's
+    /// notification id. Returns, for each claim in order, its booking as it
+    /// is now and whether the claim is the id's first, or `None` when no
+    /// booking has the order id. Claims with `lock_window` also
+    /// [`Tx::lock_window`] their booking's session plus `buffer_minutes`.
+    ///
+    /// Every booking is locked before any window, and the windows in order
+    /// of their start, so two transactions doing this never wait for each
+    /// other in a cycle.
+    async fn lock_orders(
         &mut self,
-        _wants: &[(Window, BookingId)],
-        _buffer_minutes: u32,
-    ) -> Result<()> {
-        Ok(())
-    }
-    /// Gives `booking` the link, or takes its link away (`None`). Fails with
-    /// [`StoreError::Overlap`] when the database refuses a double booking.
-    async fn set_link(&mut self, booking: BookingId, link: Option<LinkId>) -> Result<()>;
+        claims: &[OrderClaim<'_>],
+        buffer_minutes: u32,
+    ) -> Result<Vec<Option<LockedOrder>>>;
+
+    /// For each of `wants` (a window, and the booking looking for a link),
+    /// every enabled link in creation order with the busy windows of at
+    /// most two of its sessions (other than the looking booking's): the last
+    /// one that starts before the window starts, and the first one that
+    /// starts at or after it. Sessions on a link never overlap, so these two
+    /// tell whether the link is free for the window and how tightly it fits.
+    async fn candidates(
+        &mut self,
+        wants: &[(Window, BookingId)],
+    ) -> Result<Vec<Vec<LinkCandidate>>>;
+
     /// A booking holding `link` whose busy window overlaps `busy`, other than
     /// `except`.
     async fn holder_overlapping(
@@ -175,7 +176,8 @@ pub trait Tx: Send {
         from: Timestamp,
     ) -> Result<Vec<Booking>>;
     /// Paid bookings without a link whose session overlaps `during` and has
-    /// not ended by `now`, oldest booking first.
+    /// not ended by `now`, oldest booking first. Locked; bookings another
+    /// transaction holds are skipped.
     async fn waiting_during(
         &mut self,
         during: Window,
@@ -183,82 +185,24 @@ pub trait Tx: Send {
         limit: u32,
     ) -> Result<Vec<Booking>>;
 
-    async fn record_event(
+    /// Adds to a booking's audit trail without changing the booking.
+    async fn record_event(&mut self, booking: BookingId, event: &NewEvent) -> Result<()>;
+
+    /// Applies each change to its locked booking and returns the bookings as
+    /// written, in order: several bookings in one statement, each booking at
+    /// most once (a second change to one booking goes in a later call).
+    /// Fails with [`StoreError::Overlap`] when the database refuses a
+    /// double booking.
+    async fn write_bookings(
         &mut self,
-        booking: BookingId,
-        kind: EventKind,
-        link: Option<LinkId>,
-        detail: serde_json::Value,
-    ) -> Result<()>;
-    /// Remembers a payment notification by its de-duplication key; `false`
-    /// when it was already recorded (a duplicate).
-    async fn remember_notification(&mut self, key: &str, booking: BookingId) -> Result<bool>;
+        changes: &[(BookingId, &BookingChange)],
+    ) -> Result<Vec<Booking>>;
 
-    /// Locks the bookings of several payment notifications, to settle them
-    /// in this one transaction, and remembers their de-duplication keys.
-    /// Returns, for each item in order, its booking as it is now and whether
-    /// its key is new (only the first of two equal keys is), or `None` when
-    /// no booking has its order id. Items with `lock_window` also
-    /// [`Tx::lock_window`] their booking's session plus `buffer_minutes`.
-    ///
-    /// Every booking is locked before any window, and the windows in order of
-    /// their start, so two transactions doing this never wait for each other
-    /// in a cycle.
-    async fn lock_for_notifications(
-        &mut self,
-        items: &[NotificationKey<'_>],
-        buffer_minutes: u32,
-    ) -> Result<Vec<Option<(Booking, bool)>>> {
-        let mut found = Vec::with_capacity(items.len());
-        for item in items {
-            found.push(match self.lock_booking_by_order(item.order_id).await {
-                Ok(booking) => Some(booking),
-                Err(StoreError::NotFound) => None,
-                Err(e) => return Err(e),
-            });
-        }
-        let mut windows: Vec<Window> = items
-            .iter()
-            .zip(&found)
-            .filter(|(item, _)| item.lock_window)
-            .filter_map(|(_, booking)| booking.as_ref())
-            .map(|booking| booking.window.busy(buffer_minutes))
-            .collect();
-        windows.sort_by_key(|w| (w.start, w.end));
-        for window in windows {
-            self.lock_window(window).await?;
-        }
-        let mut out = Vec::with_capacity(items.len());
-        for (item, booking) in items.iter().zip(found) {
-            out.push(match booking {
-                Some(booking) => {
-                    let fresh = self
-                        .remember_notification(item.dedup_key, booking.id)
-                        .await?;
-                    Some((booking, fresh))
-                }
-                None => None,
-            });
-        }
-        Ok(out)
+    /// [`Tx::write_bookings`] for one booking.
+    async fn write(&mut self, id: BookingId, change: &BookingChange) -> Result<Booking> {
+        self.write_bookings(&[(id, change)])
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)
     }
-
-    /// Applies `change` to a locked booking and returns the booking as
-    /// written. Fails with [`StoreError::Overlap`] like [`Tx::set_link`].
-    async fn write(&mut self, id: BookingId, change: &BookingWrite) -> Result<Booking>;
-
-    /// Applies `change` to the locked `booking` as [`Tx::write`] does, but
-    /// may hold the write back to send it with the other held writes in one
-    /// statement, before this transaction's next statement of any other
-    /// kind (a read included, which so sees it). What it chose is already
-    /// seen by [`Tx::candidates`]. Its row comes from [`Tx::written`], as do
-    /// its errors when it is sent. By default it writes at once.
-    async fn hold(&mut self, booking: &Booking, change: BookingWrite) -> Result<()> {
-        self.write(booking.id, &change).await.map(drop)
-    }
-
-    /// Sends the held writes, then returns every booking that
-    /// [`Tx::write`] or [`Tx::hold`] wrote since the last call, as written,
-    /// in the order of the writes.
-    async fn written(&mut self) -> Result<Vec<Booking>>;
 }

@@ -1,7 +1,7 @@
 //! Records the store reads and writes besides bookings.
 use jiff::Timestamp;
 use meetpool_domain::{
-    BookingId, EventKind, LinkId, MeetingUrl, PaymentStatus, SessionTypeId, Window,
+    Booking, BookingId, EventKind, LinkId, MeetingUrl, PaymentStatus, SessionTypeId, Window,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,14 +49,25 @@ impl Default for ConnectOptions {
     }
 }
 
-/// A payment notification to lock for ([`crate::Tx::lock_for_notifications`]).
+/// An order whose booking [`crate::Tx::lock_orders`] locks, with the id of
+/// the payment notification about it: a notification is applied once, so
+/// the first claim of an id wins and any later one is a duplicate.
 #[derive(Clone, Copy, Debug)]
-pub struct NotificationKey<'a> {
+pub struct OrderClaim<'a> {
     pub order_id: &'a str,
-    pub dedup_key: &'a str,
-    /// The notification may give its booking a link: lock its session's
-    /// window as well.
+    pub notification_id: &'a str,
+    /// The booking may get a link: serialise its session's time as
+    /// [`crate::Tx::lock_window`] does, in the same round trip.
     pub lock_window: bool,
+}
+
+/// A booking locked by [`crate::Tx::lock_orders`].
+#[derive(Clone, Debug)]
+pub struct LockedOrder {
+    pub booking: Booking,
+    /// The notification id was claimed here for the first time (not a
+    /// duplicate of one claimed before, in this call or earlier).
+    pub first_claim: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,25 +137,39 @@ pub struct PoolStatus {
     pub unassigned_paid_bookings: i64,
 }
 
-/// Everything one step does to a booking, written at once: its payment
+/// Everything one decision does to a booking, written at once: its payment
 /// state, its link and the events that explain them.
 #[derive(Clone, Debug, Default)]
-pub struct BookingWrite {
-    /// The new payment state, and the gateway transaction that caused it.
-    pub payment: Option<(PaymentStatus, Option<String>)>,
-    /// `Some(None)` takes the link away.
-    pub link: Option<Option<LinkId>>,
+pub struct BookingChange {
+    pub payment: Option<PaymentChange>,
+    pub link: LinkChange,
     pub events: Vec<NewEvent>,
 }
 
-impl BookingWrite {
+/// A new payment state, and the gateway transaction that caused it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentChange {
+    pub status: PaymentStatus,
+    pub transaction_id: Option<String>,
+}
+
+/// What a write does to a booking's link.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LinkChange {
+    #[default]
+    Keep,
+    Set(LinkId),
+    Clear,
+}
+
+impl BookingChange {
     pub fn is_empty(&self) -> bool {
         !self.changes_row() && self.events.is_empty()
     }
 
     /// Whether the booking itself changes (not only its audit trail).
     pub fn changes_row(&self) -> bool {
-        self.payment.is_some() || self.link.is_some()
+        self.payment.is_some() || self.link != LinkChange::Keep
     }
 }
 

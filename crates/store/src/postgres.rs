@@ -5,23 +5,22 @@
 //! double-booked; the hour advisory locks of [`Tx::lock_window`] only make
 //! concurrent assignments for overlapping times wait for each other instead
 //! of colliding on the constraint and retrying.
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff_sqlx::ToSqlx;
 use meetpool_domain::{
-    Booking, BookingId, EventKind, LinkCandidate, LinkId, NewBooking, PaymentStatus, SessionTypeId,
-    Window,
+    Booking, BookingId, LinkCandidate, LinkId, NewBooking, SessionTypeId, Window,
 };
 use sqlx::postgres::{PgPoolOptions, PgRow};
-use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
+use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::{
-    Backend, BookingFilter, BookingWrite, ConnectOptions, Coordination, DbSettings, Event, Link,
-    LinkPatch, NewLink, NotificationKey, PoolStatus, Result, SessionType, Store, StoreError, Tx,
+    Backend, BookingChange, BookingFilter, ConnectOptions, Coordination, DbSettings, Event, Link,
+    LinkChange, LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PoolStatus, Result,
+    SessionType, Store, StoreError, Tx,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -67,10 +66,22 @@ fn ts(r: &PgRow, col: &str) -> Result<Timestamp> {
     Ok(r.try_get::<jiff_sqlx::Timestamp, _>(col)?.to_jiff())
 }
 
-const BOOKING_SELECT: &str = "SELECT b.id, b.order_id, b.user_id, b.expert_id, b.session_type_id, \
-    b.booking_date, b.booking_time, b.price, b.payment_status, b.status, b.meeting_link_id, \
-    l.meeting_link, b.starts_at, b.ends_at, b.join_token, b.payment_transaction_id, b.created_at, b.updated_at \
-    FROM bookings b LEFT JOIN meeting_links_pool l ON l.id = b.meeting_link_id";
+/// A booking's columns as [`booking_row`] reads them, from the booking `b`
+/// joined to its link `l`; spelled once, for the statements below.
+macro_rules! booking_columns {
+    () => {
+        "b.id, b.order_id, b.user_id, b.expert_id, b.session_type_id, \
+         b.booking_date, b.booking_time, b.price, b.payment_status, b.status, b.meeting_link_id, \
+         l.meeting_link, b.starts_at, b.ends_at, b.join_token, b.payment_transaction_id, \
+         b.created_at, b.updated_at"
+    };
+}
+
+const BOOKING_SELECT: &str = concat!(
+    "SELECT ",
+    booking_columns!(),
+    " FROM bookings b LEFT JOIN meeting_links_pool l ON l.id = b.meeting_link_id"
+);
 
 fn booking_row(r: &PgRow) -> Result<Booking> {
     let status: String = r.try_get("payment_status")?;
@@ -119,87 +130,83 @@ pub const CANDIDATES_SQL: &str = "SELECT w.n AS want, l.id, nb.busy_start, nb.bu
              WHERE l.is_available \
              ORDER BY w.n, l.seq";
 
-/// The first statement of settling payment notifications
-/// ([`Tx::lock_for_notifications`]): `$1` their order ids, `$2` their
-/// de-duplication keys, `$3` buffer minutes, `$4` which of them take the hour
-/// locks. The bookings are locked in the order of their ids; then the
-/// windows, long ones (the single exclusive lock) first and the others by
-/// their start, so the new hours each window locks come after every hour
-/// already held. Public so the benchmark can EXPLAIN exactly what runs.
-pub fn notification_lock_sql() -> &'static str {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        locked_booking(
-            "order_id = ANY($1) ORDER BY id",
-            ", i AS (SELECT * FROM unnest($1::text[], $2::text[], $4::bool[]) \
-                      WITH ORDINALITY AS t(order_id, dedup_key, lock_window, n)), \
-               n AS (INSERT INTO payment_notifications (dedup_key, booking_id) \
-                     SELECT i.dedup_key, locked.id FROM i JOIN locked USING (order_id) \
-                     ON CONFLICT DO NOTHING RETURNING dedup_key), \
-               w AS (SELECT meetpool_lock_window(r) FROM ( \
-                     SELECT r FROM (SELECT tstzrange(starts_at, ends_at + make_interval(mins => $3), '[)') AS r \
-                       FROM locked WHERE order_id IN (SELECT order_id FROM i WHERE lock_window)) x \
-                     ORDER BY ceil(extract(epoch FROM upper(r)) / 3600) - floor(extract(epoch FROM lower(r)) / 3600) > 168 DESC, r \
-                     OFFSET 0) s)",
-        )
-        .replacen(
-            "SELECT b.id,",
-            "SELECT i.n AS item, i.dedup_key IN (SELECT dedup_key FROM n) \
-               AND i.n = (SELECT min(j.n) FROM i j WHERE j.dedup_key = i.dedup_key) AS fresh, \
-               (SELECT count(*) FROM w) AS windows, b.id,",
-            1,
-        )
-        .replacen("FROM locked b", "FROM i JOIN locked b USING (order_id)", 1)
-            + " ORDER BY i.n"
-    });
-    &SQL
-}
-
-/// The write of bookings' changes ([`Tx::write`], and the writes
-/// [`Tx::hold`] held back), each booking at most once: `$1` their ids, and
-/// for each, `$2` the new payment status or NULL, `$3` the transaction id or
-/// NULL, `$4` whether the link changes, `$5` the new link or NULL; `$6`-`$9`
-/// the events: the number (from 1) of the write each belongs to, kind, link
-/// and detail. One statement, one new row version per booking: the
-/// payment, the link and the events together (two UPDATEs would write every
-/// index of the row twice). Rows come back in the writes' order, numbered
-/// `item`. Public so the benchmark can replay exactly what runs.
-pub fn write_sql() -> &'static str {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "WITH w AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::uuid[]) \
-                 WITH ORDINALITY AS w(booking, new_status, new_txn, set_link, new_link, item)), \
-             u AS (UPDATE bookings SET \
-                 payment_status = COALESCE(w.new_status, payment_status), \
-                 payment_transaction_id = COALESCE(w.new_txn, payment_transaction_id), \
-                 status = CASE WHEN w.new_status = 'paid' AND status = 'pending' THEN 'confirmed' ELSE status END, \
-                 meeting_link_id = CASE WHEN w.set_link THEN w.new_link ELSE meeting_link_id END, \
-                 assigned_at = CASE WHEN NOT w.set_link THEN assigned_at WHEN w.new_link IS NULL THEN NULL ELSE now() END \
-               FROM w WHERE id = w.booking RETURNING bookings.*, w.item), \
-             e AS (INSERT INTO booking_events (booking_id, kind, meeting_link_id, detail) \
-               SELECT u.id, t.k, t.l, t.d::jsonb FROM u JOIN \
-                 unnest($6::int8[], $7::text[], $8::uuid[], $9::text[]) WITH ORDINALITY AS t(of_item, k, l, d, n) \
-                 ON t.of_item = u.item ORDER BY t.n) \
-             {} ORDER BY b.item",
-            BOOKING_SELECT
-                .replacen("SELECT b.id,", "SELECT b.item, b.id,", 1)
-                .replacen("FROM bookings b", "FROM u b", 1)
-        )
-    });
-    &SQL
-}
-
-/// Locks the booking matching `condition` and reads it with its link.
+/// Locks a booking (`$1` its id) and reads it with its link.
 ///
 /// After waiting for the lock, `FOR UPDATE` re-reads the locked row at its
 /// newest version but not the rows joined to it: locking a join would show
 /// a link assigned by the previous holder as absent. So the bare row is
-/// locked first and the link joined afterwards. `more` adds CTEs that may
-/// use `locked`.
-fn locked_booking(condition: &str, more: &str) -> String {
-    format!(
-        "WITH locked AS (SELECT * FROM bookings WHERE {condition} FOR UPDATE){more} {}",
-        BOOKING_SELECT.replacen("FROM bookings b", "FROM locked b", 1)
-    )
+/// locked first and the link joined afterwards.
+const LOCK_BOOKING_SQL: &str = concat!(
+    "WITH locked AS (SELECT * FROM bookings WHERE id = $1 FOR UPDATE) \
+     SELECT ",
+    booking_columns!(),
+    " FROM locked b LEFT JOIN meeting_links_pool l ON l.id = b.meeting_link_id"
+);
+
+/// [`Tx::lock_orders`] in one statement: `$1` the order ids, `$2` the
+/// notification ids, `$3` buffer minutes, `$4` which of them take the hour
+/// locks. The bookings are locked in the order of their ids (bare rows
+/// first, as in [`LOCK_BOOKING_SQL`]); the notification ids are claimed;
+/// then the windows are locked, long ones (the single exclusive lock) first
+/// and the others by their start, so the new hours each window locks come
+/// after every hour already held. A claim is the first when its id was
+/// inserted here and no earlier item of this call has the same id.
+pub const LOCK_ORDERS_SQL: &str = concat!(
+    "WITH locked AS (SELECT * FROM bookings WHERE order_id = ANY($1) ORDER BY id FOR UPDATE), \
+     i AS (SELECT * FROM unnest($1::text[], $2::text[], $4::bool[]) \
+           WITH ORDINALITY AS t(order_id, dedup_key, lock_window, n)), \
+     n AS (INSERT INTO payment_notifications (dedup_key, booking_id) \
+           SELECT i.dedup_key, locked.id FROM i JOIN locked USING (order_id) \
+           ON CONFLICT DO NOTHING RETURNING dedup_key), \
+     w AS (SELECT meetpool_lock_window(r) FROM ( \
+           SELECT r FROM (SELECT tstzrange(starts_at, ends_at + make_interval(mins => $3), '[)') AS r \
+             FROM locked WHERE order_id IN (SELECT order_id FROM i WHERE lock_window)) x \
+           ORDER BY ceil(extract(epoch FROM upper(r)) / 3600) - floor(extract(epoch FROM lower(r)) / 3600) > 168 DESC, r \
+           OFFSET 0) s) \
+     SELECT i.n AS item, \
+       i.dedup_key IN (SELECT dedup_key FROM n) \
+         AND i.n = (SELECT min(j.n) FROM i j WHERE j.dedup_key = i.dedup_key) AS fresh, \
+       (SELECT count(*) FROM w) AS windows, ",
+    booking_columns!(),
+    " FROM i JOIN locked b USING (order_id) \
+     LEFT JOIN meeting_links_pool l ON l.id = b.meeting_link_id \
+     ORDER BY i.n"
+);
+
+/// [`Tx::write_bookings`] in one statement: `$1` the bookings' ids, and for
+/// each, `$2` the new payment status or NULL, `$3` the transaction id or
+/// NULL, `$4` whether the link changes, `$5` the new link or NULL; `$6`-`$9`
+/// the events: the number (from 1) of the change each belongs to, kind,
+/// link and detail. One new row version per booking: the payment, the link
+/// and the events together (two UPDATEs would write every index of the row
+/// twice). Rows come back in the changes' order, numbered `item`.
+pub const WRITE_BOOKINGS_SQL: &str = concat!(
+    "WITH w AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::uuid[]) \
+         WITH ORDINALITY AS w(booking, new_status, new_txn, set_link, new_link, item)), \
+     u AS (UPDATE bookings SET \
+         payment_status = COALESCE(w.new_status, payment_status), \
+         payment_transaction_id = COALESCE(w.new_txn, payment_transaction_id), \
+         status = CASE WHEN w.new_status = 'paid' AND status = 'pending' THEN 'confirmed' ELSE status END, \
+         meeting_link_id = CASE WHEN w.set_link THEN w.new_link ELSE meeting_link_id END, \
+         assigned_at = CASE WHEN NOT w.set_link THEN assigned_at WHEN w.new_link IS NULL THEN NULL ELSE now() END \
+       FROM w WHERE id = w.booking RETURNING bookings.*, w.item), \
+     e AS (INSERT INTO booking_events (booking_id, kind, meeting_link_id, detail) \
+       SELECT u.id, t.k, t.l, t.d::jsonb FROM u JOIN \
+         unnest($6::int8[], $7::text[], $8::uuid[], $9::text[]) WITH ORDINALITY AS t(of_item, k, l, d, n) \
+         ON t.of_item = u.item ORDER BY t.n) \
+     SELECT b.item, ",
+    booking_columns!(),
+    " FROM u b LEFT JOIN meeting_links_pool l ON l.id = b.meeting_link_id ORDER BY b.item"
+);
+
+/// The statement of [`Tx::lock_orders`], for the benchmark's EXPLAIN.
+pub fn notification_lock_sql() -> &'static str {
+    LOCK_ORDERS_SQL
+}
+
+/// The statement of [`Tx::write_bookings`], for the benchmark's replay.
+pub fn write_sql() -> &'static str {
+    WRITE_BOOKINGS_SQL
 }
 
 const LINK_COLUMNS: &str = "id, meeting_link, notes, is_available, created_at, updated_at";
@@ -281,9 +288,6 @@ impl Store for PgStore {
             coordination: self.coordination,
             failed: false,
             locked: Vec::new(),
-            prefetched: Prefetched::default(),
-            held: Vec::new(),
-            written: Vec::new(),
         }))
     }
 
@@ -440,147 +444,11 @@ pub struct PgTx {
     failed: bool,
     /// Windows whose hour locks this transaction holds already.
     locked: Vec<Window>,
-    /// Candidates read ahead by [`Tx::prefetch_candidates`], not yet asked for.
-    prefetched: Prefetched,
-    /// Writes held back by [`Tx::hold`], sent before the next statement.
-    held: Vec<(BookingId, BookingWrite)>,
-    /// Bookings written and not yet taken by [`Tx::written`].
-    written: Vec<Booking>,
-}
-
-/// Candidates read ahead, each kept current with this transaction's own
-/// assignments until [`Tx::candidates`] takes it.
-#[derive(Default)]
-struct Prefetched {
-    buffer_minutes: u32,
-    ahead: Vec<(BookingId, Window, Vec<LinkCandidate>)>,
-}
-
-impl Prefetched {
-    fn take(&mut self, want: Window, except: BookingId) -> Option<Vec<LinkCandidate>> {
-        let i = self
-            .ahead
-            .iter()
-            .position(|(id, w, _)| *id == except && *w == want)?;
-        Some(self.ahead.swap_remove(i).2)
-    }
-
-    /// `booking` now holds `link` (or lost its link): the candidates read
-    /// before no longer show every session.
-    fn link_changed(&mut self, booking: &Booking, link: Option<LinkId>) {
-        let Some(link) = link else {
-            // A freed link is left to a fresh read.
-            self.ahead.clear();
-            return;
-        };
-        let busy = booking.window.busy(self.buffer_minutes);
-        for (_, _, candidates) in self.ahead.iter_mut().filter(|(id, ..)| *id != booking.id) {
-            if let Some(c) = candidates.iter_mut().find(|c| c.id == link) {
-                c.busy.push(busy);
-            }
-        }
-    }
 }
 
 impl PgTx {
-    /// The connection, for a statement: the held writes go first, so that
-    /// every statement sees them.
-    async fn conn(&mut self) -> Result<&mut PgConnection> {
-        if !self.held.is_empty() {
-            let held = std::mem::take(&mut self.held);
-            let writes: Vec<(BookingId, &BookingWrite)> =
-                held.iter().map(|(id, change)| (*id, change)).collect();
-            self.send_writes(&writes).await?;
-        }
-        Ok(&mut *self.tx)
-    }
-
-    /// [`write_sql`] for `writes`: the bookings as written, in order, also
-    /// kept for [`Tx::written`].
-    async fn send_writes(&mut self, writes: &[(BookingId, &BookingWrite)]) -> Result<Vec<Booking>> {
-        let ids: Vec<Uuid> = writes.iter().map(|(id, _)| id.0).collect();
-        let statuses: Vec<Option<&str>> = writes
-            .iter()
-            .map(|(_, c)| c.payment.as_ref().map(|(s, _)| s.as_str()))
-            .collect();
-        let txns: Vec<Option<&str>> = writes
-            .iter()
-            .map(|(_, c)| c.payment.as_ref().and_then(|(_, t)| t.as_deref()))
-            .collect();
-        let set_links: Vec<bool> = writes.iter().map(|(_, c)| c.link.is_some()).collect();
-        let links: Vec<Option<Uuid>> = writes
-            .iter()
-            .map(|(_, c)| c.link.flatten().map(|l| l.0))
-            .collect();
-        let events = writes
-            .iter()
-            .zip(1_i64..)
-            .flat_map(|((_, c), item)| c.events.iter().map(move |e| (item, e)));
-        let mut of_items = Vec::new();
-        let mut kinds = Vec::new();
-        let mut event_links = Vec::new();
-        let mut details = Vec::new();
-        for (item, e) in events {
-            of_items.push(item);
-            kinds.push(e.kind.as_str());
-            event_links.push(e.link.map(|l| l.0));
-            details.push(e.detail.to_string());
-        }
-        let rows = sqlx::query(write_sql())
-            .bind(&ids)
-            .bind(&statuses)
-            .bind(&txns)
-            .bind(&set_links)
-            .bind(&links)
-            .bind(&of_items)
-            .bind(&kinds)
-            .bind(&event_links)
-            .bind(&details)
-            .fetch_all(&mut *self.tx)
-            .await;
-        let rows = self.track(rows)?;
-        if rows.len() != writes.len() {
-            return Err(StoreError::NotFound);
-        }
-        let written = rows.iter().map(booking_row).collect::<Result<Vec<_>>>()?;
-        self.written.extend(written.iter().cloned());
-        Ok(written)
-    }
-
-    /// [`CANDIDATES_SQL`] for each of `wants`, in order.
-    async fn read_candidates(
-        &mut self,
-        wants: &[(Window, BookingId)],
-    ) -> Result<Vec<Vec<LinkCandidate>>> {
-        let except: Vec<Uuid> = wants.iter().map(|(_, id)| id.0).collect();
-        let starts: Vec<jiff_sqlx::Timestamp> =
-            wants.iter().map(|(w, _)| w.start.to_sqlx()).collect();
-        let rows = sqlx::query(CANDIDATES_SQL)
-            .bind(&except)
-            .bind(&starts)
-            .fetch_all(self.conn().await?)
-            .await;
-        let rows = self.track(rows)?;
-        let mut out: Vec<Vec<LinkCandidate>> = vec![Vec::new(); wants.len()];
-        for r in &rows {
-            let of_want = &mut out[ordinal(r, "want", wants.len())?];
-            let id = LinkId(r.try_get("id")?);
-            if of_want.last().is_none_or(|c| c.id != id) {
-                of_want.push(LinkCandidate {
-                    id,
-                    busy: Vec::new(),
-                });
-            }
-            let start: Option<jiff_sqlx::Timestamp> = r.try_get("busy_start")?;
-            let end: Option<jiff_sqlx::Timestamp> = r.try_get("busy_end")?;
-            if let (Some(s), Some(e)) = (start, end) {
-                let c = of_want.last_mut().expect("pushed above");
-                c.busy.push(Window::new(s.to_jiff(), e.to_jiff()));
-            }
-        }
-        Ok(out)
-    }
-
+    /// Sorts a failed statement's error into the port's kinds, and
+    /// remembers that the transaction can no longer commit.
     fn track<T>(&mut self, r: std::result::Result<T, sqlx::Error>) -> Result<T> {
         r.map_err(|e| {
             // fetch_one's "no row" is the driver's, not a failed statement.
@@ -593,9 +461,6 @@ impl PgTx {
 #[async_trait]
 impl Tx for PgTx {
     async fn commit(mut self: Box<Self>) -> Result<()> {
-        // Held writes go first; if they fail, dropping the transaction
-        // rolls it back.
-        self.conn().await?;
         if self.failed {
             self.tx.rollback().await?;
             tracing::warn!("commit after a failed statement: rolled back, to be retried");
@@ -618,7 +483,7 @@ impl Tx for PgTx {
         let done = sqlx::query("SELECT meetpool_lock_window(tstzrange($1, $2, '[)'))")
             .bind(busy.start.to_sqlx())
             .bind(busy.end.to_sqlx())
-            .execute(self.conn().await?)
+            .execute(&mut *self.tx)
             .await;
         self.track(done)?;
         self.locked.push(busy);
@@ -634,7 +499,7 @@ impl Tx for PgTx {
         .bind(st.duration)
         .bind(st.price)
         .bind(st.created_at.to_sqlx())
-        .execute(self.conn().await?)
+        .execute(&mut *self.tx)
         .await;
         self.track(done)?;
         Ok(())
@@ -648,7 +513,7 @@ impl Tx for PgTx {
         .bind(st.duration)
         .bind(st.price)
         .bind(st.id.0)
-        .execute(self.conn().await?)
+        .execute(&mut *self.tx)
         .await;
         let done = self.track(done)?;
         if done.rows_affected() == 0 {
@@ -666,7 +531,7 @@ impl Tx for PgTx {
         .bind(link.meeting_link.as_str())
         .bind(&link.notes)
         .bind(link.is_available)
-        .fetch_one(self.conn().await?)
+        .fetch_one(&mut *self.tx)
         .await;
         let row = self.track(row)?;
         link_row(&row)
@@ -685,7 +550,7 @@ impl Tx for PgTx {
         .bind(patch.notes.clone().flatten())
         .bind(patch.is_available)
         .bind(id.0)
-        .fetch_one(self.conn().await?)
+        .fetch_one(&mut *self.tx)
         .await;
         let row = self.track(row)?;
         link_row(&row)
@@ -694,7 +559,7 @@ impl Tx for PgTx {
     async fn delete_link(&mut self, id: LinkId) -> Result<()> {
         let done = sqlx::query("DELETE FROM meeting_links_pool WHERE id = $1")
             .bind(id.0)
-            .execute(self.conn().await?)
+            .execute(&mut *self.tx)
             .await;
         let done = self.track(done)?;
         if done.rows_affected() == 0 {
@@ -722,101 +587,52 @@ impl Tx for PgTx {
         .bind(b.window.start.to_sqlx())
         .bind(b.window.end.to_sqlx())
         .bind(&b.join_token)
-        .execute(self.conn().await?)
+        .execute(&mut *self.tx)
         .await;
         self.track(done)?;
         Ok(())
     }
 
     async fn lock_booking(&mut self, id: BookingId) -> Result<Booking> {
-        let sql = locked_booking("id = $1", "");
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(LOCK_BOOKING_SQL)
             .bind(id.0)
-            .fetch_one(self.conn().await?)
+            .fetch_one(&mut *self.tx)
             .await;
         let row = self.track(row)?;
         booking_row(&row)
     }
 
-    async fn lock_booking_by_order(&mut self, order_id: &str) -> Result<Booking> {
-        let sql = locked_booking("order_id = $1", "");
-        let row = sqlx::query(&sql)
-            .bind(order_id)
-            .fetch_one(self.conn().await?)
-            .await;
-        let row = self.track(row)?;
-        booking_row(&row)
-    }
-
-    async fn set_payment(
-        &mut self,
-        id: BookingId,
-        status: PaymentStatus,
-        txn: Option<&str>,
-    ) -> Result<()> {
-        // The platform's own `status` follows a first payment, as in the
-        // previous system ('confirmed' once paid).
-        let done = sqlx::query(
-            "UPDATE bookings SET payment_status = $1, \
-               payment_transaction_id = COALESCE($2, payment_transaction_id), \
-               status = CASE WHEN $1 = 'paid' AND status = 'pending' THEN 'confirmed' ELSE status END \
-             WHERE id = $3",
-        )
-        .bind(status.as_str())
-        .bind(txn)
-        .bind(id.0)
-        .execute(self.conn().await?)
-        .await;
-        self.track(done)?;
-        Ok(())
-    }
-
-    async fn candidates(&mut self, want: Window, except: BookingId) -> Result<Vec<LinkCandidate>> {
-        if let Some(ahead) = self.prefetched.take(want, except) {
-            return Ok(ahead);
-        }
-        Ok(self
-            .read_candidates(&[(want, except)])
-            .await?
-            .pop()
-            .unwrap_or_default())
-    }
-
-    async fn prefetch_candidates(
+    async fn candidates(
         &mut self,
         wants: &[(Window, BookingId)],
-        buffer_minutes: u32,
-    ) -> Result<()> {
-        let read = self.read_candidates(wants).await?;
-        self.prefetched = Prefetched {
-            buffer_minutes,
-            ahead: wants
-                .iter()
-                .zip(read)
-                .map(|((want, id), candidates)| (*id, *want, candidates))
-                .collect(),
-        };
-        Ok(())
-    }
-
-    async fn set_link(&mut self, booking: BookingId, link: Option<LinkId>) -> Result<()> {
-        // bookings_derive() recomputes `busy`; a double booking is refused by
-        // the exclusion constraint (23P01, StoreError::Overlap).
-        self.prefetched.ahead.clear();
-        let done = sqlx::query(
-            "UPDATE bookings SET meeting_link_id = $1, \
-               assigned_at = CASE WHEN $1::uuid IS NULL THEN NULL ELSE now() END \
-             WHERE id = $2",
-        )
-        .bind(link.map(|l| l.0))
-        .bind(booking.0)
-        .execute(self.conn().await?)
-        .await;
-        let done = self.track(done)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+    ) -> Result<Vec<Vec<LinkCandidate>>> {
+        let except: Vec<Uuid> = wants.iter().map(|(_, id)| id.0).collect();
+        let starts: Vec<jiff_sqlx::Timestamp> =
+            wants.iter().map(|(w, _)| w.start.to_sqlx()).collect();
+        let rows = sqlx::query(CANDIDATES_SQL)
+            .bind(&except)
+            .bind(&starts)
+            .fetch_all(&mut *self.tx)
+            .await;
+        let rows = self.track(rows)?;
+        let mut out: Vec<Vec<LinkCandidate>> = vec![Vec::new(); wants.len()];
+        for r in &rows {
+            let of_want = &mut out[ordinal(r, "want", wants.len())?];
+            let id = LinkId(r.try_get("id")?);
+            if of_want.last().is_none_or(|c| c.id != id) {
+                of_want.push(LinkCandidate {
+                    id,
+                    busy: Vec::new(),
+                });
+            }
+            let start: Option<jiff_sqlx::Timestamp> = r.try_get("busy_start")?;
+            let end: Option<jiff_sqlx::Timestamp> = r.try_get("busy_end")?;
+            if let (Some(s), Some(e)) = (start, end) {
+                let c = of_want.last_mut().expect("pushed above");
+                c.busy.push(Window::new(s.to_jiff(), e.to_jiff()));
+            }
         }
-        Ok(())
+        Ok(out)
     }
 
     async fn holder_overlapping(
@@ -834,7 +650,7 @@ impl Tx for PgTx {
         .bind(except.0)
         .bind(busy.start.to_sqlx())
         .bind(busy.end.to_sqlx())
-        .fetch_optional(self.conn().await?)
+        .fetch_optional(&mut *self.tx)
         .await;
         let row = self.track(row)?;
         Ok(row.map(BookingId))
@@ -850,7 +666,7 @@ impl Tx for PgTx {
         ))
         .bind(link.0)
         .bind(from.to_sqlx())
-        .fetch_all(self.conn().await?)
+        .fetch_all(&mut *self.tx)
         .await;
         let rows = self.track(rows)?;
         rows.iter().map(booking_row).collect()
@@ -874,28 +690,22 @@ impl Tx for PgTx {
         .bind(during.start.to_sqlx())
         .bind(now.to_sqlx())
         .bind(i64::from(limit))
-        .fetch_all(self.conn().await?)
+        .fetch_all(&mut *self.tx)
         .await;
         let rows = self.track(rows)?;
         rows.iter().map(booking_row).collect()
     }
 
-    async fn record_event(
-        &mut self,
-        booking: BookingId,
-        kind: EventKind,
-        link: Option<LinkId>,
-        detail: serde_json::Value,
-    ) -> Result<()> {
+    async fn record_event(&mut self, booking: BookingId, event: &NewEvent) -> Result<()> {
         // sqlx's json feature is off: jsonb travels as text.
         let done = sqlx::query(
             "INSERT INTO booking_events (booking_id, kind, meeting_link_id, detail) VALUES ($1, $2, $3, $4::jsonb)",
         )
         .bind(booking.0)
-        .bind(kind.as_str())
-        .bind(link.map(|l| l.0))
-        .bind(detail.to_string())
-        .execute(self.conn().await?)
+        .bind(event.kind.as_str())
+        .bind(event.link.map(|l| l.0))
+        .bind(event.detail.to_string())
+        .execute(&mut *self.tx)
         .await;
         self.track(done)?;
         Ok(())
@@ -904,21 +714,21 @@ impl Tx for PgTx {
     // One round trip for the whole group: the row locks, the
     // de-duplication and the hour locks (after the row locks, as everywhere
     // else).
-    async fn lock_for_notifications(
+    async fn lock_orders(
         &mut self,
-        items: &[NotificationKey<'_>],
+        items: &[OrderClaim<'_>],
         buffer_minutes: u32,
-    ) -> Result<Vec<Option<(Booking, bool)>>> {
+    ) -> Result<Vec<Option<LockedOrder>>> {
         let hour_locks = self.coordination == Coordination::HourLocks;
         let orders: Vec<&str> = items.iter().map(|i| i.order_id).collect();
-        let keys: Vec<&str> = items.iter().map(|i| i.dedup_key).collect();
+        let keys: Vec<&str> = items.iter().map(|i| i.notification_id).collect();
         let lock: Vec<bool> = items.iter().map(|i| i.lock_window && hour_locks).collect();
-        let rows = sqlx::query(notification_lock_sql())
+        let rows = sqlx::query(LOCK_ORDERS_SQL)
             .bind(&orders)
             .bind(&keys)
             .bind(i32::try_from(buffer_minutes).unwrap_or(i32::MAX))
             .bind(&lock)
-            .fetch_all(self.conn().await?)
+            .fetch_all(&mut *self.tx)
             .await;
         let rows = self.track(rows)?;
         let mut out = vec![None; items.len()];
@@ -928,51 +738,73 @@ impl Tx for PgTx {
             if lock[i] {
                 self.locked.push(booking.window.busy(buffer_minutes));
             }
-            out[i] = Some((booking, r.try_get("fresh")?));
+            out[i] = Some(LockedOrder {
+                booking,
+                first_claim: r.try_get("fresh")?,
+            });
         }
         Ok(out)
     }
 
-    async fn write(&mut self, id: BookingId, change: &BookingWrite) -> Result<Booking> {
-        self.conn().await?;
-        let written = self
-            .send_writes(&[(id, change)])
-            .await?
-            .pop()
-            .expect("one row per write");
-        if let Some(link) = change.link {
-            self.prefetched.link_changed(&written, link);
+    async fn write_bookings(
+        &mut self,
+        writes: &[(BookingId, &BookingChange)],
+    ) -> Result<Vec<Booking>> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(written)
-    }
-
-    async fn hold(&mut self, booking: &Booking, change: BookingWrite) -> Result<()> {
-        // One statement changes a booking once: a second change waits for
-        // the first to be sent.
-        if self.held.iter().any(|(id, _)| *id == booking.id) {
-            self.conn().await?;
+        let ids: Vec<Uuid> = writes.iter().map(|(id, _)| id.0).collect();
+        let statuses: Vec<Option<&str>> = writes
+            .iter()
+            .map(|(_, c)| c.payment.as_ref().map(|p| p.status.as_str()))
+            .collect();
+        let txns: Vec<Option<&str>> = writes
+            .iter()
+            .map(|(_, c)| c.payment.as_ref().and_then(|p| p.transaction_id.as_deref()))
+            .collect();
+        let set_links: Vec<bool> = writes
+            .iter()
+            .map(|(_, c)| c.link != LinkChange::Keep)
+            .collect();
+        let links: Vec<Option<Uuid>> = writes
+            .iter()
+            .map(|(_, c)| match c.link {
+                LinkChange::Set(l) => Some(l.0),
+                LinkChange::Keep | LinkChange::Clear => None,
+            })
+            .collect();
+        let events = writes
+            .iter()
+            .zip(1_i64..)
+            .flat_map(|((_, c), item)| c.events.iter().map(move |e| (item, e)));
+        let mut of_items = Vec::new();
+        let mut kinds = Vec::new();
+        let mut event_links = Vec::new();
+        let mut details = Vec::new();
+        for (item, e) in events {
+            of_items.push(item);
+            kinds.push(e.kind.as_str());
+            event_links.push(e.link.map(|l| l.0));
+            details.push(e.detail.to_string());
         }
-        if let Some(link) = change.link {
-            self.prefetched.link_changed(booking, link);
+        let rows = sqlx::query(WRITE_BOOKINGS_SQL)
+            .bind(&ids)
+            .bind(&statuses)
+            .bind(&txns)
+            .bind(&set_links)
+            .bind(&links)
+            .bind(&of_items)
+            .bind(&kinds)
+            .bind(&event_links)
+            .bind(&details)
+            .fetch_all(&mut *self.tx)
+            .await;
+        let rows = self.track(rows)?;
+        if rows.len() != writes.len() {
+            return Err(StoreError::NotFound);
         }
-        self.held.push((booking.id, change));
-        Ok(())
-    }
-
-    async fn written(&mut self) -> Result<Vec<Booking>> {
-        self.conn().await?;
-        Ok(std::mem::take(&mut self.written))
-    }
-
-    async fn remember_notification(&mut self, key: &str, booking: BookingId) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO payment_notifications (dedup_key, booking_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(key)
-        .bind(booking.0)
-        .execute(self.conn().await?)
-        .await;
-        let done = self.track(done)?;
-        Ok(done.rows_affected() == 1)
+        // bookings_derive() has recomputed `busy`; a double booking was
+        // refused by the exclusion constraint (23P01, StoreError::Overlap).
+        rows.iter().map(booking_row).collect()
     }
 }

@@ -14,8 +14,7 @@ use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use meetpool_domain::{
-    Booking, BookingId, EventKind, LinkCandidate, LinkId, NewBooking, PaymentStatus, SessionTypeId,
-    Window,
+    Booking, BookingId, LinkCandidate, LinkId, NewBooking, SessionTypeId, Window,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -24,8 +23,9 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::{
-    Backend, BookingFilter, BookingWrite, ConnectOptions, DbSettings, Event, Link, LinkPatch,
-    NewLink, PoolStatus, Result, SessionType, Store, StoreError, Tx,
+    Backend, BookingChange, BookingFilter, ConnectOptions, DbSettings, Event, Link, LinkChange,
+    LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PaymentChange, PoolStatus, Result,
+    SessionType, Store, StoreError, Tx,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -201,11 +201,7 @@ impl Store for SqliteStore {
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         let guard = self.write_lock.clone().lock_owned().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Box::new(SqliteTx {
-            tx,
-            _guard: guard,
-            written: Vec::new(),
-        }))
+        Ok(Box::new(SqliteTx { tx, _guard: guard }))
     }
 
     async fn session_types(&self) -> Result<Vec<SessionType>> {
@@ -361,8 +357,94 @@ impl Store for SqliteStore {
 pub struct SqliteTx {
     tx: Transaction<'static, Sqlite>,
     _guard: OwnedMutexGuard<()>,
-    /// Bookings written and not yet taken by [`Tx::written`].
-    written: Vec<Booking>,
+}
+
+/// Statements cost no round trips here: the port's batched calls are
+/// loops over these.
+impl SqliteTx {
+    async fn lock_booking_by_order(&mut self, order_id: &str) -> Result<Option<Booking>> {
+        let row = sqlx::query(&format!("{BOOKING_SELECT} WHERE b.order_id = ?"))
+            .bind(order_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(booking_row).transpose()
+    }
+
+    /// Claims a notification id; `false` when it was claimed before.
+    async fn claim_notification(&mut self, id: &str, booking: BookingId) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO payment_notifications (dedup_key, booking_id) VALUES (?, ?)",
+        )
+        .bind(id)
+        .bind(booking.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_payment(&mut self, id: BookingId, payment: &PaymentChange) -> Result<()> {
+        // The platform's own `status` follows a first payment, as in the
+        // previous system ('confirmed' once paid).
+        sqlx::query(
+            "UPDATE bookings SET payment_status = ?1, \
+               payment_transaction_id = COALESCE(?2, payment_transaction_id), \
+               status = CASE WHEN ?1 = 'paid' AND status = 'pending' THEN 'confirmed' ELSE status END \
+             WHERE id = ?3",
+        )
+        .bind(payment.status.as_str())
+        .bind(payment.transaction_id.as_deref())
+        .bind(id.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_link(&mut self, booking: BookingId, link: Option<LinkId>) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE bookings SET meeting_link_id = ?1, \
+               assigned_at = CASE WHEN ?1 IS NULL THEN NULL ELSE strftime('%Y-%m-%d %H:%M:%f', 'now') END \
+             WHERE id = ?2",
+        )
+        .bind(link.map(|l| l.to_string()))
+        .bind(booking.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn candidates_for(
+        &mut self,
+        want: Window,
+        except: BookingId,
+    ) -> Result<Vec<LinkCandidate>> {
+        // SQLite has no LATERAL: each neighbour is found by a correlated
+        // probe of (meeting_link_id, starts_at), then joined back.
+        let rows = sqlx::query(CANDIDATES_SQL)
+            .bind(except.to_string())
+            .bind(ts_out(want.start))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        let mut out: Vec<LinkCandidate> = Vec::new();
+        for r in &rows {
+            let id: LinkId = uuid_in(r.try_get::<&str, _>("id")?)?;
+            if out.last().is_none_or(|c| c.id != id) {
+                out.push(LinkCandidate {
+                    id,
+                    busy: Vec::new(),
+                });
+            }
+            let start: Option<String> = r.try_get("starts_at")?;
+            let end: Option<String> = r.try_get("busy_end")?;
+            if let (Some(s), Some(e)) = (start, end) {
+                let c = out.last_mut().expect("pushed above");
+                c.busy.push(Window::new(ts_in(&s)?, ts_in(&e)?));
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[async_trait]
@@ -482,77 +564,15 @@ impl Tx for SqliteTx {
         booking_row(&row)
     }
 
-    async fn lock_booking_by_order(&mut self, order_id: &str) -> Result<Booking> {
-        let row = sqlx::query(&format!("{BOOKING_SELECT} WHERE b.order_id = ?"))
-            .bind(order_id)
-            .fetch_one(&mut *self.tx)
-            .await?;
-        booking_row(&row)
-    }
-
-    async fn set_payment(
+    async fn candidates(
         &mut self,
-        id: BookingId,
-        status: PaymentStatus,
-        txn: Option<&str>,
-    ) -> Result<()> {
-        // The platform's own `status` follows a first payment, as in the
-        // previous system ('confirmed' once paid).
-        sqlx::query(
-            "UPDATE bookings SET payment_status = ?1, \
-               payment_transaction_id = COALESCE(?2, payment_transaction_id), \
-               status = CASE WHEN ?1 = 'paid' AND status = 'pending' THEN 'confirmed' ELSE status END \
-             WHERE id = ?3",
-        )
-        .bind(status.as_str())
-        .bind(txn)
-        .bind(id.to_string())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
-
-    async fn candidates(&mut self, want: Window, except: BookingId) -> Result<Vec<LinkCandidate>> {
-        // SQLite has no LATERAL: each neighbour is found by a correlated
-        // probe of (meeting_link_id, starts_at), then joined back.
-        let rows = sqlx::query(CANDIDATES_SQL)
-            .bind(except.to_string())
-            .bind(ts_out(want.start))
-            .fetch_all(&mut *self.tx)
-            .await?;
-        let mut out: Vec<LinkCandidate> = Vec::new();
-        for r in &rows {
-            let id: LinkId = uuid_in(r.try_get::<&str, _>("id")?)?;
-            if out.last().is_none_or(|c| c.id != id) {
-                out.push(LinkCandidate {
-                    id,
-                    busy: Vec::new(),
-                });
-            }
-            let start: Option<String> = r.try_get("starts_at")?;
-            let end: Option<String> = r.try_get("busy_end")?;
-            if let (Some(s), Some(e)) = (start, end) {
-                let c = out.last_mut().expect("pushed above");
-                c.busy.push(Window::new(ts_in(&s)?, ts_in(&e)?));
-            }
+        wants: &[(Window, BookingId)],
+    ) -> Result<Vec<Vec<LinkCandidate>>> {
+        let mut out = Vec::with_capacity(wants.len());
+        for (want, except) in wants {
+            out.push(self.candidates_for(*want, *except).await?);
         }
         Ok(out)
-    }
-
-    async fn set_link(&mut self, booking: BookingId, link: Option<LinkId>) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE bookings SET meeting_link_id = ?1, \
-               assigned_at = CASE WHEN ?1 IS NULL THEN NULL ELSE strftime('%Y-%m-%d %H:%M:%f', 'now') END \
-             WHERE id = ?2",
-        )
-        .bind(link.map(|l| l.to_string()))
-        .bind(booking.to_string())
-        .execute(&mut *self.tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
     }
 
     async fn holder_overlapping(
@@ -613,52 +633,61 @@ impl Tx for SqliteTx {
         rows.iter().map(booking_row).collect()
     }
 
-    async fn record_event(
-        &mut self,
-        booking: BookingId,
-        kind: EventKind,
-        link: Option<LinkId>,
-        detail: serde_json::Value,
-    ) -> Result<()> {
+    async fn record_event(&mut self, booking: BookingId, event: &NewEvent) -> Result<()> {
         sqlx::query("INSERT INTO booking_events (booking_id, kind, meeting_link_id, detail) VALUES (?, ?, ?, ?)")
             .bind(booking.to_string())
-            .bind(kind.as_str())
-            .bind(link.map(|l| l.to_string()))
-            .bind(detail.to_string())
+            .bind(event.kind.as_str())
+            .bind(event.link.map(|l| l.to_string()))
+            .bind(event.detail.to_string())
             .execute(&mut *self.tx)
             .await?;
         Ok(())
     }
 
-    async fn remember_notification(&mut self, key: &str, booking: BookingId) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT OR IGNORE INTO payment_notifications (dedup_key, booking_id) VALUES (?, ?)",
-        )
-        .bind(key)
-        .bind(booking.to_string())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(done.rows_affected() == 1)
+    async fn lock_orders(
+        &mut self,
+        claims: &[OrderClaim<'_>],
+        _buffer_minutes: u32,
+    ) -> Result<Vec<Option<LockedOrder>>> {
+        // BEGIN IMMEDIATE holds the database's only write lock: the
+        // bookings and their windows are locked already.
+        let mut out = Vec::with_capacity(claims.len());
+        for claim in claims {
+            out.push(match self.lock_booking_by_order(claim.order_id).await? {
+                Some(booking) => {
+                    let first_claim = self
+                        .claim_notification(claim.notification_id, booking.id)
+                        .await?;
+                    Some(LockedOrder {
+                        booking,
+                        first_claim,
+                    })
+                }
+                None => None,
+            });
+        }
+        Ok(out)
     }
 
-    async fn write(&mut self, id: BookingId, change: &BookingWrite) -> Result<Booking> {
-        // A write is local here: its statements cost no round trips.
-        if let Some((status, txn)) = &change.payment {
-            self.set_payment(id, *status, txn.as_deref()).await?;
+    async fn write_bookings(
+        &mut self,
+        changes: &[(BookingId, &BookingChange)],
+    ) -> Result<Vec<Booking>> {
+        let mut written = Vec::with_capacity(changes.len());
+        for (id, change) in changes {
+            if let Some(payment) = &change.payment {
+                self.set_payment(*id, payment).await?;
+            }
+            match change.link {
+                LinkChange::Keep => {}
+                LinkChange::Set(link) => self.set_link(*id, Some(link)).await?,
+                LinkChange::Clear => self.set_link(*id, None).await?,
+            }
+            for event in &change.events {
+                self.record_event(*id, event).await?;
+            }
+            written.push(self.lock_booking(*id).await?);
         }
-        if let Some(link) = change.link {
-            self.set_link(id, link).await?;
-        }
-        for e in &change.events {
-            self.record_event(id, e.kind, e.link, e.detail.clone())
-                .await?;
-        }
-        let written = self.lock_booking(id).await?;
-        self.written.push(written.clone());
         Ok(written)
-    }
-
-    async fn written(&mut self) -> Result<Vec<Booking>> {
-        Ok(std::mem::take(&mut self.written))
     }
 }
