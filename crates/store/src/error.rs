@@ -70,8 +70,10 @@ impl StoreError {
         StoreError::Corrupt(what.to_string())
     }
 
-    /// Sorts a driver error into the port's kinds. `overlap_marker` is how
-    /// the backend spells its double-booking refusal.
+    /// Sorts a driver error into the port's kinds: what every driver
+    /// shares here, and a database's own refusals by the adapter whose
+    /// database it is ([`crate::postgres::classify`],
+    /// [`crate::sqlite::classify`]).
     pub(crate) fn classify(e: sqlx::Error) -> Self {
         use sqlx::Error as E;
         match &e {
@@ -80,30 +82,20 @@ impl StoreError {
                 StoreError::Unavailable(e)
             }
             E::Database(db) => {
-                let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-                let msg = db.message();
-                let constraint = db.constraint().map(str::to_owned);
-                if msg.contains("meetpool: double booking") {
-                    return StoreError::Overlap;
-                }
-                match code.as_str() {
-                    // PostgreSQL
-                    "23P01" => StoreError::Overlap,
-                    "40P01" | "40001" | "55P03" => StoreError::Retry,
-                    "23505" => StoreError::Conflict(constraint.unwrap_or_else(|| "unique".into())),
-                    "23503" => {
-                        StoreError::Conflict(constraint.unwrap_or_else(|| "referenced".into()))
-                    }
-                    "57P01" | "57P02" | "57P03" | "08000" | "08003" | "08006" | "08001"
-                    | "08004" => StoreError::Unavailable(e),
-                    // SQLite: extended result codes
-                    "5" | "6" | "261" | "262" | "517" => StoreError::Retry,
-                    "2067" | "1555" => StoreError::Conflict(sqlite_unique_target(msg)),
-                    // ON DELETE RESTRICT reports itself as a trigger (1811).
-                    "787" | "1811" if msg.contains("FOREIGN KEY") => {
-                        StoreError::Conflict("referenced".into())
-                    }
-                    _ => StoreError::Other(e),
+                let kind = if db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some()
+                {
+                    crate::postgres::classify(db.as_ref())
+                } else {
+                    crate::sqlite::classify(db.as_ref())
+                };
+                match kind {
+                    Kind::Conflict(what) => StoreError::Conflict(what),
+                    Kind::Overlap => StoreError::Overlap,
+                    Kind::Retry => StoreError::Retry,
+                    Kind::Unavailable => StoreError::Unavailable(e),
+                    Kind::Other => StoreError::Other(e),
                 }
             }
             _ => StoreError::Other(e),
@@ -111,9 +103,13 @@ impl StoreError {
     }
 }
 
-/// "UNIQUE constraint failed: bookings.order_id" -> "bookings.order_id".
-fn sqlite_unique_target(msg: &str) -> String {
-    msg.rsplit(": ").next().unwrap_or("unique").to_owned()
+/// What an adapter makes of its database's refusal.
+pub(crate) enum Kind {
+    Conflict(String),
+    Overlap,
+    Retry,
+    Unavailable,
+    Other,
 }
 
 impl From<sqlx::Error> for StoreError {

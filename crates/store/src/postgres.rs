@@ -17,6 +17,7 @@ use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
+use crate::error::Kind;
 use crate::{
     Backend, BookingChange, BookingFilter, ConnectOptions, Coordination, DbSettings, Event, Link,
     LinkChange, LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PoolStatus, Result,
@@ -24,6 +25,24 @@ use crate::{
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Sorts PostgreSQL's refusals by SQLSTATE, by class where the class says
+/// it all: the connection lost (08), the server short of resources (53),
+/// shutting down (57) or failing (58), the database gone (3D000) or not
+/// migrated (42P01) are all "unavailable, try later"; only a few codes are
+/// specific.
+pub(crate) fn classify(db: &dyn sqlx::error::DatabaseError) -> Kind {
+    let code = db.code().unwrap_or_default();
+    let constraint = || db.constraint().map(str::to_owned);
+    match (code.get(..2).unwrap_or_default(), code.as_ref()) {
+        (_, "23P01") => Kind::Overlap,
+        (_, "40P01" | "40001" | "55P03") => Kind::Retry,
+        (_, "23505") => Kind::Conflict(constraint().unwrap_or_else(|| "unique".into())),
+        (_, "23503") => Kind::Conflict(constraint().unwrap_or_else(|| "referenced".into())),
+        ("08" | "53" | "57" | "58", _) | (_, "3D000" | "42P01") => Kind::Unavailable,
+        _ => Kind::Other,
+    }
+}
 
 pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Box<dyn Store>> {
     Ok(Box::new(PgStore::connect(url, options).await?))

@@ -22,6 +22,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use crate::error::Kind;
 use crate::{
     Backend, BookingChange, BookingFilter, ConnectOptions, DbSettings, Event, Link, LinkChange,
     LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PaymentChange, PoolStatus, Result,
@@ -29,6 +30,24 @@ use crate::{
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// Sorts SQLite's refusals by extended result code: busy or locked (5, 6,
+/// 261, 262, 517) is worth another try; a uniqueness (2067, 1555) or
+/// reference (787, and 1811 for ON DELETE RESTRICT) refusal is a conflict;
+/// the double-booking trigger's abort says so in its message.
+pub(crate) fn classify(db: &dyn sqlx::error::DatabaseError) -> Kind {
+    let msg = db.message();
+    if msg.contains("meetpool: double booking") {
+        return Kind::Overlap;
+    }
+    match db.code().unwrap_or_default().as_ref() {
+        "5" | "6" | "261" | "262" | "517" => Kind::Retry,
+        // "UNIQUE constraint failed: bookings.order_id" -> "bookings.order_id"
+        "2067" | "1555" => Kind::Conflict(msg.rsplit(": ").next().unwrap_or("unique").to_owned()),
+        "787" | "1811" if msg.contains("FOREIGN KEY") => Kind::Conflict("referenced".into()),
+        _ => Kind::Other,
+    }
+}
 
 /// Sessions last at most a day and the buffer is at most a day, so a busy
 /// window that overlaps `[a, b)` starts after `a - LOOKBACK`.
