@@ -80,7 +80,10 @@ impl From<StoreError> for AppError {
             ),
             StoreError::Overlap | StoreError::Retry => AppError::Busy,
             StoreError::Unavailable(_) => AppError::Unavailable,
-            e @ StoreError::DuplicateRooms(_) => AppError::NotConfigured(e.to_string()),
+            e
+            @ (StoreError::DuplicateRooms(_) | StoreError::ReadOnly | StoreError::NotMigrated) => {
+                AppError::NotConfigured(e.to_string())
+            }
             other => {
                 AppError::Internal(format!("{other}: {:?}", std::error::Error::source(&other)))
             }

@@ -79,10 +79,37 @@ impl App {
         self.counters.render()
     }
 
-    /// Applies migrations and writes the settings the database enforces.
+    /// Applies migrations and writes this configuration's settings (time
+    /// zone, buffer) as the ones every replica shares: `meetpool migrate`,
+    /// the way to change them.
     pub async fn prepare_database(&self) -> Result<()> {
         self.store.migrate().await?;
         self.store.configure(&self.config.db_settings()).await?;
+        Ok(())
+    }
+
+    /// Readies the database for serving: migrates it (unless another step
+    /// does) and checks that this replica's settings are the database's.
+    /// On a fresh database they become its settings; a replica started with
+    /// other settings than the others refuses, rather than change the rules
+    /// under them.
+    pub async fn start_database(&self, migrate: bool) -> Result<()> {
+        if migrate {
+            self.store.migrate().await?;
+        } else {
+            self.store.ready().await?;
+        }
+        let mine = self.config.db_settings();
+        let shared = self.store.adopt_settings(&mine).await?;
+        if shared != mine {
+            return Err(AppError::NotConfigured(format!(
+                "this replica's settings (MEETPOOL_TIMEZONE={}, MEETPOOL_BUFFER_MINUTES={}) differ from \
+                 the database's (MEETPOOL_TIMEZONE={}, MEETPOOL_BUFFER_MINUTES={}), which every replica \
+                 shares. Start it with the database's settings, or change them for every replica by \
+                 running `meetpool migrate` with the new ones.",
+                mine.timezone, mine.buffer_minutes, shared.timezone, shared.buffer_minutes
+            )));
+        }
         Ok(())
     }
 }

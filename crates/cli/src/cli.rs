@@ -385,14 +385,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn serve(config: &ConfigArgs, app: App, no_migrate: bool) -> anyhow::Result<()> {
-    if no_migrate {
-        app.store()
-            .configure(&app.config().db_settings())
-            .await
-            .context("the database is not migrated: run `meetpool migrate` first")?;
-    } else {
-        app.prepare_database().await?;
-    }
+    app.start_database(!no_migrate).await?;
     let admin_token = match &config.admin_token {
         Some(t) => t.clone(),
         None => {

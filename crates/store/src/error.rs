@@ -20,6 +20,12 @@ pub enum StoreError {
     Unavailable(#[source] sqlx::Error),
     #[error("configuration: {0}")]
     Config(String),
+    /// The database lacks some of this version's migrations.
+    #[error("the database is not migrated: run `meetpool migrate` first")]
+    NotMigrated,
+    /// The database may be read but not written (a read-only file, say).
+    #[error("the database is read-only: meetpool needs to write to it")]
+    ReadOnly,
     #[error("database error")]
     Other(#[source] sqlx::Error),
     #[error("stored data is not valid: {0}")]
@@ -95,6 +101,7 @@ impl StoreError {
                     Kind::Overlap => StoreError::Overlap,
                     Kind::Retry => StoreError::Retry,
                     Kind::Unavailable => StoreError::Unavailable(e),
+                    Kind::ReadOnly => StoreError::ReadOnly,
                     Kind::Other => StoreError::Other(e),
                 }
             }
@@ -109,6 +116,8 @@ pub(crate) enum Kind {
     Overlap,
     Retry,
     Unavailable,
+    /// The database may be read but not written.
+    ReadOnly,
     Other,
 }
 

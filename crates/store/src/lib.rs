@@ -38,6 +38,26 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Box<dyn Stor
     }
 }
 
+/// Whether the migrations `applied` (the highest version applied, read
+/// from the migrator's table) are all of `migrator`'s.
+fn migrated(
+    migrator: &sqlx::migrate::Migrator,
+    applied: std::result::Result<Option<i64>, sqlx::Error>,
+) -> Result<()> {
+    let latest = migrator.iter().map(|m| m.version).max();
+    match applied {
+        Ok(version) if version >= latest => Ok(()),
+        Ok(_) => Err(StoreError::NotMigrated),
+        // No migrations table: PostgreSQL's 42P01, SQLite's "no such table".
+        Err(sqlx::Error::Database(db))
+            if db.code().as_deref() == Some("42P01") || db.message().contains("no such table") =>
+        {
+            Err(StoreError::NotMigrated)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Enabled links that share a room (migration 0004's `room` column), listed
 /// when the migration that makes rooms unique cannot be applied. One text
 /// for both databases.
@@ -79,10 +99,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Writes the settings the database itself needs (the time zone that
     /// fills in bookings inserted by plain SQL, the idle buffer its overlap
-    /// check uses).
+    /// check uses), and marks them chosen.
     async fn configure(&self, settings: &DbSettings) -> Result<()>;
 
-    /// The database answers and is migrated.
+    /// Writes `settings` if none were chosen yet (a fresh database), in one
+    /// statement, and returns the settings the database holds afterwards:
+    /// two replicas starting at once cannot both choose.
+    async fn adopt_settings(&self, settings: &DbSettings) -> Result<DbSettings>;
+
+    /// The database answers and every embedded migration is applied
+    /// ([`StoreError::NotMigrated`] otherwise).
     async fn ready(&self) -> Result<()>;
 
     /// Starts a write transaction. Everything that reads and then writes on

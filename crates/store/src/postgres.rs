@@ -253,6 +253,11 @@ fn session_type_row(r: &PgRow) -> Result<SessionType> {
     })
 }
 
+fn buffer(settings: &DbSettings) -> Result<i32> {
+    i32::try_from(settings.buffer_minutes)
+        .map_err(|_| StoreError::Config("buffer too large".into()))
+}
+
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> Backend {
@@ -277,27 +282,42 @@ impl Store for PgStore {
     }
 
     async fn configure(&self, settings: &DbSettings) -> Result<()> {
-        // Only when something changes: every replica calls this at start-up,
-        // and an idle rewrite would still take the row lock.
+        // Only when something changes: an idle rewrite would still take the
+        // row lock.
         sqlx::query(
-            "UPDATE meetpool_settings SET timezone = $1, buffer_minutes = $2 \
-             WHERE id = 1 AND (timezone, buffer_minutes) IS DISTINCT FROM ($1, $2)",
+            "UPDATE meetpool_settings SET timezone = $1, buffer_minutes = $2, chosen = true \
+             WHERE id = 1 AND (timezone, buffer_minutes, chosen) IS DISTINCT FROM ($1, $2, true)",
         )
         .bind(&settings.timezone)
-        .bind(
-            i32::try_from(settings.buffer_minutes)
-                .map_err(|_| StoreError::Config("buffer too large".into()))?,
-        )
+        .bind(buffer(settings)?)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
+    async fn adopt_settings(&self, settings: &DbSettings) -> Result<DbSettings> {
+        let (timezone, buffer_minutes): (String, i32) = sqlx::query_as(
+            "WITH chose AS (UPDATE meetpool_settings SET timezone = $1, buffer_minutes = $2, chosen = true \
+                            WHERE id = 1 AND NOT chosen RETURNING timezone, buffer_minutes) \
+             SELECT timezone, buffer_minutes FROM chose \
+             UNION ALL SELECT timezone, buffer_minutes FROM meetpool_settings \
+               WHERE id = 1 AND NOT EXISTS (SELECT 1 FROM chose)",
+        )
+        .bind(&settings.timezone)
+        .bind(buffer(settings)?)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(DbSettings {
+            timezone,
+            buffer_minutes: u32::try_from(buffer_minutes).map_err(StoreError::corrupt)?,
+        })
+    }
+
     async fn ready(&self) -> Result<()> {
-        sqlx::query("SELECT 1 FROM meetpool_settings WHERE id = 1")
+        let applied = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
             .fetch_one(&self.pool)
-            .await?;
-        Ok(())
+            .await;
+        crate::migrated(&MIGRATOR, applied)
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx>> {

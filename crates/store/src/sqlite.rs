@@ -42,6 +42,8 @@ pub(crate) fn classify(db: &dyn sqlx::error::DatabaseError) -> Kind {
     }
     match db.code().unwrap_or_default().as_ref() {
         "5" | "6" | "261" | "262" | "517" => Kind::Retry,
+        // SQLITE_READONLY and its extended codes.
+        "8" | "264" | "520" | "776" | "1032" | "1288" => Kind::ReadOnly,
         // "UNIQUE constraint failed: bookings.order_id" -> "bookings.order_id"
         "2067" | "1555" => Kind::Conflict(msg.rsplit(": ").next().unwrap_or("unique").to_owned()),
         "787" | "1811" if msg.contains("FOREIGN KEY") => Kind::Conflict("referenced".into()),
@@ -202,19 +204,43 @@ impl Store for SqliteStore {
 
     async fn configure(&self, settings: &DbSettings) -> Result<()> {
         let _guard = self.write_lock.lock().await;
-        sqlx::query("UPDATE meetpool_settings SET timezone = ?, buffer_minutes = ? WHERE id = 1")
-            .bind(&settings.timezone)
-            .bind(settings.buffer_minutes as i64)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE meetpool_settings SET timezone = ?, buffer_minutes = ?, chosen = 1 WHERE id = 1",
+        )
+        .bind(&settings.timezone)
+        .bind(settings.buffer_minutes as i64)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
+    async fn adopt_settings(&self, settings: &DbSettings) -> Result<DbSettings> {
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "UPDATE meetpool_settings SET timezone = ?, buffer_minutes = ?, chosen = 1 \
+             WHERE id = 1 AND NOT chosen",
+        )
+        .bind(&settings.timezone)
+        .bind(settings.buffer_minutes as i64)
+        .execute(&mut *tx)
+        .await?;
+        let (timezone, buffer_minutes): (String, i64) =
+            sqlx::query_as("SELECT timezone, buffer_minutes FROM meetpool_settings WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(DbSettings {
+            timezone,
+            buffer_minutes: u32::try_from(buffer_minutes).map_err(StoreError::corrupt)?,
+        })
+    }
+
     async fn ready(&self) -> Result<()> {
-        sqlx::query("SELECT 1 FROM meetpool_settings WHERE id = 1")
+        let applied = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
             .fetch_one(&self.pool)
-            .await?;
-        Ok(())
+            .await;
+        crate::migrated(&MIGRATOR, applied)
     }
 
     async fn begin(&self) -> Result<Box<dyn Tx>> {

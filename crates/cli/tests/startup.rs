@@ -1,0 +1,140 @@
+//! `meetpool serve` refuses to start, saying why, when it could only do
+//! harm: settings that differ from the other replicas', a database it
+//! cannot write, a database that is not migrated.
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn meetpool(dir: &Path, db: &str, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_meetpool"));
+    cmd.current_dir(dir)
+        .env("DATABASE_URL", format!("sqlite:{}", dir.join(db).display()))
+        .env("MEETPOOL_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("MEETPOOL_ADMIN_TOKEN", "startup-admin")
+        .env_remove("MEETPOOL_TIMEZONE")
+        .env_remove("MEETPOOL_BUFFER_MINUTES")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs `serve`: `Err(stderr)` when it exits, `Ok(())` when it is still
+/// serving after it answered /readyz (then it is stopped).
+fn serve(mut cmd: Command, args: &[&str]) -> Result<(), String> {
+    let port: u16 = {
+        let listen = cmd
+            .get_envs()
+            .find(|(k, _)| *k == "MEETPOOL_LISTEN")
+            .and_then(|(_, v)| v)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        listen.rsplit(':').next().unwrap().parse().unwrap()
+    };
+    let mut child = cmd.arg("serve").args(args).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Some(_status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        if ready(port) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    panic!("meetpool serve neither served nor exited");
+}
+
+/// `GET /readyz` answered 200.
+fn ready(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.1 200")
+}
+
+fn run(cmd: &mut Command, args: &[&str]) -> Output {
+    cmd.args(args).output().unwrap()
+}
+
+#[test]
+fn a_replica_with_other_settings_refuses_to_start_until_they_are_changed_for_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let jakarta = [("MEETPOOL_TIMEZONE", "Asia/Jakarta")];
+
+    // The first replica on a fresh database chooses the settings.
+    serve(meetpool(d, "s.db", &jakarta), &[]).expect("the first replica starts");
+    // A replica started with the default zone would move every booking
+    // inserted by SQL by seven hours: it refuses, naming both.
+    let refused = serve(meetpool(d, "s.db", &[]), &[]).unwrap_err();
+    for needle in ["Asia/Jakarta", "UTC", "meetpool migrate"] {
+        assert!(refused.contains(needle), "{needle} not in: {refused}");
+    }
+    let refused = serve(
+        meetpool(d, "s.db", &[("MEETPOOL_BUFFER_MINUTES", "10")]),
+        &[],
+    )
+    .unwrap_err();
+    assert!(refused.contains("MEETPOOL_BUFFER_MINUTES=10"), "{refused}");
+    // The refusals changed nothing: the first settings still start.
+    serve(meetpool(d, "s.db", &jakarta), &["--no-migrate"]).expect("unchanged settings start");
+
+    // Changing them is said once, for every replica.
+    let out = run(&mut meetpool(d, "s.db", &[]), &["migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serve(meetpool(d, "s.db", &[]), &[]).expect("the new settings start");
+    let refused = serve(meetpool(d, "s.db", &jakarta), &[]).unwrap_err();
+    assert!(refused.contains("differ from the database's"), "{refused}");
+}
+
+#[test]
+fn a_database_that_cannot_be_written_or_is_not_migrated_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let refused = serve(meetpool(d, "new.db", &[]), &["--no-migrate"]).unwrap_err();
+    assert!(refused.contains("not migrated"), "{refused}");
+
+    let out = run(&mut meetpool(d, "ro.db", &[]), &["migrate"]);
+    assert!(out.status.success());
+    let read_only = |args: &[&str]| {
+        let mut cmd = meetpool(d, "ro.db", &[]);
+        cmd.env(
+            "DATABASE_URL",
+            format!("sqlite:{}?mode=ro", d.join("ro.db").display()),
+        );
+        serve(cmd, args).unwrap_err()
+    };
+    for args in [&[][..], &["--no-migrate"][..]] {
+        let refused = read_only(args);
+        assert!(refused.contains("read-only"), "{args:?}: {refused}");
+        assert!(!refused.contains("internal error"), "{refused}");
+    }
+}
