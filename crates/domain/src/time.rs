@@ -89,7 +89,9 @@ pub fn parse_date(raw: &str) -> Result<Date, TimeError> {
 pub fn parse_time(raw: &str) -> Result<Time, TimeError> {
     let raw = raw.trim();
     let ok_shape = matches!(raw.len(), 5 | 8) && raw.as_bytes()[2] == b':';
-    if !ok_shape {
+    // The parser reads a leap second (:60) as :59; a booking never starts
+    // on one.
+    if !ok_shape || raw.get(6..) == Some("60") {
         return Err(TimeError::BadTime);
     }
     raw.parse::<Time>().map_err(|_| TimeError::BadTime)
