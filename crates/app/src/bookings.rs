@@ -2,7 +2,7 @@
 use jiff::Timestamp;
 use meetpool_domain::payment::Transition;
 use meetpool_domain::time::LocalSlot;
-use meetpool_domain::values::required_text;
+use meetpool_domain::values::{optional_text, required_text};
 use meetpool_domain::{
     Booking, BookingId, DurationMinutes, EventKind, LinkId, NewBooking, OrderId, PaymentStatus,
     SessionTypeId, Window,
@@ -60,6 +60,8 @@ impl App {
             .map_err(|e| AppError::invalid("invalid_user_id", e))?;
         let expert_id = required_text("expert_id", &input.expert_id)
             .map_err(|e| AppError::invalid("invalid_expert_id", e))?;
+        let status = optional_text("status", input.status.as_deref(), 50, false)
+            .map_err(|e| AppError::invalid("invalid_status", e))?;
         let session_type_id: SessionTypeId = input.session_type_id.parse().map_err(|_| {
             AppError::invalid("invalid_session_type_id", "session_type_id must be a UUID")
         })?;
@@ -102,7 +104,7 @@ impl App {
             booking_time: slot.time,
             price: input.price,
             payment_status,
-            status: input.status.clone().unwrap_or_else(|| {
+            status: status.unwrap_or_else(|| {
                 if payment_status == PaymentStatus::Paid {
                     "confirmed"
                 } else {

@@ -1,5 +1,6 @@
 //! The link pool: adding, changing, disabling and deleting links.
 use jiff::Timestamp;
+use meetpool_domain::values::{optional_text, NOTES_MAX};
 use meetpool_domain::{EventKind, LinkId, MeetingUrl};
 use meetpool_store::{BookingChange, Link, LinkChange, LinkPatch, NewEvent, NewLink, StoreError};
 use tracing::{info, instrument, warn};
@@ -18,6 +19,10 @@ pub struct LinkInput {
 
 fn parse_url(raw: &str) -> Result<MeetingUrl> {
     MeetingUrl::parse(raw).map_err(|e| AppError::invalid("invalid_meeting_link", e))
+}
+
+fn parse_notes(raw: Option<&str>) -> Result<Option<String>> {
+    optional_text("notes", raw, NOTES_MAX, true).map_err(|e| AppError::invalid("invalid_notes", e))
 }
 
 /// A uniqueness refusal on a link: its URL, or its room under another
@@ -57,7 +62,7 @@ impl App {
         let new = NewLink {
             id: LinkId::new(),
             meeting_link: parse_url(raw)?,
-            notes: input.notes.clone().flatten(),
+            notes: parse_notes(input.notes.clone().flatten().as_deref())?,
             is_available: input.is_available.unwrap_or(true),
         };
         let link = self
@@ -86,7 +91,11 @@ impl App {
     pub async fn update_link(&self, id: LinkId, input: LinkInput) -> Result<Link> {
         let patch = LinkPatch {
             meeting_link: input.meeting_link.as_deref().map(parse_url).transpose()?,
-            notes: input.notes.clone(),
+            notes: input
+                .notes
+                .as_ref()
+                .map(|n| parse_notes(n.as_deref()))
+                .transpose()?,
             is_available: input.is_available,
         };
         let (before, after) = self.retrying(|| async {

@@ -15,6 +15,10 @@ pub enum ValueError {
     BadDuration,
     #[error("{0} must not be empty")]
     Empty(&'static str),
+    #[error("{0} must not contain control characters")]
+    ControlCharacter(&'static str),
+    #[error("{0} must be at most {1} characters long")]
+    TooLong(&'static str, usize),
     #[error("price must not be negative")]
     NegativePrice,
 }
@@ -164,14 +168,51 @@ impl DurationMinutes {
     }
 }
 
-/// Trims a required free-text field and refuses it when empty.
+/// The most characters a one-line text field (a name, an id) may hold.
+pub const LINE_MAX: usize = 200;
+/// The most characters an operator's notes may hold.
+pub const NOTES_MAX: usize = 2000;
+
+/// Trims a required one-line text field, and refuses it when empty, longer
+/// than [`LINE_MAX`] characters, or holding a control character (a NUL
+/// byte, which PostgreSQL cannot store, included).
 pub fn required_text(field: &'static str, raw: &str) -> Result<String, ValueError> {
     let t = raw.trim();
     if t.is_empty() {
-        Err(ValueError::Empty(field))
-    } else {
-        Ok(t.to_owned())
+        return Err(ValueError::Empty(field));
     }
+    checked_text(field, t, LINE_MAX, false)
+}
+
+/// An optional free-text field of at most `max` characters; with
+/// `multiline`, line breaks and tabs are allowed, no other control
+/// character is. Empty after trimming means none.
+pub fn optional_text(
+    field: &'static str,
+    raw: Option<&str>,
+    max: usize,
+    multiline: bool,
+) -> Result<Option<String>, ValueError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => checked_text(field, t, max, multiline).map(Some),
+    }
+}
+
+fn checked_text(
+    field: &'static str,
+    t: &str,
+    max: usize,
+    multiline: bool,
+) -> Result<String, ValueError> {
+    let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
+    if t.chars().any(|c| c.is_control() && !allowed(c)) {
+        return Err(ValueError::ControlCharacter(field));
+    }
+    if t.chars().count() > max {
+        return Err(ValueError::TooLong(field, max));
+    }
+    Ok(t.to_owned())
 }
 
 #[cfg(test)]
@@ -270,5 +311,33 @@ mod tests {
         assert!(DurationMinutes::new(1440).is_ok());
         assert_eq!(DurationMinutes::new(0), Err(ValueError::BadDuration));
         assert_eq!(DurationMinutes::new(1441), Err(ValueError::BadDuration));
+    }
+
+    #[test]
+    fn text_fields_refuse_control_characters_and_excess() {
+        assert_eq!(required_text("user_id", " u-1 ").unwrap(), "u-1");
+        for bad in ["a\0b", "a\u{7}", "line\nbreak", "\u{1b}[31m"] {
+            assert_eq!(
+                required_text("user_id", bad),
+                Err(ValueError::ControlCharacter("user_id")),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            required_text("user_id", &"x".repeat(LINE_MAX + 1)),
+            Err(ValueError::TooLong("user_id", LINE_MAX))
+        );
+        assert_eq!(
+            optional_text("notes", Some("two\nlines\ttab"), NOTES_MAX, true).unwrap(),
+            Some("two\nlines\ttab".to_owned())
+        );
+        assert_eq!(
+            optional_text("notes", Some("nul\0"), NOTES_MAX, true),
+            Err(ValueError::ControlCharacter("notes"))
+        );
+        assert_eq!(
+            optional_text("notes", Some("  "), NOTES_MAX, true),
+            Ok(None)
+        );
     }
 }

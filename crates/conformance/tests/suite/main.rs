@@ -22,3 +22,4 @@ mod invariant;
 mod midtrans;
 mod postgres_only;
 mod rooms;
+mod text;
