@@ -28,9 +28,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 
 /// Sorts PostgreSQL's refusals by SQLSTATE, by class where the class says
 /// it all: the connection lost (08), the server short of resources (53),
-/// shutting down (57) or failing (58), the database gone (3D000) or not
-/// migrated (42P01) are all "unavailable, try later"; only a few codes are
-/// specific.
+/// shutting down (57) or failing (58), the database or its schema gone
+/// (3D000, 3F000) or not migrated (a missing table 42P01 or function 42883)
+/// are all "unavailable, try later"; only a few codes are specific.
 pub(crate) fn classify(db: &dyn sqlx::error::DatabaseError) -> Kind {
     let code = db.code().unwrap_or_default();
     let constraint = || db.constraint().map(str::to_owned);
@@ -39,7 +39,9 @@ pub(crate) fn classify(db: &dyn sqlx::error::DatabaseError) -> Kind {
         (_, "40P01" | "40001" | "55P03") => Kind::Retry,
         (_, "23505") => Kind::Conflict(constraint().unwrap_or_else(|| "unique".into())),
         (_, "23503") => Kind::Conflict(constraint().unwrap_or_else(|| "referenced".into())),
-        ("08" | "53" | "57" | "58", _) | (_, "3D000" | "42P01") => Kind::Unavailable,
+        ("08" | "53" | "57" | "58", _) | (_, "3D000" | "3F000" | "42P01" | "42883") => {
+            Kind::Unavailable
+        }
         _ => Kind::Other,
     }
 }

@@ -20,6 +20,7 @@ mod admin;
 mod assignment;
 mod invariant;
 mod midtrans;
+mod outage;
 mod postgres_only;
 mod rooms;
 mod text;
