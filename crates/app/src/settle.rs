@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 use tracing::warn;
 
 use crate::allocate::Step;
+use crate::metrics::Counter;
 use crate::payments::Verified;
 use crate::{App, AppError, Result};
 
@@ -97,6 +98,7 @@ impl App {
         let start_runner = {
             let mut state = self.settler.state();
             state.queue.push_back(Job { note, answer });
+            self.counters.inc(Counter::NotificationsQueued);
             let start = state.runners < RUNNERS;
             state.runners += usize::from(start);
             start
@@ -241,6 +243,7 @@ impl App {
         }
         rows.take(tx.as_mut(), &mut each).await?;
         tx.commit().await?;
+        self.counters.inc(Counter::SettlementGroups);
         Ok(each
             .into_iter()
             .map(|settled| {
