@@ -6,11 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use meetpool_conformance::{Settled, TestApp};
 use reqwest::StatusCode;
 
-use super::shop::{burst, burst_bookings, count, settlement_of, LINK};
+use super::shop::{burst, burst_bookings, count, settlement_of, until_queued, LINK};
 
 on_both!(
     a_burst_settles_each_notification_as_if_alone,
     a_notification_failing_in_a_burst_fails_alone,
+    notifications_queued_behind_a_busy_database_are_settled_in_groups,
 );
 
 async fn a_burst_settles_each_notification_as_if_alone(t: TestApp) {
@@ -157,4 +158,67 @@ async fn a_notification_failing_in_a_burst_fails_alone(t: TestApp) {
     assert_eq!(t.metric("meetpool_assignments_total").await, 10);
     assert_eq!(t.metric("meetpool_notifications_applied_total").await, 10);
     assert_eq!(t.metric("meetpool_pool_exhausted_total").await, 0);
+}
+
+/// While a transaction of the operator's own holds the database, the
+/// first notifications' settlement waits for it and the others queue up.
+/// Once it ends, the queue is settled several to a transaction: Midtrans
+/// gets a 200 for each, every booking is paid once and has a link, no link
+/// is held twice, and `/metrics` shows fewer settlement transactions than
+/// notifications.
+///
+/// Why a group must form: at most two groups are taken off the queue at a
+/// time, each waiting here for the database. All twelve notifications
+/// queued while it is held means that either one of those two groups holds
+/// several, or at least two are still queued, and the next group takes
+/// them all.
+async fn notifications_queued_behind_a_busy_database_are_settled_in_groups(t: TestApp) {
+    const N: usize = 12;
+    for i in 0..4 {
+        t.add_link(&format!("https://meet.example.com/group-{i}"))
+            .await;
+    }
+    // Four at 09:00 for the four links, eight at hours of their own.
+    let ids = burst_bookings(&t, N, 4).await;
+    let bodies: Vec<(String, Vec<u8>)> = ids
+        .keys()
+        .map(|order| (order.clone(), settlement_of(order)))
+        .collect();
+
+    let raw = t.db.raw().await;
+    let hold = raw.hold_settlements().await;
+    let releasing = async {
+        until_queued(&t, N as u64).await;
+        hold.release().await;
+    };
+    let (answers, ()) = tokio::join!(burst(&t, &bodies), releasing);
+
+    let mut links_at_nine = BTreeSet::new();
+    for ((order, _), answer) in bodies.iter().zip(answers) {
+        let answer = answer.settled();
+        assert_eq!(answer.booking_id, ids[order], "{answer:?}");
+        assert_eq!(answer.payment_status, "paid", "{answer:?}");
+        assert!(!answer.duplicate, "{answer:?}");
+        assert!(!answer.requires_manual_assignment, "{answer:?}");
+        let shown = t.booking(&ids[order]).await;
+        assert_eq!(shown.payment_status, "paid", "{shown:?}");
+        assert_eq!(shown.meeting_link, answer.meeting_link, "{order}");
+        let link = shown.meeting_link.expect("every booking gets a link");
+        let kinds = t.event_kinds(&ids[order]).await;
+        assert_eq!(count(&kinds, "payment"), 1, "{order}: {kinds:?}");
+        assert_eq!(count(&kinds, "assigned"), 1, "{order}: {kinds:?}");
+        if order.as_str() < "BURST-04" {
+            links_at_nine.insert(link);
+        }
+    }
+    assert_eq!(links_at_nine.len(), 4, "{links_at_nine:?}");
+    assert_eq!(t.overlaps().await, 0);
+
+    let applied = t.metric("meetpool_notifications_applied_total").await;
+    let transactions = t.metric("meetpool_settlement_groups_total").await;
+    assert_eq!(applied, N as u64);
+    assert!(
+        transactions < applied,
+        "{applied} queued notifications were settled in {transactions} transactions: none shared one"
+    );
 }
