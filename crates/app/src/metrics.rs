@@ -11,6 +11,8 @@ pub(crate) enum Counter {
     NotificationsApplied,
     NotificationsDuplicate,
     NotificationsRejected,
+    NotificationsQueued,
+    SettlementGroups,
 }
 
 #[derive(Default)]
@@ -21,6 +23,8 @@ pub struct Counters {
     notifications_applied: AtomicU64,
     notifications_duplicate: AtomicU64,
     notifications_rejected: AtomicU64,
+    notifications_queued: AtomicU64,
+    settlement_groups: AtomicU64,
 }
 
 impl Counters {
@@ -32,6 +36,8 @@ impl Counters {
             Counter::NotificationsApplied => &self.notifications_applied,
             Counter::NotificationsDuplicate => &self.notifications_duplicate,
             Counter::NotificationsRejected => &self.notifications_rejected,
+            Counter::NotificationsQueued => &self.notifications_queued,
+            Counter::SettlementGroups => &self.settlement_groups,
         }
     }
 
@@ -71,6 +77,16 @@ impl Counters {
                 "meetpool_notifications_rejected_total",
                 "Payment notifications refused (signature).",
                 Counter::NotificationsRejected,
+            ),
+            (
+                "meetpool_notifications_queued_total",
+                "Verified payment notifications queued for settlement.",
+                Counter::NotificationsQueued,
+            ),
+            (
+                "meetpool_settlement_groups_total",
+                "Transactions that settled queued notifications: fewer than the notifications when they share one.",
+                Counter::SettlementGroups,
             ),
         ];
         let mut out = String::new();

@@ -48,6 +48,7 @@ use serde_json::json;
 use tokio::sync::oneshot;
 use tracing::warn;
 
+use crate::metrics::Counter;
 use crate::payments::{payment_plan, payment_report, Then, Verified};
 use crate::work::Work;
 use crate::{App, AppError, NotificationOutcome, Result};
@@ -120,6 +121,7 @@ impl App {
         let start_runner = {
             let mut state = self.settler.state();
             state.queue.push_back(Job { note, answer });
+            self.counters.inc(Counter::NotificationsQueued);
             let start = state.runners < RUNNERS;
             state.runners += usize::from(start);
             start
@@ -280,6 +282,7 @@ impl App {
         }
         pending.send(&mut work, &mut answers).await?;
         work.commit().await?;
+        self.counters.inc(Counter::SettlementGroups);
         Ok(answers
             .into_iter()
             .map(|settled| {

@@ -1,6 +1,6 @@
 //! The operator's API: validation that changes nothing, payment changes by
 //! hand, links that cannot be deleted, the audit trail.
-use meetpool_conformance::{event_kinds, Backend, TestApp};
+use meetpool_conformance::{Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -12,10 +12,9 @@ on_both!(
     the_date_filter_is_the_platforms_local_day,
 );
 
-async fn bad_input_is_refused_with_a_reason_and_changes_nothing(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
+const UNPROCESSABLE: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
+
+async fn bad_input_is_refused_with_a_reason_and_changes_nothing(t: TestApp) {
     for (body, code) in [
         (json!({"name": "x", "duration": 0}), "invalid_duration"),
         (json!({"name": "x", "duration": 1441}), "invalid_duration"),
@@ -24,7 +23,7 @@ async fn bad_input_is_refused_with_a_reason_and_changes_nothing(b: Backend) {
         let (s, e) = t.post("/api/session-types", body).await;
         assert_eq!(
             (s, e["error"]["code"].as_str()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some(code)),
+            (UNPROCESSABLE, Some(code)),
             "{e}"
         );
     }
@@ -38,30 +37,19 @@ async fn bad_input_is_refused_with_a_reason_and_changes_nothing(b: Backend) {
     assert_eq!(t.get("/api/session-types").await.1, json!([]));
 
     for url in ["http://meet.google.com/x", "meet.google.com/x", "not a url"] {
-        let (s, e) = t.post("/api/links", json!({"meeting_link": url})).await;
-        assert_eq!(
-            (s, e["error"]["code"].as_str()),
-            (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some("invalid_meeting_link")
-            )
-        );
+        let refused = t.try_add_link(url).await.unwrap_err();
+        assert_eq!(refused.why(), (UNPROCESSABLE, "invalid_meeting_link"));
     }
     t.add_link("https://meet.google.com/abc").await;
-    let (s, e) = t
-        .post(
-            "/api/links",
-            json!({"meeting_link": "https://meet.google.com/abc"}),
-        )
-        .await;
-    assert_eq!(
-        (s, e["error"]["code"].as_str()),
-        (StatusCode::CONFLICT, Some("duplicate_link"))
-    );
-    assert_eq!(t.get("/api/links").await.1.as_array().unwrap().len(), 1);
+    let refused = t
+        .try_add_link("https://meet.google.com/abc")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.why(), (StatusCode::CONFLICT, "duplicate_link"));
+    assert_eq!(t.links().await.len(), 1);
 
-    let st = t.session_type(60).await;
-    let good = json!({"order_id": "O-1", "user_id": "u", "expert_id": "e", "session_type_id": st,
+    let st = t.create_session_type(60).await;
+    let good = json!({"order_id": "O-1", "user_id": "u", "expert_id": "e", "session_type_id": st.id,
                       "booking_date": "2027-12-01", "booking_time": "14:00", "price": 1});
     for (field, value, code) in [
         ("booking_date", json!("2027-02-30"), "invalid_slot"),
@@ -77,136 +65,84 @@ async fn bad_input_is_refused_with_a_reason_and_changes_nothing(b: Backend) {
     ] {
         let mut body = good.clone();
         body[field] = value;
-        let (s, e) = t.post("/api/bookings", body).await;
-        assert_eq!(
-            (s, e["error"]["code"].as_str()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some(code)),
-            "{field}: {e}"
-        );
+        let refused = t.try_create_booking(body).await.unwrap_err();
+        assert_eq!(refused.why(), (UNPROCESSABLE, code), "{field}: {refused:?}");
     }
     let (s, _) = t.post("/api/bookings", json!({"order_id": "O-2"})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "missing fields are malformed");
-    let (s, e) = t.get("/api/bookings?date=tomorrow").await;
-    assert_eq!(
-        (s, e["error"]["code"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_date"))
-    );
+    let refused = t.bookings("date=tomorrow").await.unwrap_err();
+    assert_eq!(refused.why(), (UNPROCESSABLE, "invalid_date"));
     assert_eq!(t.get("/api/bookings").await.1, json!([]));
 }
 
-async fn payment_changes_by_hand_follow_the_state_machine(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
-    t.add_link("https://meet.google.com/only").await;
-    let st = t.session_type(60).await;
-    let first = t.booking(&st, "2027-12-01", "14:00", "paid").await;
-    let waiting = t.booking(&st, "2027-12-01", "14:30", "paid").await;
-    let (fid, wid) = (
-        first["id"].as_str().unwrap(),
-        waiting["id"].as_str().unwrap(),
-    );
-    assert!(waiting["meeting_link"].is_null());
+async fn payment_changes_by_hand_follow_the_state_machine(t: TestApp) {
+    const ONLY: &str = "https://meet.google.com/only";
+    t.add_link(ONLY).await;
+    let st = t.create_session_type(60).await;
+    let first = t.create_booking(&st, "2027-12-01", "14:00", "paid").await;
+    let waiting = t.create_booking(&st, "2027-12-01", "14:30", "paid").await;
+    assert_eq!(waiting.meeting_link, None);
 
     // Paid never goes back to pending.
-    let (s, e) = t
-        .patch(
-            &format!("/api/bookings/{fid}"),
-            json!({"payment_status": "pending"}),
-        )
-        .await;
+    let refused = t
+        .set_payment_status(&first.id, "pending")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.why(), (StatusCode::CONFLICT, "invalid_transition"));
     assert_eq!(
-        (s, e["error"]["code"].as_str()),
-        (StatusCode::CONFLICT, Some("invalid_transition"))
-    );
-    assert_eq!(
-        t.get_booking(fid).await["meeting_link"],
-        "https://meet.google.com/only"
+        t.booking(&first.id).await.meeting_link.as_deref(),
+        Some(ONLY)
     );
 
     // A refund releases the link and the waiting booking gets it at once.
-    let (s, refunded) = t
-        .patch(
-            &format!("/api/bookings/{fid}"),
-            json!({"payment_status": "refunded"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    let refunded = t.set_payment_status(&first.id, "refunded").await.unwrap();
     assert_eq!(
-        (
-            refunded["payment_status"].as_str(),
-            &refunded["meeting_link"]
-        ),
-        (Some("refunded"), &json!(null))
+        (refunded.payment_status.as_str(), refunded.meeting_link),
+        ("refunded", None)
     );
     assert_eq!(
-        t.get_booking(wid).await["meeting_link"],
-        "https://meet.google.com/only"
+        t.booking(&waiting.id).await.meeting_link.as_deref(),
+        Some(ONLY)
     );
     assert_eq!(
-        event_kinds(&t, fid).await,
-        vec!["created", "assigned", "payment", "released"]
+        t.event_kinds(&first.id).await,
+        ["created", "assigned", "payment", "released"]
     );
     assert_eq!(
-        event_kinds(&t, wid).await,
-        vec!["created", "pool_exhausted", "assigned"]
+        t.event_kinds(&waiting.id).await,
+        ["created", "pool_exhausted", "assigned"]
     );
 
-    let (s, e) = t
-        .patch(
-            &format!("/api/bookings/{fid}"),
-            json!({"payment_status": "paid"}),
-        )
-        .await;
-    assert_eq!(
-        (s, e["error"]["code"].as_str()),
-        (StatusCode::CONFLICT, Some("invalid_transition"))
-    );
-    let (s, _) = t
-        .patch(
-            &format!("/api/bookings/{fid}"),
-            json!({"payment_status": "bogus"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let refused = t.set_payment_status(&first.id, "paid").await.unwrap_err();
+    assert_eq!(refused.why(), (StatusCode::CONFLICT, "invalid_transition"));
+    let refused = t.set_payment_status(&first.id, "bogus").await.unwrap_err();
+    assert_eq!(refused.status, UNPROCESSABLE);
 }
 
-async fn links_that_bookings_reference_cannot_be_deleted(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
+async fn links_that_bookings_reference_cannot_be_deleted(t: TestApp) {
     let used = t.add_link("https://meet.google.com/used").await;
     let spare = t.add_link("https://meet.google.com/spare").await;
-    let st = t.session_type(60).await;
-    t.booking(&st, "2027-12-01", "14:00", "paid").await;
-    let (s, e) = t.delete(&format!("/api/links/{used}")).await;
-    assert_eq!(
-        (s, e["error"]["code"].as_str()),
-        (StatusCode::CONFLICT, Some("link_in_use"))
-    );
-    let (s, _) = t.delete(&format!("/api/links/{spare}")).await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) = t.get(&format!("/api/links/{spare}")).await;
+    let st = t.create_session_type(60).await;
+    t.create_booking(&st, "2027-12-01", "14:00", "paid").await;
+    let refused = t.delete_link(&used.id).await.unwrap_err();
+    assert_eq!(refused.why(), (StatusCode::CONFLICT, "link_in_use"));
+    t.delete_link(&spare.id).await.unwrap();
+    let (s, _) = t.get(&format!("/api/links/{}", spare.id)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, l) = t
-        .patch(&format!("/api/links/{used}"), json!({"notes": "main room"}))
-        .await;
-    assert_eq!(
-        (s, l["notes"].as_str()),
-        (StatusCode::OK, Some("main room"))
-    );
-    let (_, l) = t
-        .patch(&format!("/api/links/{used}"), json!({"notes": null}))
-        .await;
-    assert!(l["notes"].is_null());
-    let (_, recent) = t.get("/api/assignments/recent?limit=5").await;
-    assert_eq!(recent.as_array().unwrap().len(), 1);
+    let noted = t
+        .update_link(&used.id, json!({"notes": "main room"}))
+        .await
+        .unwrap();
+    assert_eq!(noted.notes.as_deref(), Some("main room"));
+    let cleared = t
+        .update_link(&used.id, json!({"notes": null}))
+        .await
+        .unwrap();
+    assert_eq!(cleared.notes, None);
+    assert_eq!(t.recent_assignments(5).await.len(), 1);
 }
 
-async fn health_and_readiness(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
+async fn health_and_readiness(t: TestApp) {
     for path in ["/healthz", "/readyz"] {
         let res = t.http.get(t.url(path)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{path}");
@@ -216,29 +152,22 @@ async fn health_and_readiness(b: Backend) {
 }
 
 async fn the_date_filter_is_the_platforms_local_day(b: Backend) {
-    let Some(t) = TestApp::spawn_with(b, |c| {
+    let t = TestApp::start_with(b, |c| {
         c.set_timezone("Asia/Jakarta").unwrap();
     })
-    .await
-    else {
-        return;
-    };
-    let st = t.session_type(60).await;
+    .await;
+    let st = t.create_session_type(60).await;
     // 00:30 and 23:30 in Jakarta on 2 Dec are 1 Dec 17:30 UTC and 2 Dec 16:30 UTC.
-    let early = t.booking(&st, "2027-12-02", "00:30", "pending").await;
-    let late = t.booking(&st, "2027-12-02", "23:30", "pending").await;
-    t.booking(&st, "2027-12-01", "23:30", "pending").await;
-    t.booking(&st, "2027-12-03", "00:00", "pending").await;
-    let (s, list) = t.get("/api/bookings?date=2027-12-02").await;
-    assert_eq!(s, StatusCode::OK, "{list}");
-    let ids: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        ids,
-        vec![early["id"].as_str().unwrap(), late["id"].as_str().unwrap()]
-    );
+    let early = t
+        .create_booking(&st, "2027-12-02", "00:30", "pending")
+        .await;
+    let late = t
+        .create_booking(&st, "2027-12-02", "23:30", "pending")
+        .await;
+    t.create_booking(&st, "2027-12-01", "23:30", "pending")
+        .await;
+    t.create_booking(&st, "2027-12-03", "00:00", "pending")
+        .await;
+    let listed = t.bookings("date=2027-12-02").await.unwrap();
+    assert_eq!(listed, [early, late]);
 }

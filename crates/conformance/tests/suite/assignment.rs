@@ -1,6 +1,6 @@
 //! Assignment: the previous system's testing guide, conflicts, sharing,
 //! policies, and the invariant held by the database itself.
-use meetpool_conformance::{event_kinds, Backend, TestApp};
+use meetpool_conformance::{AssignAnswer, Backend, TestApp};
 use meetpool_domain::Policy;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -27,82 +27,83 @@ on_both!(
     imported_paid_bookings_are_assigned_on_creation,
 );
 
-async fn seed_test_1_single_booking_gets_a_link(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
+async fn seed_test_1_single_booking_gets_a_link(t: TestApp) {
     let links = t.seed_links().await;
-    let st = t.session_type(60).await;
-    let booking = t.booking(&st, DAY, "14:00", "pending").await;
-    let id = booking["id"].as_str().unwrap();
-    let (s, _) = t
-        .patch(
-            &format!("/api/bookings/{id}"),
-            json!({"payment_status": "paid"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    let st = t.create_session_type(60).await;
+    let booking = t.create_booking(&st, DAY, "14:00", "pending").await;
+    t.set_payment_status(&booking.id, "paid").await.unwrap();
 
-    let (s, body) = t.assign(id).await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    assert_eq!(body["success"], true);
-    assert_eq!(body["meetingLink"], "https://meet.google.com/kcw-ebey-pqu");
-    assert!(links.contains(&body["meetingLinkId"].as_str().unwrap().to_owned()));
+    let (s, answer) = t.assign(&booking.id).await;
+    assert_eq!(s, StatusCode::OK, "{answer:?}");
+    assert_eq!(
+        answer,
+        AssignAnswer {
+            success: true,
+            meeting_link: Some(links[0].meeting_link.clone()),
+            meeting_link_id: Some(links[0].id.clone()),
+            error: None,
+            requires_manual_assignment: None,
+        }
+    );
+    assert_eq!(
+        answer.meeting_link.as_deref(),
+        Some("https://meet.google.com/kcw-ebey-pqu")
+    );
 
     // Idempotent: the same answer again.
-    let (s2, again) = t.assign(id).await;
-    assert_eq!((s2, &again), (StatusCode::OK, &body));
-    let shown = t.get_booking(id).await;
-    assert_eq!(shown["meeting_link"], body["meetingLink"]);
-    assert_eq!(shown["starts_at"], "2027-12-01T14:00:00Z");
-    assert_eq!(shown["ends_at"], "2027-12-01T15:00:00Z");
-    assert!(event_kinds(&t, id).await.contains(&"assigned".to_owned()));
+    assert_eq!(
+        t.assign(&booking.id).await,
+        (StatusCode::OK, answer.clone())
+    );
+    let shown = t.booking(&booking.id).await;
+    assert_eq!(shown.meeting_link, answer.meeting_link);
+    assert_eq!(shown.starts_at, "2027-12-01T14:00:00Z");
+    assert_eq!(shown.ends_at, "2027-12-01T15:00:00Z");
+    assert!(t
+        .event_kinds(&booking.id)
+        .await
+        .contains(&"assigned".to_owned()));
 }
 
-async fn seed_test_2_same_time_gets_different_links(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
+async fn seed_test_2_same_time_gets_different_links(t: TestApp) {
     t.seed_links().await;
-    let st = t.session_type(60).await;
-    let a = t.booking(&st, DAY, "14:00", "paid").await;
-    let c = t.booking(&st, DAY, "14:00", "paid").await;
-    let (_, la) = t.assign(a["id"].as_str().unwrap()).await;
-    let (_, lc) = t.assign(c["id"].as_str().unwrap()).await;
-    assert_eq!(la["success"], true);
-    assert_eq!(lc["success"], true);
-    assert_ne!(la["meetingLink"], lc["meetingLink"]);
+    let st = t.create_session_type(60).await;
+    let a = t.create_booking(&st, DAY, "14:00", "paid").await;
+    let c = t.create_booking(&st, DAY, "14:00", "paid").await;
+    let (_, la) = t.assign(&a.id).await;
+    let (_, lc) = t.assign(&c.id).await;
+    assert!(la.success && lc.success, "{la:?} {lc:?}");
+    assert_ne!(la.meeting_link, lc.meeting_link);
     assert_eq!(t.overlaps().await, 0);
 }
 
-async fn seed_test_3_different_times_share_a_link(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
+async fn seed_test_3_different_times_share_a_link(t: TestApp) {
     t.seed_links().await;
-    let st = t.session_type(60).await;
-    let a = t.booking(&st, DAY, "14:00", "paid").await;
-    let c = t.booking(&st, DAY, "16:00", "paid").await;
+    let st = t.create_session_type(60).await;
+    let a = t.create_booking(&st, DAY, "14:00", "paid").await;
+    let c = t.create_booking(&st, DAY, "16:00", "paid").await;
+    assert!(a.meeting_link.is_some());
     assert_eq!(
-        a["meeting_link"], c["meeting_link"],
+        a.meeting_link, c.meeting_link,
         "14:00 and 16:00 share one link"
     );
-    assert!(a["meeting_link"].is_string());
 }
 
-async fn exhausted_pool_answers_409_and_the_booking_waits(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
+async fn exhausted_pool_answers_409_and_the_booking_waits(t: TestApp) {
     t.add_link("https://meet.google.com/only-one").await;
-    let st = t.session_type(60).await;
-    let first = t.booking(&st, DAY, "14:00", "paid").await;
-    assert!(first["meeting_link"].is_string());
-    let second = t.booking(&st, DAY, "14:00", "paid").await;
-    let id = second["id"].as_str().unwrap();
-    assert!(second["meeting_link"].is_null());
+    let st = t.create_session_type(60).await;
+    let first = t.create_booking(&st, DAY, "14:00", "paid").await;
+    assert!(first.meeting_link.is_some());
+    let second = t.create_booking(&st, DAY, "14:00", "paid").await;
+    assert_eq!(second.meeting_link, None);
 
-    let (s, body) = t.assign(id).await;
+    // The previous system's answer, to the byte.
+    let (s, body) = t
+        .post(
+            "/functions/v1/assign-meeting-link",
+            json!({ "bookingId": second.id }),
+        )
+        .await;
     assert_eq!(s, StatusCode::CONFLICT);
     assert_eq!(
         body,
@@ -110,100 +111,77 @@ async fn exhausted_pool_answers_409_and_the_booking_waits(b: Backend) {
     );
 
     // Still paid, in the unassigned queue, counted, and alerted.
-    assert_eq!(t.get_booking(id).await["payment_status"], "paid");
-    let (_, queue) = t.get("/api/bookings?unassigned=true").await;
-    let queued: Vec<&str> = queue
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(queued, vec![id]);
-    let (_, status) = t.get("/api/pool/status").await;
-    assert_eq!(status["unassigned_paid_bookings"], 1);
-    assert_eq!(status["total_links"], 1);
-    assert!(event_kinds(&t, id)
+    assert_eq!(t.booking(&second.id).await.payment_status, "paid");
+    let queue = t.bookings("unassigned=true").await.unwrap();
+    assert_eq!(queue, [t.booking(&second.id).await]);
+    let status = t.pool_status().await;
+    assert_eq!(status.unassigned_paid_bookings, 1);
+    assert_eq!(status.total_links, 1);
+    assert!(t
+        .event_kinds(&second.id)
         .await
         .contains(&"pool_exhausted".to_owned()));
-    let metrics = t.metrics().await;
-    assert!(metrics.contains("meetpool_pool_exhausted_total"));
+    assert_eq!(t.metric("meetpool_pool_exhausted_total").await, 2);
 
     // Capacity appears: the waiting booking gets it at once.
     t.add_link("https://meet.google.com/second").await;
     assert_eq!(
-        t.get_booking(id).await["meeting_link"],
-        "https://meet.google.com/second"
+        t.booking(&second.id).await.meeting_link.as_deref(),
+        Some("https://meet.google.com/second")
     );
 }
 
-async fn partial_overlap_needs_another_link(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
+async fn partial_overlap_needs_another_link(t: TestApp) {
     t.add_link("https://meet.google.com/aaa").await;
-    let st = t.session_type(60).await;
-    t.booking(&st, DAY, "14:00", "paid").await;
-    let late = t.booking(&st, DAY, "14:30", "paid").await;
-    assert!(
-        late["meeting_link"].is_null(),
-        "14:30-15:30 overlaps 14:00-15:00"
-    );
+    let st = t.create_session_type(60).await;
+    t.create_booking(&st, DAY, "14:00", "paid").await;
+    let late = t.create_booking(&st, DAY, "14:30", "paid").await;
+    assert_eq!(late.meeting_link, None, "14:30-15:30 overlaps 14:00-15:00");
     t.add_link("https://meet.google.com/bbb").await;
     assert_eq!(
-        t.get_booking(late["id"].as_str().unwrap()).await["meeting_link"],
-        "https://meet.google.com/bbb"
+        t.booking(&late.id).await.meeting_link.as_deref(),
+        Some("https://meet.google.com/bbb")
     );
 }
 
-async fn sessions_crossing_midnight_overlap_the_next_day(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
+async fn sessions_crossing_midnight_overlap_the_next_day(t: TestApp) {
     t.add_link("https://meet.google.com/night").await;
-    let long = t.session_type(90).await;
-    let hour = t.session_type(60).await;
-    let late = t.booking(&long, "2027-12-01", "23:30", "paid").await;
-    assert_eq!(late["ends_at"], "2027-12-02T01:00:00Z");
-    assert!(late["meeting_link"].is_string());
-    let early = t.booking(&hour, "2027-12-02", "00:30", "paid").await;
-    assert!(
-        early["meeting_link"].is_null(),
+    let long = t.create_session_type(90).await;
+    let hour = t.create_session_type(60).await;
+    let late = t.create_booking(&long, "2027-12-01", "23:30", "paid").await;
+    assert_eq!(late.ends_at, "2027-12-02T01:00:00Z");
+    assert!(late.meeting_link.is_some());
+    let early = t.create_booking(&hour, "2027-12-02", "00:30", "paid").await;
+    assert_eq!(
+        early.meeting_link, None,
         "00:30 the next day is inside 23:30 + 90 min"
     );
-    let after = t.booking(&hour, "2027-12-02", "01:00", "paid").await;
-    assert_eq!(after["meeting_link"], late["meeting_link"]);
+    let after = t.create_booking(&hour, "2027-12-02", "01:00", "paid").await;
+    assert_eq!(after.meeting_link, late.meeting_link);
     assert_eq!(t.overlaps().await, 0);
 }
 
-async fn back_to_back_sessions_share_a_link(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
+async fn back_to_back_sessions_share_a_link(t: TestApp) {
     t.add_link("https://meet.google.com/one").await;
-    let st = t.session_type(60).await;
-    let a = t.booking(&st, DAY, "14:00", "paid").await;
-    let c = t.booking(&st, DAY, "15:00", "paid").await;
-    assert!(a["meeting_link"].is_string());
-    assert_eq!(a["meeting_link"], c["meeting_link"]);
+    let st = t.create_session_type(60).await;
+    let a = t.create_booking(&st, DAY, "14:00", "paid").await;
+    let c = t.create_booking(&st, DAY, "15:00", "paid").await;
+    assert!(a.meeting_link.is_some());
+    assert_eq!(a.meeting_link, c.meeting_link);
 }
 
 async fn buffer_keeps_a_link_idle_after_a_session(b: Backend) {
-    let Some(t) = TestApp::spawn_with(b, |c| c.buffer_minutes = 10).await else {
-        return;
-    };
+    let t = TestApp::start_with(b, |c| c.buffer_minutes = 10).await;
     t.add_link("https://meet.google.com/one").await;
-    let st = t.session_type(60).await;
-    t.booking(&st, DAY, "14:00", "paid").await;
-    let next = t.booking(&st, DAY, "15:00", "paid").await;
-    assert!(
-        next["meeting_link"].is_null(),
+    let st = t.create_session_type(60).await;
+    t.create_booking(&st, DAY, "14:00", "paid").await;
+    let next = t.create_booking(&st, DAY, "15:00", "paid").await;
+    assert_eq!(
+        next.meeting_link, None,
         "15:00 is inside the 10-minute buffer"
     );
-    let later = t.booking(&st, DAY, "15:10", "paid").await;
-    assert!(
-        later["meeting_link"].is_string(),
-        "15:10 is past the buffer"
-    );
+    let later = t.create_booking(&st, DAY, "15:10", "paid").await;
+    assert!(later.meeting_link.is_some(), "15:10 is past the buffer");
     assert_eq!(t.overlaps().await, 0);
 }
 
@@ -212,72 +190,61 @@ async fn best_fit_picks_the_tightest_link_and_first_fit_the_first(b: Backend) {
         (Policy::BestFit, "https://meet.google.com/b"),
         (Policy::FirstFit, "https://meet.google.com/a"),
     ] {
-        let Some(t) = TestApp::spawn_with(b, |c| c.policy = policy).await else {
-            return;
-        };
+        let t = TestApp::start_with(b, |c| c.policy = policy).await;
         let a = t.add_link("https://meet.google.com/a").await;
         let bl = t.add_link("https://meet.google.com/b").await;
-        let st = t.session_type(60).await;
+        let st = t.create_session_type(60).await;
         // a is busy at 09:00, b at 12:30: 14:00 fits b more tightly.
-        let x = t.booking(&st, DAY, "09:00", "paid").await;
-        let y = t.booking(&st, DAY, "12:30", "paid").await;
-        t.put(
-            &format!("/api/bookings/{}/meeting-link", x["id"].as_str().unwrap()),
-            json!({"meeting_link_id": a}),
-        )
-        .await;
-        let (s, body) = t
-            .put(
-                &format!("/api/bookings/{}/meeting-link", y["id"].as_str().unwrap()),
-                json!({"meeting_link_id": bl}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{body}");
-        let z = t.booking(&st, DAY, "14:00", "paid").await;
-        assert_eq!(z["meeting_link"], expected, "{policy:?}");
+        let x = t.create_booking(&st, DAY, "09:00", "paid").await;
+        let y = t.create_booking(&st, DAY, "12:30", "paid").await;
+        t.assign_link(&x.id, &a.id).await.unwrap();
+        t.assign_link(&y.id, &bl.id).await.unwrap();
+        let z = t.create_booking(&st, DAY, "14:00", "paid").await;
+        assert_eq!(z.meeting_link.as_deref(), Some(expected), "{policy:?}");
     }
 }
 
-async fn disabled_links_get_nothing_new_and_lose_coming_sessions(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
+async fn disabled_links_get_nothing_new_and_lose_coming_sessions(t: TestApp) {
     let a = t.add_link("https://meet.google.com/a").await;
     t.add_link("https://meet.google.com/b").await;
-    let st = t.session_type(60).await;
-    let first = t.booking(&st, DAY, "14:00", "paid").await;
-    assert_eq!(first["meeting_link"], "https://meet.google.com/a");
+    let st = t.create_session_type(60).await;
+    let first = t.create_booking(&st, DAY, "14:00", "paid").await;
+    assert_eq!(
+        first.meeting_link.as_deref(),
+        Some("https://meet.google.com/a")
+    );
 
-    let (s, link) = t
-        .patch(&format!("/api/links/{a}"), json!({"is_available": false}))
-        .await;
-    assert_eq!(s, StatusCode::OK, "{link}");
-    assert_eq!(link["is_available"], false);
+    let disabled = t
+        .update_link(&a.id, json!({"is_available": false}))
+        .await
+        .unwrap();
+    assert!(!disabled.is_available);
     // Its coming session moved to the other link.
-    let moved = t.get_booking(first["id"].as_str().unwrap()).await;
-    assert_eq!(moved["meeting_link"], "https://meet.google.com/b");
-    let kinds = event_kinds(&t, first["id"].as_str().unwrap()).await;
-    assert_eq!(kinds, vec!["created", "assigned", "released", "assigned"]);
+    let moved = t.booking(&first.id).await;
+    assert_eq!(
+        moved.meeting_link.as_deref(),
+        Some("https://meet.google.com/b")
+    );
+    assert_eq!(
+        t.event_kinds(&first.id).await,
+        ["created", "assigned", "released", "assigned"]
+    );
 
     // Nothing new goes to it.
-    let other = t.booking(&st, DAY, "18:00", "paid").await;
-    assert_eq!(other["meeting_link"], "https://meet.google.com/b");
-    let (_, status) = t.get("/api/pool/status").await;
+    let other = t.create_booking(&st, DAY, "18:00", "paid").await;
     assert_eq!(
-        (
-            status["total_links"].as_i64(),
-            status["available_links"].as_i64()
-        ),
-        (Some(2), Some(1))
+        other.meeting_link.as_deref(),
+        Some("https://meet.google.com/b")
     );
+    let status = t.pool_status().await;
+    assert_eq!((status.total_links, status.available_links), (2, 1));
 }
 
-async fn assign_errors_answer_like_the_previous_system(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
+async fn assign_errors_answer_like_the_previous_system(t: TestApp) {
     let path = "/functions/v1/assign-meeting-link";
-    let (s, body) = t.assign(&uuid::Uuid::new_v4().to_string()).await;
+    let (s, body) = t
+        .post(path, json!({ "bookingId": uuid::Uuid::new_v4() }))
+        .await;
     assert_eq!(
         (s, body),
         (
@@ -286,10 +253,10 @@ async fn assign_errors_answer_like_the_previous_system(b: Backend) {
         )
     );
 
-    let (s, body) = t.assign("not-a-uuid").await;
+    let (s, answer) = t.assign("not-a-uuid").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert_eq!(body["success"], false);
-    assert!(body["error"].as_str().unwrap().contains("UUID"));
+    assert!(!answer.success);
+    assert!(answer.error.unwrap().contains("UUID"));
 
     let (s, body) = t.post(path, json!({"booking": "x"})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
@@ -298,7 +265,7 @@ async fn assign_errors_answer_like_the_previous_system(b: Backend) {
     let res = t
         .http
         .post(t.url(path))
-        .bearer_auth("test-admin-token")
+        .bearer_auth(meetpool_conformance::ADMIN_TOKEN)
         .body("{not json")
         .send()
         .await
@@ -317,8 +284,8 @@ async fn assign_errors_answer_like_the_previous_system(b: Backend) {
         }
         let res = req.send().await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-        let body: serde_json::Value = res.json().await.unwrap();
-        assert_eq!(body["success"], false);
+        let answer: AssignAnswer = res.json().await.unwrap();
+        assert!(!answer.success);
     }
 
     // The native API answers in its own shape.
@@ -341,7 +308,7 @@ async fn assign_errors_answer_like_the_previous_system(b: Backend) {
     let res = t
         .http
         .post(t.url("/api/links"))
-        .bearer_auth("test-admin-token")
+        .bearer_auth(meetpool_conformance::ADMIN_TOKEN)
         .body("{")
         .send()
         .await
@@ -351,87 +318,60 @@ async fn assign_errors_answer_like_the_previous_system(b: Backend) {
     assert_eq!(body["error"]["code"], "malformed_json");
 }
 
-async fn only_paid_bookings_get_links(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
+async fn only_paid_bookings_get_links(t: TestApp) {
     t.seed_links().await;
-    let st = t.session_type(60).await;
-    let pending = t.booking(&st, DAY, "14:00", "pending").await;
-    assert!(pending["meeting_link"].is_null());
-    let (s, body) = t.assign(pending["id"].as_str().unwrap()).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["success"], false);
-    assert!(t.get_booking(pending["id"].as_str().unwrap()).await["meeting_link"].is_null());
+    let st = t.create_session_type(60).await;
+    let pending = t.create_booking(&st, DAY, "14:00", "pending").await;
+    assert_eq!(pending.meeting_link, None);
+    let (s, answer) = t.assign(&pending.id).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{answer:?}");
+    assert!(!answer.success);
+    assert_eq!(t.booking(&pending.id).await.meeting_link, None);
 }
 
-async fn manual_assignment_never_double_books(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
+async fn manual_assignment_never_double_books(t: TestApp) {
     let a = t.add_link("https://meet.google.com/a").await;
     let other = t.add_link("https://meet.google.com/b").await;
-    let st = t.session_type(60).await;
-    let holder = t.booking(&st, DAY, "14:00", "paid").await;
-    let second = t.booking(&st, DAY, "14:30", "paid").await;
-    assert_eq!(holder["meeting_link"], "https://meet.google.com/a");
-    let sid = second["id"].as_str().unwrap();
-    let before = t.get_booking(sid).await;
+    let st = t.create_session_type(60).await;
+    let holder = t.create_booking(&st, DAY, "14:00", "paid").await;
+    let second = t.create_booking(&st, DAY, "14:30", "paid").await;
+    assert_eq!(holder.meeting_link_id.as_ref(), Some(&a.id));
+    let before = t.booking(&second.id).await;
 
-    let (s, body) = t
-        .put(
-            &format!("/api/bookings/{sid}/meeting-link"),
-            json!({"meeting_link_id": a}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CONFLICT, "{body}");
-    assert_eq!(body["error"]["code"], "link_busy");
-    assert_eq!(
-        body["error"]["details"]["conflicting_booking_id"],
-        holder["id"]
-    );
-    assert_eq!(
-        t.get_booking(sid).await["meeting_link_id"],
-        before["meeting_link_id"]
-    );
+    let refused = t.assign_link(&second.id, &a.id).await.unwrap_err();
+    assert_eq!(refused.why(), (StatusCode::CONFLICT, "link_busy"));
+    let details = refused.error.details.expect("the conflict's details");
+    assert_eq!(details["conflicting_booking_id"], holder.id.as_str());
+    assert_eq!(t.booking(&second.id).await, before);
 
     // Release, then assign by hand to the free link.
-    let (s, released) = t.delete(&format!("/api/bookings/{sid}/meeting-link")).await;
-    assert_eq!(s, StatusCode::OK);
-    assert!(released["meeting_link"].is_null());
+    let released = t.release_link(&second.id).await.unwrap();
+    assert_eq!(released.meeting_link, None);
+    assert_eq!(t.booking(&second.id).await.meeting_link, None);
+    let assigned = t.assign_link(&second.id, &other.id).await.unwrap();
     assert_eq!(
-        t.get_booking(sid).await["meeting_link"],
-        serde_json::Value::Null
+        assigned.meeting_link.as_deref(),
+        Some("https://meet.google.com/b")
     );
-    let (s, body) = t
-        .put(
-            &format!("/api/bookings/{sid}/meeting-link"),
-            json!({"meeting_link_id": other}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    assert_eq!(body["meeting_link"], "https://meet.google.com/b");
-    assert!(event_kinds(&t, sid)
+    assert!(t
+        .event_kinds(&second.id)
         .await
         .contains(&"manual_assigned".to_owned()));
     assert_eq!(t.overlaps().await, 0);
 }
 
-async fn raw_sql_that_would_double_book_is_refused(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
+async fn raw_sql_that_would_double_book_is_refused(t: TestApp) {
     let a = t.add_link("https://meet.google.com/a").await;
     t.add_link("https://meet.google.com/b").await;
-    let st = t.session_type(60).await;
-    let x = t.booking(&st, DAY, "14:00", "paid").await;
-    let y = t.booking(&st, DAY, "14:30", "paid").await;
-    assert_ne!(x["meeting_link"], y["meeting_link"]);
+    let st = t.create_session_type(60).await;
+    let x = t.create_booking(&st, DAY, "14:00", "paid").await;
+    let y = t.create_booking(&st, DAY, "14:30", "paid").await;
+    assert_ne!(x.meeting_link, y.meeting_link);
     let raw = t.db.raw().await;
     let err = raw
         .execute(&format!(
-            "UPDATE bookings SET meeting_link_id = '{a}' WHERE id = '{}'",
-            y["id"].as_str().unwrap()
+            "UPDATE bookings SET meeting_link_id = '{}' WHERE id = '{}'",
+            a.id, y.id
         ))
         .await
         .unwrap_err();
@@ -440,55 +380,55 @@ async fn raw_sql_that_would_double_book_is_refused(b: Backend) {
         "{err}"
     );
     assert_eq!(
-        t.get_booking(y["id"].as_str().unwrap()).await["meeting_link"],
-        "https://meet.google.com/b"
+        t.booking(&y.id).await.meeting_link.as_deref(),
+        Some("https://meet.google.com/b")
     );
     assert_eq!(t.overlaps().await, 0);
 }
 
 async fn a_time_the_clocks_skip_is_422(b: Backend) {
-    let Some(t) = TestApp::spawn_with(b, |c| {
+    let t = TestApp::start_with(b, |c| {
         c.set_timezone("America/New_York").unwrap();
     })
-    .await
-    else {
-        return;
-    };
-    let st = t.session_type(60).await;
-    let (s, body) = t
-        .post(
-            "/api/bookings",
-            json!({"order_id": "DST-1", "user_id": "u", "expert_id": "e", "session_type_id": st,
+    .await;
+    let st = t.create_session_type(60).await;
+    let refused = t
+        .try_create_booking(
+            json!({"order_id": "DST-1", "user_id": "u", "expert_id": "e", "session_type_id": st.id,
                    "booking_date": "2027-03-14", "booking_time": "02:30", "price": 1}),
         )
-        .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(body["error"]["code"], "invalid_slot");
-    let (_, list) = t.get("/api/bookings").await;
-    assert_eq!(list, json!([]), "nothing was stored");
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.why(),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_slot")
+    );
+    assert_eq!(t.bookings("").await.unwrap(), [], "nothing was stored");
     // 01:30 on the day clocks go back is the earlier (EDT) instant.
-    let ok = t.booking(&st, "2027-11-07", "01:30", "pending").await;
-    assert_eq!(ok["starts_at"], "2027-11-07T05:30:00Z");
+    let ok = t
+        .create_booking(&st, "2027-11-07", "01:30", "pending")
+        .await;
+    assert_eq!(ok.starts_at, "2027-11-07T05:30:00Z");
 }
 
-async fn imported_paid_bookings_are_assigned_on_creation(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
+async fn imported_paid_bookings_are_assigned_on_creation(t: TestApp) {
     t.add_link("https://meet.google.com/a").await;
-    let st = t.session_type(45).await;
-    let booking = t.booking(&st, DAY, "10:00", "paid").await;
-    assert_eq!(booking["meeting_link"], "https://meet.google.com/a");
-    assert_eq!(booking["status"], "confirmed");
-    assert!(booking["join_url"].as_str().unwrap().contains("/j/"));
+    let st = t.create_session_type(45).await;
+    let booking = t.create_booking(&st, DAY, "10:00", "paid").await;
+    assert_eq!(
+        booking.meeting_link.as_deref(),
+        Some("https://meet.google.com/a")
+    );
+    assert_eq!(booking.status, "confirmed");
+    assert!(booking.join_url.contains("/j/"), "{}", booking.join_url);
     // A duplicate order id is a conflict and changes nothing.
-    let (s, body) = t
-        .post(
-            "/api/bookings",
-            json!({"order_id": booking["order_id"], "user_id": "u", "expert_id": "e", "session_type_id": st,
+    let refused = t
+        .try_create_booking(
+            json!({"order_id": booking.order_id, "user_id": "u", "expert_id": "e", "session_type_id": st.id,
                    "booking_date": DAY, "booking_time": "12:00", "price": 1}),
         )
-        .await;
-    assert_eq!(s, StatusCode::CONFLICT, "{body}");
-    assert_eq!(body["error"]["code"], "duplicate_order_id");
+        .await
+        .unwrap_err();
+    assert_eq!(refused.why(), (StatusCode::CONFLICT, "duplicate_order_id"));
+    assert_eq!(t.bookings("").await.unwrap(), [booking]);
 }

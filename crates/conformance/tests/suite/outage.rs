@@ -5,15 +5,13 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::StreamExt;
-use meetpool_conformance::{Backend, TestApp, MIDTRANS_KEY};
+use meetpool_conformance::{TestApp, MIDTRANS_KEY};
 use reqwest::StatusCode;
 use serde_json::json;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_dropped_under_load_answers_503_never_500() {
-    let Some(t) = TestApp::spawn(Backend::Postgres).await else {
-        return;
-    };
+on_postgres!(a_database_dropped_under_load_answers_503_never_500);
+
+async fn a_database_dropped_under_load_answers_503_never_500(t: TestApp) {
     let schema =
         t.db.url
             .split("search_path%3D")
@@ -21,13 +19,12 @@ async fn a_database_dropped_under_load_answers_503_never_500() {
             .and_then(|s| s.split("%2C").next())
             .expect("the test database's schema")
             .to_owned();
-    let st = t.session_type(60).await;
+    let st = t.create_session_type(60).await;
     t.add_link("https://meet.google.com/abc-defg-hij").await;
     let orders: Vec<String> = (0..300).map(|i| format!("OUTAGE-{i}")).collect();
     for (i, order) in orders.iter().enumerate() {
         let time = format!("{:02}:00", 8 + i % 10);
-        let _ = t
-            .booking_with_order(order, &st, "2030-05-06", &time, "pending")
+        t.create_booking_with_order(order, &st, "2030-05-06", &time, "pending")
             .await;
     }
     let notify = |order: &str| {

@@ -23,47 +23,25 @@ const SPELLINGS: [&str; 6] = [
     "https://meet.google.com/abc-defg-hij?authuser=1",
 ];
 
-async fn one_room_enters_the_pool_once_whatever_its_spelling(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
-    let (s, first) = t
-        .post(
-            "/api/links",
-            json!({"meeting_link": "https://Meet.Google.com/ABC-defg-hij/"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{first}");
-    assert_eq!(
-        first["meeting_link"], ROOM,
-        "stored in its canonical spelling"
-    );
+async fn one_room_enters_the_pool_once_whatever_its_spelling(t: TestApp) {
+    let first = t.add_link("https://Meet.Google.com/ABC-defg-hij/").await;
+    assert_eq!(first.meeting_link, ROOM, "stored in its canonical spelling");
     for spelling in SPELLINGS {
-        let (s, e) = t
-            .post("/api/links", json!({"meeting_link": spelling}))
-            .await;
+        let refused = t.try_add_link(spelling).await.unwrap_err();
         assert_eq!(
-            (s, e["error"]["code"].as_str()),
-            (StatusCode::CONFLICT, Some("duplicate_link")),
-            "{spelling}: {e}"
+            refused.why(),
+            (StatusCode::CONFLICT, "duplicate_link"),
+            "{spelling}"
         );
     }
     // Renaming another link to a spelling of the room is refused too.
     let other = t.add_link("https://zoom.us/j/123").await;
-    let (s, e) = t
-        .patch(
-            &format!("/api/links/{other}"),
-            json!({"meeting_link": SPELLINGS[2]}),
-        )
-        .await;
-    assert_eq!(
-        (s, e["error"]["code"].as_str()),
-        (StatusCode::CONFLICT, Some("duplicate_link"))
-    );
-    assert_eq!(
-        t.get(&format!("/api/links/{other}")).await.1["meeting_link"],
-        "https://zoom.us/j/123"
-    );
+    let refused = t
+        .update_link(&other.id, json!({"meeting_link": SPELLINGS[2]}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.why(), (StatusCode::CONFLICT, "duplicate_link"));
+    assert_eq!(t.link(&other.id).await, other);
 
     // Links a browser must not open, or that carry secrets, are refused.
     for bad in [
@@ -73,38 +51,32 @@ async fn one_room_enters_the_pool_once_whatever_its_spelling(b: Backend) {
         "https://meet.google.com/abc-defg-hij\u{7}",
         "https:///abc",
     ] {
-        let (s, e) = t.post("/api/links", json!({"meeting_link": bad})).await;
+        let refused = t.try_add_link(bad).await.unwrap_err();
         assert_eq!(
-            (s, e["error"]["code"].as_str()),
-            (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some("invalid_meeting_link")
-            ),
-            "{bad:?}: {e}"
+            refused.why(),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_meeting_link"),
+            "{bad:?}"
         );
     }
-    assert_eq!(t.get("/api/links").await.1.as_array().unwrap().len(), 2);
+    assert_eq!(t.links().await, [first.clone(), other.clone()]);
 
     // Seven paid bookings at one slot: the one room serves one of them.
-    t.delete(&format!("/api/links/{other}")).await;
-    let st = t.session_type(60).await;
+    t.delete_link(&other.id).await.unwrap();
+    let st = t.create_session_type(60).await;
     let mut linked = 0;
     for _ in 0..7 {
-        let booking = t.booking(&st, "2030-03-04", "10:00", "paid").await;
-        linked += usize::from(booking["meeting_link"] == ROOM);
+        let booking = t.create_booking(&st, "2030-03-04", "10:00", "paid").await;
+        linked += usize::from(booking.meeting_link.as_deref() == Some(ROOM));
     }
     assert_eq!(linked, 1);
     assert_eq!(t.overlaps().await, 0);
 }
 
-async fn plain_sql_cannot_add_a_room_twice(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
+async fn plain_sql_cannot_add_a_room_twice(t: TestApp) {
     t.add_link(ROOM).await;
     let raw = t.db.raw().await;
     for (i, spelling) in SPELLINGS.iter().enumerate() {
-        let sql = match b {
+        let sql = match t.db.backend {
             Backend::Postgres => {
                 format!("INSERT INTO meeting_links_pool (meeting_link) VALUES ('{spelling}')")
             }
@@ -121,7 +93,7 @@ async fn plain_sql_cannot_add_a_room_twice(b: Backend) {
         );
     }
     // Another room is welcome by plain SQL, as in the previous system.
-    let sql = match b {
+    let sql = match t.db.backend {
         Backend::Postgres => {
             "INSERT INTO meeting_links_pool (meeting_link) VALUES ('https://meet.google.com/xyz-abcd-efg')"
                 .to_owned()
@@ -131,19 +103,22 @@ async fn plain_sql_cannot_add_a_room_twice(b: Backend) {
             .to_owned(),
     };
     raw.execute(&sql).await.unwrap();
-    assert_eq!(t.get("/api/links").await.1.as_array().unwrap().len(), 2);
+    let rooms: Vec<String> = t
+        .links()
+        .await
+        .into_iter()
+        .map(|l| l.meeting_link)
+        .collect();
+    assert_eq!(rooms, [ROOM, "https://meet.google.com/xyz-abcd-efg"]);
 }
 
-async fn migrate_reports_a_room_held_by_two_links_until_one_is_disabled(b: Backend) {
-    let Some(t) = TestApp::spawn(b).await else {
-        return;
-    };
-    let st = t.session_type(60).await;
+async fn migrate_reports_a_room_held_by_two_links_until_one_is_disabled(t: TestApp) {
+    let st = t.create_session_type(60).await;
     let kept = t.add_link(ROOM).await;
-    let first = t.booking(&st, "2030-03-04", "10:00", "paid").await;
-    let second = t.booking(&st, "2030-03-04", "10:00", "paid").await;
-    assert_eq!(first["meeting_link"], ROOM);
-    assert_eq!(second["meeting_link"], serde_json::Value::Null);
+    let first = t.create_booking(&st, "2030-03-04", "10:00", "paid").await;
+    let second = t.create_booking(&st, "2030-03-04", "10:00", "paid").await;
+    assert_eq!(first.meeting_link.as_deref(), Some(ROOM));
+    assert_eq!(second.meeting_link, None);
 
     // The database as a release before room uniqueness left it: a second
     // spelling of the room added by hand, and a session double-booked on it.
@@ -153,7 +128,7 @@ async fn migrate_reports_a_room_held_by_two_links_until_one_is_disabled(b: Backe
         .await
         .unwrap();
     let twin = "00000000-0000-4000-8000-0000000000bb";
-    let insert = match b {
+    let insert = match t.db.backend {
         Backend::Postgres => format!(
             "INSERT INTO meeting_links_pool (id, meeting_link) VALUES ('{twin}', '{}')",
             SPELLINGS[0]
@@ -166,46 +141,39 @@ async fn migrate_reports_a_room_held_by_two_links_until_one_is_disabled(b: Backe
     raw.execute(&insert).await.unwrap();
     raw.execute(&format!(
         "UPDATE bookings SET meeting_link_id = '{twin}' WHERE id = '{}'",
-        second["id"].as_str().unwrap()
+        second.id
     ))
     .await
     .unwrap();
 
     let report = t.app.prepare_database().await.unwrap_err().to_string();
-    for needle in [ROOM, &kept, twin, SPELLINGS[0], "meetpool links disable"] {
+    for needle in [ROOM, &kept.id, twin, SPELLINGS[0], "meetpool links disable"] {
         assert!(report.contains(needle), "{needle} missing from:\n{report}");
     }
     // Nothing was merged or changed.
-    assert_eq!(t.get("/api/links").await.1.as_array().unwrap().len(), 2);
+    assert_eq!(t.links().await.len(), 2);
     assert_eq!(
-        t.get_booking(second["id"].as_str().unwrap()).await["meeting_link_id"],
-        twin
+        t.booking(&second.id).await.meeting_link_id.as_deref(),
+        Some(twin)
     );
 
     // The operator follows the advice: the twin's coming session moves off it.
-    let (s, body) = t
-        .patch(
-            &format!("/api/links/{twin}"),
-            json!({"is_available": false}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    assert_eq!(
-        t.get_booking(second["id"].as_str().unwrap()).await["meeting_link_id"],
-        serde_json::Value::Null
-    );
+    let disabled = t
+        .update_link(twin, json!({"is_available": false}))
+        .await
+        .unwrap();
+    assert!(!disabled.is_available);
+    assert_eq!(t.booking(&second.id).await.meeting_link_id, None);
     t.app.prepare_database().await.unwrap();
 
     // From now on the room cannot be enabled twice.
-    let (s, e) = t
-        .patch(&format!("/api/links/{twin}"), json!({"is_available": true}))
-        .await;
+    let refused = t
+        .update_link(twin, json!({"is_available": true}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.why(), (StatusCode::CONFLICT, "duplicate_link"));
     assert_eq!(
-        (s, e["error"]["code"].as_str()),
-        (StatusCode::CONFLICT, Some("duplicate_link"))
-    );
-    assert_eq!(
-        t.get_booking(first["id"].as_str().unwrap()).await["meeting_link"],
-        ROOM
+        t.booking(&first.id).await.meeting_link.as_deref(),
+        Some(ROOM)
     );
 }
