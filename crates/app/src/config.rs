@@ -25,6 +25,9 @@ pub struct Config {
     pub midtrans_server_key: Option<SecretString>,
     pub midtrans_verify: MidtransVerify,
     pub midtrans_api_base: String,
+    /// A settlement must pay the booking's price (off for platforms that
+    /// charge fees on top).
+    pub midtrans_amount_check: bool,
     /// Where join URLs point (`{public_url}/j/{token}`).
     pub public_url: String,
 }
@@ -40,6 +43,7 @@ impl Config {
             midtrans_server_key: None,
             midtrans_verify: MidtransVerify::default(),
             midtrans_api_base: "https://api.sandbox.midtrans.com".to_owned(),
+            midtrans_amount_check: true,
             public_url: "http://127.0.0.1:8080".to_owned(),
         })
     }
@@ -51,10 +55,56 @@ impl Config {
         Ok(())
     }
 
+    /// Sets the Midtrans API base: https, so that the server key never
+    /// travels in clear text, except on this machine's own loopback.
+    pub fn set_midtrans_api_base(&mut self, base: &str) -> Result<(), String> {
+        let url = url::Url::parse(base).map_err(|e| format!("MIDTRANS_API_BASE: {e}"))?;
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+            return Err(format!(
+                "MIDTRANS_API_BASE must be an https URL (the server key is sent to it), not {base}"
+            ));
+        }
+        self.midtrans_api_base = base.to_owned();
+        Ok(())
+    }
+
     pub fn db_settings(&self) -> DbSettings {
         DbSettings {
             timezone: self.timezone_name.clone(),
             buffer_minutes: self.buffer_minutes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    #[test]
+    fn the_server_key_only_travels_over_https_or_loopback() {
+        let mut c = Config::new("UTC").unwrap();
+        for ok in [
+            "https://api.midtrans.com",
+            "http://127.0.0.1:9999",
+            "http://localhost:8080/x",
+            "http://[::1]:80",
+        ] {
+            assert_eq!(c.set_midtrans_api_base(ok), Ok(()), "{ok}");
+            assert_eq!(c.midtrans_api_base, ok);
+        }
+        for bad in [
+            "http://api.midtrans.com",
+            "http://10.0.0.1",
+            "ftp://x",
+            "not a url",
+        ] {
+            assert!(c.set_midtrans_api_base(bad).is_err(), "{bad}");
         }
     }
 }

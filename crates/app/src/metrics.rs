@@ -15,8 +15,37 @@ pub(crate) enum Counter {
     SettlementGroups,
 }
 
+/// Conditions an operator must look at, each counted under its own `kind`
+/// (`meetpool_alerts_total{kind=...}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Alert {
+    /// A booking that needed a link found none free.
+    PoolExhausted,
+    /// A settlement did not pay the booking's price.
+    AmountMismatch,
+    /// Money was taken for a booking already cancelled.
+    PaidAfterCancel,
+}
+
+impl Alert {
+    const ALL: [Alert; 3] = [
+        Alert::PoolExhausted,
+        Alert::AmountMismatch,
+        Alert::PaidAfterCancel,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Alert::PoolExhausted => "pool.exhausted",
+            Alert::AmountMismatch => "payment.amount_mismatch",
+            Alert::PaidAfterCancel => "payment.after_cancel",
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Counters {
+    alerts: [AtomicU64; 3],
     assignments: AtomicU64,
     releases: AtomicU64,
     pool_exhausted: AtomicU64,
@@ -43,6 +72,11 @@ impl Counters {
 
     pub(crate) fn inc(&self, c: Counter) {
         self.get(c).fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn alert(&self, a: Alert) {
+        let i = Alert::ALL.iter().position(|x| *x == a).expect("listed");
+        self.alerts[i].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The counters in Prometheus' text format.
@@ -94,6 +128,17 @@ impl Counters {
             out.push_str(&format!(
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
                 self.get(c).load(Ordering::Relaxed)
+            ));
+        }
+        out.push_str(
+            "# HELP meetpool_alerts_total Conditions an operator must look at, by kind.\n\
+             # TYPE meetpool_alerts_total counter\n",
+        );
+        for (alert, n) in Alert::ALL.iter().zip(&self.alerts) {
+            out.push_str(&format!(
+                "meetpool_alerts_total{{kind=\"{}\"}} {}\n",
+                alert.as_str(),
+                n.load(Ordering::Relaxed)
             ));
         }
         out

@@ -48,9 +48,9 @@ use serde_json::json;
 use tokio::sync::oneshot;
 use tracing::warn;
 
-use crate::metrics::Counter;
+use crate::metrics::{Alert, Counter};
 use crate::payments::{payment_plan, payment_report, Then, Verified};
-use crate::work::Work;
+use crate::work::{Report, Work};
 use crate::{App, AppError, NotificationOutcome, Result};
 
 /// Groups settled at the same time, each in its own transaction. Two, so
@@ -302,7 +302,11 @@ impl App {
     fn notification_plan(
         &self,
         work: &mut Work,
-        Verified { note, effect, raw }: &Verified,
+        Verified {
+            note,
+            effect,
+            recorded,
+        }: &Verified,
         booking: &Booking,
     ) -> (Then, Option<NewEvent>) {
         let mut detail = json!({
@@ -311,8 +315,41 @@ impl App {
             "transaction_id": note.transaction_id,
             "status_code": note.status_code,
             "fraud_status": note.fraud_status,
-            "body": raw,
+            "gross_amount": note.gross_amount,
+            "body": recorded,
         });
+        let paid = *effect == Effect::Set(PaymentStatus::Paid);
+        let alert = if paid && self.config().midtrans_amount_check && !note.pays(booking.price) {
+            Some((
+                Alert::AmountMismatch,
+                EventKind::AmountMismatch,
+                format!(
+                    "not applied: gross_amount {} is not the booking's price {}",
+                    note.gross_amount, booking.price
+                ),
+            ))
+        } else if paid && booking.payment_status == PaymentStatus::Cancelled {
+            Some((
+                Alert::PaidAfterCancel,
+                EventKind::PaidAfterCancel,
+                "not applied: money taken for a cancelled booking".to_owned(),
+            ))
+        } else {
+            None
+        };
+        if let Some((alert, kind, outcome)) = alert {
+            work.report(Report::PaymentAlert {
+                alert,
+                booking: booking.id,
+                order: booking.order_id.clone(),
+                detail: outcome.clone(),
+            });
+            detail["outcome"] = json!(outcome);
+            return (
+                Then::Write(BookingChange::default()),
+                Some(NewEvent::new(kind, None, detail)),
+            );
+        }
         let (then, kind, outcome) = match *effect {
             Effect::Set(status) => {
                 let mut applied = detail.clone();

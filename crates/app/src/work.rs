@@ -20,7 +20,7 @@ use meetpool_domain::{BookingId, LinkId, PaymentStatus};
 use meetpool_store::Tx;
 use tracing::{info, warn};
 
-use crate::metrics::{Counter, Counters};
+use crate::metrics::{Alert, Counter, Counters};
 use crate::{App, AppError, Result};
 
 const MAX_ATTEMPTS: u32 = 60;
@@ -59,6 +59,14 @@ pub(crate) enum Report {
         order: String,
         enabled_links: usize,
     },
+    /// A payment that was not applied because something is wrong with the
+    /// money: not the booking's price, or taken for a cancelled booking.
+    PaymentAlert {
+        alert: Alert,
+        booking: BookingId,
+        order: String,
+        detail: String,
+    },
 }
 
 impl Report {
@@ -95,10 +103,20 @@ impl Report {
                 enabled_links,
             } => {
                 counters.inc(Counter::PoolExhausted);
+                counters.alert(Alert::PoolExhausted);
                 warn!(
                     booking_id = %booking, order_id = %order, enabled_links,
-                    alert = "pool.exhausted", "no meeting link is free: the booking waits for manual assignment or capacity"
+                    alert = Alert::PoolExhausted.as_str(), "no meeting link is free: the booking waits for manual assignment or capacity"
                 );
+            }
+            Report::PaymentAlert {
+                alert,
+                booking,
+                order,
+                detail,
+            } => {
+                counters.alert(alert);
+                warn!(booking_id = %booking, order_id = %order, alert = alert.as_str(), detail, "payment not applied: check it with the payment gateway");
             }
         }
     }

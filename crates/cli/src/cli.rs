@@ -97,6 +97,16 @@ pub struct ConfigArgs {
         global = true
     )]
     pub midtrans_api_base: String,
+    /// Refuse a settlement whose gross_amount is not the booking's price
+    /// (`off` for platforms that charge fees on top).
+    #[arg(
+        long,
+        env = "MEETPOOL_MIDTRANS_AMOUNT_CHECK",
+        value_enum,
+        default_value = "on",
+        global = true
+    )]
+    pub midtrans_amount_check: Switch,
     /// Public base URL of this service, for join URLs.
     #[arg(long, env = "MEETPOOL_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
@@ -231,6 +241,12 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
 impl ConfigArgs {
     fn app_config(&self) -> anyhow::Result<Config> {
         let mut config = Config::new(&self.timezone).map_err(anyhow::Error::msg)?;
@@ -244,7 +260,10 @@ impl ConfigArgs {
             VerifyArg::Signature => MidtransVerify::Signature,
             VerifyArg::Status => MidtransVerify::Status,
         };
-        config.midtrans_api_base = self.midtrans_api_base.clone();
+        config
+            .set_midtrans_api_base(&self.midtrans_api_base)
+            .map_err(anyhow::Error::msg)?;
+        config.midtrans_amount_check = self.midtrans_amount_check == Switch::On;
         config.public_url = self
             .public_url
             .clone()

@@ -96,7 +96,7 @@ async fn a_killed_server_loses_no_payment_and_applies_none_twice() {
         let res = post(
             "/api/bookings",
             json!({"order_id": order, "user_id": "u", "expert_id": "e", "session_type_id": st["id"],
-                   "booking_date": "2027-12-01", "booking_time": format!("{:02}:00", 8 + i % 10), "price": 1}),
+                   "booking_date": "2027-12-01", "booking_time": format!("{:02}:00", 8 + i % 10), "price": 100000}),
         )
         .await
         .unwrap();

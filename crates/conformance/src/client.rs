@@ -141,6 +141,8 @@ impl TestApp {
             .await
     }
 
+    /// A booking of `order` at the usual price, 100000 (a settlement must
+    /// pay `"100000.00"`).
     pub async fn create_booking_with_order(
         &self,
         order: &str,
@@ -149,10 +151,23 @@ impl TestApp {
         time: &str,
         payment_status: &str,
     ) -> Booking {
+        self.create_booking_priced(order, st, date, time, payment_status, 100_000)
+            .await
+    }
+
+    pub async fn create_booking_priced(
+        &self,
+        order: &str,
+        st: &SessionType,
+        date: &str,
+        time: &str,
+        payment_status: &str,
+        price: i64,
+    ) -> Booking {
         let body = json!({
             "order_id": order, "user_id": "user-1", "expert_id": "expert-1",
             "session_type_id": st.id, "booking_date": date, "booking_time": time,
-            "price": 100000, "payment_status": payment_status,
+            "price": price, "payment_status": payment_status,
         });
         expect(order, self.try_create_booking(body).await)
     }

@@ -66,6 +66,10 @@ pub enum EventKind {
     ManualReleased,
     /// No link was free when the booking needed one.
     PoolExhausted,
+    /// A settlement whose amount is not the booking's price: not applied.
+    AmountMismatch,
+    /// Money taken for a booking already cancelled: not applied.
+    PaidAfterCancel,
 }
 
 impl EventKind {
@@ -79,6 +83,8 @@ impl EventKind {
             Self::ManualAssigned => "manual_assigned",
             Self::ManualReleased => "manual_released",
             Self::PoolExhausted => "pool_exhausted",
+            Self::AmountMismatch => "amount_mismatch",
+            Self::PaidAfterCancel => "paid_after_cancel",
         }
     }
 }

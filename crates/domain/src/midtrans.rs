@@ -136,6 +136,14 @@ impl Notification {
         }
     }
 
+    /// Whether `gross_amount` is `price` (whole currency units), compared as
+    /// decimals: `"150000.00"` and `"150000"` pay 150000; `"1.00"`, a
+    /// malformed amount or a fraction of a unit do not.
+    pub fn pays(&self, price: i64) -> bool {
+        cents(&self.gross_amount)
+            .is_some_and(|paid| Some(paid) == i128::from(price).checked_mul(100))
+    }
+
     /// Identifies a notification for de-duplication: Midtrans re-sends the
     /// same (order, transaction, status) until it gets a 2xx.
     pub fn dedup_key(&self) -> String {
@@ -146,6 +154,61 @@ impl Notification {
             self.transaction_status
         )
     }
+}
+
+/// A decimal amount in hundredths of a unit: digits, optionally a point
+/// and at most two more digits.
+fn cents(amount: &str) -> Option<i128> {
+    let (units, fraction) = amount.split_once('.').unwrap_or((amount, ""));
+    let digits = |s: &str| !s.is_empty() && s.len() <= 30 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(units) || !(fraction.is_empty() || (digits(fraction) && fraction.len() <= 2)) {
+        return None;
+    }
+    let hundredths: i128 = format!("{fraction:0<2}").parse().ok()?;
+    units
+        .parse::<i128>()
+        .ok()?
+        .checked_mul(100)?
+        .checked_add(hundredths)
+}
+
+/// The fields of a notification body worth keeping in a booking's audit
+/// trail: the ones Midtrans documents, each as sent but cut to a sane
+/// length. Whatever else a body carries (new fields, padding) is not
+/// stored, so a re-posted body cannot grow the database at will.
+pub fn recorded_fields(body: &[u8]) -> Value {
+    const KEPT: [&str; 14] = [
+        "order_id",
+        "transaction_id",
+        "transaction_status",
+        "status_code",
+        "status_message",
+        "fraud_status",
+        "gross_amount",
+        "currency",
+        "payment_type",
+        "transaction_time",
+        "settlement_time",
+        "expiry_time",
+        "merchant_id",
+        "signature_key",
+    ];
+    const MAX_CHARS: usize = 200;
+    let Ok(Value::Object(all)) = serde_json::from_slice::<Value>(body) else {
+        return Value::Null;
+    };
+    let kept = KEPT
+        .iter()
+        .filter_map(|&name| {
+            let value = match all.get(name)? {
+                Value::String(s) => Value::String(s.chars().take(MAX_CHARS).collect()),
+                Value::Number(n) => Value::Number(n.clone()),
+                _ => return None,
+            };
+            Some((name.to_owned(), value))
+        })
+        .collect();
+    Value::Object(kept)
 }
 
 /// What a notification does to the booking's payment state.
@@ -290,5 +353,42 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 4);
+    }
+
+    #[test]
+    fn amounts_are_compared_as_decimals() {
+        let mut n = note("settlement", "200", None);
+        for (gross, price, pays) in [
+            ("150000.00", 150_000, true),
+            ("150000", 150_000, true),
+            ("150000.0", 150_000, true),
+            ("1.00", 150_000, false),
+            ("150000.01", 150_000, false),
+            ("150000.001", 150_000, false),
+            ("15000.00", 150_000, false),
+            ("1.5e5", 150_000, false),
+            ("-150000", 150_000, false),
+            (" 150000", 150_000, false),
+            ("", 150_000, false),
+            ("0.00", 0, true),
+        ] {
+            n.gross_amount = gross.to_owned();
+            assert_eq!(n.pays(price), pays, "{gross:?} for {price}");
+        }
+    }
+
+    #[test]
+    fn only_the_documented_fields_are_recorded_and_cut_short() {
+        let body = serde_json::json!({
+            "order_id": "ORDER-1", "transaction_status": "settlement", "gross_amount": "150000.00",
+            "padding": "x".repeat(100_000), "transaction_id": "t".repeat(1000), "va_numbers": [{"bank": "bca"}],
+        });
+        let kept = recorded_fields(body.to_string().as_bytes());
+        assert_eq!(kept["order_id"], "ORDER-1");
+        assert_eq!(kept["gross_amount"], "150000.00");
+        assert_eq!(kept["transaction_id"].as_str().unwrap().len(), 200);
+        assert!(kept.get("padding").is_none() && kept.get("va_numbers").is_none());
+        assert!(kept.to_string().len() < 1000);
+        assert_eq!(recorded_fields(b"not json"), serde_json::Value::Null);
     }
 }

@@ -6,6 +6,7 @@
 //! - `signatures`: tampered and edited notifications are refused.
 //! - `bad_bodies`: malformed, unknown, unconfigured, arbitrary bodies.
 //! - `duplicates`: redeliveries and racing copies apply once.
+//! - `money`: the amount must be the price; money for a cancelled booking.
 //! - `concurrency`: bursts, settlement in groups, a failure in a group.
 //! - `outages`: the database goes away and comes back.
 //! - `status_api`: confirming with Midtrans' GET status.
@@ -14,6 +15,7 @@
 mod bad_bodies;
 mod concurrency;
 mod duplicates;
+mod money;
 mod outages;
 mod shop;
 mod signatures;

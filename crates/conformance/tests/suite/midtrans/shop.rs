@@ -17,17 +17,18 @@ pub(crate) const DAY: &str = "2027-12-01";
 pub(crate) const LINK: &str = "https://meet.google.com/kcw-ebey-pqu";
 
 /// The fixtures' orders, each booked at an hour of its own on `DAY`, so that
-/// the shop's single link can serve every one of them.
-const ORDERS: [(&str, &str); 9] = [
-    ("ORDER-1001", "08:00"),
-    ("ORDER-1002", "09:00"),
-    ("ORDER-1003", "10:00"),
-    ("ORDER-1004", "11:00"),
-    ("ORDER-1005", "12:00"),
-    ("ORDER-1006", "13:00"),
-    ("ORDER-1007", "14:00"),
-    ("ORDER-1008", "15:00"),
-    ("ORDER-1009", "16:00"),
+/// the shop's single link can serve every one of them, at the price its
+/// fixtures pay.
+const ORDERS: [(&str, &str, i64); 9] = [
+    ("ORDER-1001", "08:00", 150_000),
+    ("ORDER-1002", "09:00", 250_000),
+    ("ORDER-1003", "10:00", 250_000),
+    ("ORDER-1004", "11:00", 150_000),
+    ("ORDER-1005", "12:00", 150_000),
+    ("ORDER-1006", "13:00", 250_000),
+    ("ORDER-1007", "14:00", 150_000),
+    ("ORDER-1008", "15:00", 150_000),
+    ("ORDER-1009", "16:00", 99_000),
 ];
 
 // ---------------------------------------------------------------- fixtures
@@ -77,10 +78,12 @@ pub(crate) fn tampered(name: &str, changes: Value) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap()
 }
 
-/// A signed settlement of `order`, with a transaction of its own.
+/// A signed settlement of `order` at the usual price (100000), with a
+/// transaction of its own.
 pub(crate) fn settlement_of(order: &str) -> Vec<u8> {
     let mut note = fixture_json("settlement-bank-transfer.json");
     note["order_id"] = json!(order);
+    note["gross_amount"] = json!("100000.00");
     note["transaction_id"] = json!(format!("txn-{order}"));
     signed(note)
 }
@@ -89,6 +92,7 @@ pub(crate) fn settlement_of(order: &str) -> Vec<u8> {
 pub(crate) fn refund_of(order: &str) -> Vec<u8> {
     let mut note = fixture_json("refund-bank-transfer.json");
     note["order_id"] = json!(order);
+    note["gross_amount"] = json!("100000.00");
     note["transaction_id"] = json!(format!("txn-{order}"));
     signed(note)
 }
@@ -202,9 +206,9 @@ impl Shop {
         t.add_link(LINK).await;
         let st = t.create_session_type(60).await;
         let mut ids = BTreeMap::new();
-        for (order, time) in ORDERS {
+        for (order, time, price) in ORDERS {
             let b = t
-                .create_booking_with_order(order, &st, DAY, time, "pending")
+                .create_booking_priced(order, &st, DAY, time, "pending", price)
                 .await;
             assert_eq!(b.meeting_link, None);
             ids.insert(order, b.id);
@@ -275,7 +279,7 @@ impl Shop {
     /// The only link is free again at `order`'s time: a new paid booking
     /// then gets it.
     pub async fn assert_link_free_at(&self, order: &str) {
-        let time = ORDERS.iter().find(|(o, _)| *o == order).unwrap().1;
+        let time = ORDERS.iter().find(|(o, _, _)| *o == order).unwrap().1;
         let other = self.t.create_booking(&self.st, DAY, time, "paid").await;
         assert_eq!(
             other.meeting_link.as_deref(),
