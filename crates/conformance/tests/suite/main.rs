@@ -20,5 +20,6 @@ mod admin;
 mod assignment;
 mod invariant;
 mod midtrans;
+mod openapi;
 mod postgres_only;
 mod rooms;
