@@ -4,27 +4,45 @@ use meetpool_domain::Booking;
 use meetpool_store::{Event, Link, PoolStatus, SessionType};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::App;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct BookingView {
+    #[schema(format = Uuid)]
     pub id: String,
     pub order_id: String,
     pub user_id: String,
     pub expert_id: String,
+    #[schema(format = Uuid)]
     pub session_type_id: String,
+    /// The local day in the platform's time zone.
+    #[schema(format = Date)]
     pub booking_date: String,
+    /// The local time (`HH:MM`) in the platform's time zone.
+    #[schema(example = "14:00")]
     pub booking_time: String,
     pub price: i64,
+    /// pending, paid, failed, cancelled, expired or refunded.
+    #[schema(example = "paid")]
     pub payment_status: &'static str,
     pub status: String,
+    /// The link the booking holds; null while it has none.
+    #[schema(format = Uuid, required = true)]
     pub meeting_link_id: Option<String>,
+    #[schema(required = true)]
     pub meeting_link: Option<String>,
+    /// `{MEETPOOL_PUBLIC_URL}/j/{token}`: the booking's join address.
     pub join_url: String,
+    /// The session's start, RFC 3339 UTC.
+    #[schema(format = DateTime)]
     pub starts_at: String,
+    #[schema(format = DateTime)]
     pub ends_at: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -60,13 +78,19 @@ impl App {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct LinkView {
+    #[schema(format = Uuid)]
     pub id: String,
+    /// The link in its canonical spelling.
     pub meeting_link: String,
+    #[schema(required = true)]
     pub notes: Option<String>,
+    /// Whether the pool gives it out.
     pub is_available: bool,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -83,12 +107,15 @@ impl From<&Link> for LinkView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionTypeView {
+    #[schema(format = Uuid)]
     pub id: String,
     pub name: String,
+    /// Minutes.
     pub duration: i32,
     pub price: i64,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -104,13 +131,20 @@ impl From<&SessionType> for SessionTypeView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EventView {
     pub id: i64,
+    #[schema(format = Uuid)]
     pub booking_id: String,
+    /// created, payment, notification_ignored, assigned, released,
+    /// manual_assigned, manual_released or pool_exhausted.
     pub kind: String,
+    #[schema(format = Uuid, required = true)]
     pub meeting_link_id: Option<String>,
+    /// What happened, in the words of its source (a payment notification's
+    /// raw body, a release's reason).
     pub detail: Value,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -127,7 +161,7 @@ impl From<&Event> for EventView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PoolStatusView {
     pub total_links: i64,
     pub available_links: i64,

@@ -5,9 +5,11 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use meetpool_app::views::{BookingView, LinkView, PoolStatusView, SessionTypeView};
-use meetpool_app::{App, AssignOutcome, Config, LinkInput, MidtransVerify, SessionTypeInput};
-use meetpool_domain::{BookingId, LinkId, PaymentStatus, Policy};
-use meetpool_store::{BookingFilter, ConnectOptions, Coordination, Link};
+use meetpool_app::{
+    App, AssignOutcome, BookingQuery, Config, LinkInput, MidtransVerify, SessionTypeInput,
+};
+use meetpool_domain::{BookingId, LinkId, Policy};
+use meetpool_store::{ConnectOptions, Coordination, Link};
 use secrecy::SecretString;
 use tracing::{info, warn};
 
@@ -312,7 +314,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Command::Serve { no_migrate } => serve(&args.config, app, no_migrate).await,
         Command::Migrate => {
             app.prepare_database().await?;
-            println!("database migrated ({})", app.store().backend().as_str());
+            println!("database migrated ({})", app.backend().as_str());
             Ok(())
         }
         Command::Links(cmd) => links(&app, cmd, as_json).await,
@@ -323,22 +325,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             date,
             limit,
         }) => {
-            let filter = BookingFilter {
-                payment_status: payment_status
-                    .as_deref()
-                    .map(str::parse::<PaymentStatus>)
-                    .transpose()
-                    .map_err(anyhow::Error::msg)?,
+            let query = BookingQuery {
+                payment_status,
                 unassigned,
-                starts_within: date
-                    .as_deref()
-                    .map(meetpool_domain::time::parse_date)
-                    .transpose()?
-                    .map(|d| app.local_day(d))
-                    .transpose()?,
-                limit,
+                date,
+                limit: Some(limit),
             };
-            let bookings = app.bookings(&filter).await?;
+            let bookings = app.list_bookings(&query).await?;
             let views: Vec<BookingView> = bookings.iter().map(|b| app.booking_view(b)).collect();
             if as_json {
                 return json(&views);
@@ -384,7 +377,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         Command::Status => {
-            let status = app.store().pool_status(jiff::Timestamp::now()).await?;
+            let status = app.pool_status().await?;
             let view = PoolStatusView::from(&status);
             if as_json {
                 return json(&view);
@@ -423,32 +416,31 @@ async fn serve(config: &ConfigArgs, app: App, no_migrate: bool) -> anyhow::Resul
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     info!(
         address = %listener.local_addr()?,
-        database = app.store().backend().as_str(),
+        database = app.backend().as_str(),
         allocation = app.config().policy.as_str(),
         "meetpool is listening"
     );
-    let sweeper = tokio::spawn(sweep(app.clone()));
+    let (stop_sweeper, stopped) = tokio::sync::oneshot::channel::<()>();
+    let sweeper = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.run_sweeper(SWEEP_PERIOD, async {
+                let _ = stopped.await;
+            })
+            .await
+        })
+    };
     let router = meetpool_http::router(app, admin_token);
-    meetpool_http::launch(listener, router, shutdown_signal()).await?;
-    sweeper.abort();
+    let served = meetpool_http::launch(listener, router, shutdown_signal()).await;
+    let _ = stop_sweeper.send(());
+    let _ = sweeper.await;
+    served?;
     info!("meetpool stopped");
     Ok(())
 }
 
-/// Waiting bookings get links as soon as capacity appears; this sweep is
-/// the safety net for capacity that appeared while no request noticed
-/// (a restart between a release and its backfill, a link added by SQL).
-async fn sweep(app: App) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
-    loop {
-        tick.tick().await;
-        match app.backfill_all().await {
-            Ok(0) => {}
-            Ok(n) => info!(assigned = n, "sweep gave links to waiting bookings"),
-            Err(e) => warn!(error = %e, "sweep failed; retrying in a minute"),
-        }
-    }
-}
+/// How often waiting bookings are offered links that no request noticed.
+const SWEEP_PERIOD: Duration = Duration::from_secs(60);
 
 async fn shutdown_signal() {
     let ctrl_c = async {

@@ -1,14 +1,24 @@
 //! The admin bearer token.
-use axum::extract::{Request, State};
+use std::sync::Arc;
+
+use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
+use axum::Extension;
 use meetpool_app::AppError;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa_axum::router::OpenApiRouter;
 
+use crate::openapi::{each_operation, json_response};
 use crate::{ApiError, AppState};
+
+/// The name of the admin bearer token's security scheme in the OpenAPI
+/// document.
+pub const SCHEME: &str = "admin_token";
 
 /// Kept as a digest: comparing digests of equal length takes the same time
 /// whatever the guess, and the token itself is never held in plain form.
@@ -45,12 +55,27 @@ impl std::fmt::Debug for AdminToken {
     }
 }
 
-pub async fn require_admin(
-    State(state): State<AppState>,
+/// Puts every route of `routes` behind the admin token, and says so in
+/// their documentation: the one place that does one does the other.
+pub fn admin_only(mut routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    each_operation(&mut routes, |op| {
+        op.security = Some(vec![SecurityRequirement::new(SCHEME, [""; 0])]);
+        op.responses.responses.insert(
+            "401".to_owned(),
+            json_response("No admin token, or not the right one.", "ErrorBody"),
+        );
+    });
+    routes.route_layer(axum::middleware::from_fn(require_admin))
+}
+
+/// The token is an extension rather than state so that the routes, and
+/// their documentation, can be built before there is an application.
+async fn require_admin(
+    Extension(admin): Extension<Arc<AdminToken>>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if !state.admin.accepts(request.headers()) {
+    if !admin.accepts(request.headers()) {
         return Err(ApiError(AppError::Unauthorized {
             code: "unauthorized",
             message:

@@ -4,11 +4,36 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use meetpool_app::AppError;
-use serde_json::json;
+use serde::Serialize;
+use serde_json::Value;
 use tracing::error;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::openapi::{each_operation, json_response};
+use crate::AppState;
 
 #[derive(Debug)]
 pub struct ApiError(pub AppError);
+
+/// The body of every error answer of the native API.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// What went wrong, for programs: `not_found`, `invalid_date`,
+    /// `link_busy`, `database_unavailable`...
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+    /// More about a conflict, such as the `conflicting_booking_id` of
+    /// `link_busy`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
 
 impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
@@ -67,13 +92,40 @@ pub fn describe(e: &AppError) -> (StatusCode, &'static str, String) {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = describe(&self.0);
-        let mut body = json!({ "error": { "code": code, "message": message } });
-        if let AppError::Conflict {
-            details: Some(d), ..
-        } = &self.0
-        {
-            body["error"]["details"] = d.clone();
-        }
-        (status, Json(body)).into_response()
+        let details = match self.0 {
+            AppError::Conflict { details, .. } => details,
+            _ => None,
+        };
+        let error = ErrorDetail {
+            code,
+            message,
+            details,
+        };
+        (status, Json(ErrorBody { error })).into_response()
     }
+}
+
+/// Every route that answers in [`ErrorBody`] can also meet a database that
+/// is down or too contended, or a bug: documented once, here, for them all.
+pub fn answers_in_error_body(mut routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    each_operation(&mut routes, |op| {
+        for (status, description) in [
+            ("500", "`internal`: an unexpected failure, logged."),
+            (
+                "503",
+                "`database_unavailable`, or `busy`: too many concurrent changes to one time slot. Try again.",
+            ),
+        ] {
+            op.responses
+                .responses
+                .entry(status.to_owned())
+                .or_insert_with(|| json_response(description, "ErrorBody"));
+        }
+    });
+    routes
+}
+
+/// Any path no route serves.
+pub async fn not_found() -> ApiError {
+    ApiError(AppError::NotFound("route"))
 }

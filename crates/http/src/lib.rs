@@ -1,88 +1,81 @@
 //! meetpool's HTTP API: the routes the previous system's clients call, the
 //! Midtrans webhook, and the native JSON API for platforms and operators.
+//! One module per resource, each with the routes it serves and their
+//! OpenAPI description; handlers call the application only.
 #![forbid(unsafe_code)]
 
-mod api;
 mod auth;
+mod bookings;
 mod error;
 mod extract;
+mod health;
+mod links;
+mod midtrans;
+mod openapi;
+mod pool;
 mod seed;
+mod session_types;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::routing::{get, post, put};
-use axum::Router;
+use axum::body::Bytes;
+use axum::http::Method;
+use axum::{Extension, Router};
 use meetpool_app::App;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::AdminToken;
 pub use error::ApiError;
 
+type ApiResult<T> = Result<T, ApiError>;
+
 #[derive(Clone)]
-pub struct AppState {
-    pub app: App,
-    pub admin: Arc<AdminToken>,
+struct AppState {
+    app: App,
+    /// The OpenAPI document, serialized.
+    openapi: Bytes,
+}
+
+/// Every route, with its description.
+fn api() -> OpenApiRouter<AppState> {
+    let native = OpenApiRouter::new()
+        .merge(session_types::router())
+        .merge(links::router())
+        .merge(bookings::router())
+        .merge(pool::router());
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(auth::admin_only(error::answers_in_error_body(native)))
+        .merge(seed::router())
+        .merge(midtrans::router())
+        .merge(health::router())
+        .merge(openapi::router())
 }
 
 /// Every route of the service.
 pub fn router(app: App, admin_token: SecretString) -> Router {
+    let (routes, api) = api().split_for_parts();
     let state = AppState {
         app,
-        admin: Arc::new(AdminToken::new(admin_token)),
+        openapi: openapi::to_bytes(&api),
     };
-    let admin = Router::new()
-        .route(
-            "/api/session-types",
-            get(api::list_session_types).post(api::create_session_type),
-        )
-        .route(
-            "/api/session-types/{id}",
-            get(api::get_session_type).patch(api::update_session_type),
-        )
-        .route("/api/links", get(api::list_links).post(api::create_link))
-        .route(
-            "/api/links/{id}",
-            get(api::get_link)
-                .patch(api::update_link)
-                .delete(api::delete_link),
-        )
-        .route(
-            "/api/bookings",
-            get(api::list_bookings).post(api::create_booking),
-        )
-        .route(
-            "/api/bookings/{id}",
-            get(api::get_booking).patch(api::update_booking),
-        )
-        .route("/api/bookings/{id}/events", get(api::booking_events))
-        .route(
-            "/api/bookings/{id}/meeting-link",
-            put(api::assign_link).delete(api::release_link),
-        )
-        .route("/api/pool/status", get(api::pool_status))
-        .route("/api/assignments/recent", get(api::recent_assignments))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_admin,
-        ));
-    Router::new()
-        .merge(admin)
-        .route(
-            "/functions/v1/assign-meeting-link",
-            post(seed::assign_meeting_link),
-        )
-        .route(
-            "/functions/v1/midtrans-webhook",
-            post(seed::midtrans_webhook),
-        )
-        .route("/webhooks/midtrans", post(seed::midtrans_webhook))
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
-        .route("/metrics", get(api::metrics))
-        .fallback(api::not_found)
+    routes
+        .fallback(error::not_found)
         .with_state(state)
+        .layer(Extension(Arc::new(AdminToken::new(admin_token))))
+}
+
+/// The OpenAPI document that `GET /openapi.json` serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+/// Each (method, path template) the router serves, read from the router
+/// itself.
+pub fn routes() -> Vec<(Method, String)> {
+    openapi::routes_of(&openapi())
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes

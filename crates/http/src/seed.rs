@@ -1,30 +1,124 @@
-//! The previous system's routes, answering exactly as it did, so its
-//! clients keep working by changing only the base URL.
+//! The previous system's assign route, answering exactly as it did, so its
+//! clients keep working by changing only the base URL. Its answers are
+//! camelCase and carry `success`, unlike the native API's.
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use meetpool_app::{AppError, AssignOutcome};
-use meetpool_domain::{BookingId, PaymentStatus};
-use serde_json::{json, Value};
+use meetpool_domain::LinkId;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::describe;
-use crate::AppState;
+use crate::{AdminToken, AppState};
 
 const NO_LINKS: &str = "No available meeting links at this time. Please contact support.";
 
-fn failure(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "success": false, "error": message }))).into_response()
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(assign_meeting_link))
 }
 
-/// `POST /functions/v1/assign-meeting-link` `{"bookingId": "<uuid>"}`.
+/// A boolean that is always `B`, and documented as such: the seed's
+/// clients branch on `success` and `requiresManualAssignment`.
+#[derive(Clone, Copy, Debug)]
+pub struct Always<const B: bool>;
+
+impl<const B: bool> Serialize for Always<B> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bool(B)
+    }
+}
+
+impl<const B: bool> PartialSchema for Always<B> {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Boolean)
+            .enum_values(Some([B]))
+            .into()
+    }
+}
+
+impl<const B: bool> ToSchema for Always<B> {}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AssignRequest {
+    #[serde(rename = "bookingId")]
+    #[schema(format = Uuid)]
+    booking_id: String,
+}
+
+/// The booking holds a link, given now or before.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignSuccess {
+    #[schema(inline)]
+    success: Always<true>,
+    #[schema(value_type = String, required = true)]
+    meeting_link: Option<String>,
+    #[schema(value_type = uuid::Uuid, required = true)]
+    meeting_link_id: Option<LinkId>,
+}
+
+/// No link is free for the booking's time.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignNoLinks {
+    #[schema(inline)]
+    success: Always<false>,
+    #[schema(example = "No available meeting links at this time. Please contact support.")]
+    error: &'static str,
+    #[schema(inline)]
+    requires_manual_assignment: Always<true>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AssignFailure {
+    #[schema(inline)]
+    success: Always<false>,
+    /// What went wrong, for people.
+    error: String,
+}
+
+fn failure(status: StatusCode, message: &str) -> Response {
+    let body = AssignFailure {
+        success: Always,
+        error: message.to_owned(),
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Gives a paid booking a link (the previous system's edge function).
+/// Idempotent: a booking that has a link gets the same answer again. The
+/// `apikey` header that Supabase clients add is ignored.
+#[utoipa::path(post, path = "/functions/v1/assign-meeting-link", tag = "previous system",
+    request_body = AssignRequest,
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The booking holds this link.", body = AssignSuccess),
+        (status = 400, description = "The body is not JSON, or `bookingId` is missing or not a UUID.", body = AssignFailure),
+        (status = 401, description = "No admin token, or not the right one.", body = AssignFailure),
+        (status = 404, description = "`Booking not found`.", body = AssignFailure),
+        (status = 409, description = "No link is free for the booking's time: it waits in the queue.", body = AssignNoLinks),
+        (status = 422, description = "The booking is not paid.", body = AssignFailure),
+        (status = 500, description = "An internal error.", body = AssignFailure),
+        (status = 503, description = "The database is unavailable or too busy; try again.", body = AssignFailure),
+    ))]
 pub async fn assign_meeting_link(
     State(s): State<AppState>,
+    Extension(admin): Extension<Arc<AdminToken>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !s.admin.accepts(&headers) {
+    if !admin.accepts(&headers) {
         return failure(
             StatusCode::UNAUTHORIZED,
             "Unauthorized: a valid service key is required",
@@ -36,22 +130,31 @@ pub async fn assign_meeting_link(
             "Request body must be JSON: {\"bookingId\": \"<uuid>\"}",
         );
     };
-    let Some(raw) = value.get("bookingId").and_then(Value::as_str) else {
+    // Only an object: serde would also read a struct from an array.
+    let request = match value {
+        Value::Object(_) => AssignRequest::deserialize(&value).ok(),
+        _ => None,
+    };
+    let Some(AssignRequest { booking_id: raw }) = request else {
         return failure(StatusCode::BAD_REQUEST, "bookingId is required");
     };
-    let Ok(id) = raw.parse::<BookingId>() else {
+    let Ok(id) = raw.parse() else {
         return failure(StatusCode::BAD_REQUEST, "bookingId must be a UUID");
     };
     match s.app.assign(id).await {
-        Ok(AssignOutcome::Assigned { booking, .. }) => Json(json!({
-            "success": true,
-            "meetingLink": booking.meeting_link,
-            "meetingLinkId": booking.meeting_link_id,
-        }))
+        Ok(AssignOutcome::Assigned { booking, .. }) => Json(AssignSuccess {
+            success: Always,
+            meeting_link: booking.meeting_link,
+            meeting_link_id: booking.meeting_link_id,
+        })
         .into_response(),
         Ok(AssignOutcome::Exhausted { .. }) => (
             StatusCode::CONFLICT,
-            Json(json!({ "success": false, "error": NO_LINKS, "requiresManualAssignment": true })),
+            Json(AssignNoLinks {
+                success: Always,
+                error: NO_LINKS,
+                requires_manual_assignment: Always,
+            }),
         )
             .into_response(),
         Err(AppError::NotFound(_)) => failure(StatusCode::NOT_FOUND, "Booking not found"),
@@ -61,33 +164,6 @@ pub async fn assign_meeting_link(
         Err(e) => {
             let (status, _, message) = describe(&e);
             failure(status, &message)
-        }
-    }
-}
-
-/// `POST /functions/v1/midtrans-webhook` and `POST /webhooks/midtrans`.
-/// The signature is the authentication; the answer is never a redirect.
-pub async fn midtrans_webhook(State(s): State<AppState>, body: Bytes) -> Response {
-    match s.app.handle_notification(&body).await {
-        Ok(outcome) => {
-            let b = &outcome.booking;
-            Json(json!({
-                "success": true,
-                "bookingId": b.id,
-                "paymentStatus": b.payment_status.as_str(),
-                "meetingLink": b.meeting_link,
-                "requiresManualAssignment": b.payment_status == PaymentStatus::Paid && b.meeting_link_id.is_none(),
-                "duplicate": outcome.duplicate,
-            }))
-            .into_response()
-        }
-        Err(e) => {
-            let (status, code, message) = describe(&e);
-            (
-                status,
-                Json(json!({ "success": false, "error": { "code": code, "message": message } })),
-            )
-                .into_response()
         }
     }
 }

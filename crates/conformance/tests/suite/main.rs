@@ -42,6 +42,7 @@ mod admin;
 mod assignment;
 mod invariant;
 mod midtrans;
+mod openapi;
 mod outage;
 mod postgres_only;
 mod rooms;

@@ -1,0 +1,33 @@
+//! Waiting bookings get links as soon as capacity appears; this sweep is
+//! the safety net for capacity that appeared while no request noticed (a
+//! restart between a release and its backfill, a link added by SQL).
+use std::future::Future;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::App;
+
+impl App {
+    /// Offers free links to the waiting bookings now and every `period`
+    /// after, until `shutdown` completes (a sweep under way is dropped:
+    /// each of its assignments is its own transaction).
+    pub async fn run_sweeper(&self, period: Duration, shutdown: impl Future<Output = ()>) {
+        let mut tick = tokio::time::interval(period);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                _ = tick.tick() => {}
+            }
+            tokio::select! {
+                () = &mut shutdown => return,
+                swept = self.backfill_all() => match swept {
+                    Ok(0) => {}
+                    Ok(n) => info!(assigned = n, "sweep gave links to waiting bookings"),
+                    Err(e) => warn!(error = %e, "sweep failed; retrying at the next one"),
+                },
+            }
+        }
+    }
+}

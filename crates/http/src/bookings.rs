@@ -1,0 +1,212 @@
+//! Bookings: creation, listing, payment changes by hand, manual assignment
+//! and the audit trail.
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use meetpool_app::views::{BookingView, EventView};
+use meetpool_app::{AppError, BookingInput, BookingQuery};
+use meetpool_domain::{BookingId, LinkId, PaymentStatus};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ErrorBody;
+use crate::extract::{parse_id, JsonBody, QueryParams};
+use crate::{ApiResult, AppState};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_bookings, create_booking))
+        .routes(routes!(get_booking, update_booking))
+        .routes(routes!(booking_events))
+        .routes(routes!(assign_link, release_link))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct BookingBody {
+    /// Unique.
+    order_id: String,
+    user_id: String,
+    expert_id: String,
+    #[schema(format = Uuid)]
+    session_type_id: String,
+    /// `YYYY-MM-DD` in the platform's time zone.
+    #[schema(format = Date)]
+    booking_date: String,
+    /// `HH:MM` in the platform's time zone.
+    #[schema(example = "14:00")]
+    booking_time: String,
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    price: i64,
+    /// `pending` when absent; `paid` for a booking imported already paid,
+    /// which is assigned at once.
+    payment_status: Option<String>,
+    /// `confirmed` for a paid booking and `pending` otherwise when absent.
+    status: Option<String>,
+}
+
+/// Creates a booking; a paid one gets a link at once, or waits in the
+/// queue when none is free.
+#[utoipa::path(post, path = "/api/bookings", tag = "bookings",
+    request_body = BookingBody,
+    responses(
+        (status = 201, description = "Created.", body = BookingView),
+        (status = 400, description = "Malformed body.", body = ErrorBody),
+        (status = 409, description = "`duplicate_order_id`.", body = ErrorBody),
+        (status = 422, description = "A value it cannot take, such as `invalid_slot` (a local time the clocks skip) or `unknown_session_type`.", body = ErrorBody),
+    ))]
+pub async fn create_booking(
+    State(s): State<AppState>,
+    JsonBody(b): JsonBody<BookingBody>,
+) -> ApiResult<(StatusCode, Json<BookingView>)> {
+    let booking = s
+        .app
+        .create_booking(BookingInput {
+            order_id: b.order_id,
+            user_id: b.user_id,
+            expert_id: b.expert_id,
+            session_type_id: b.session_type_id,
+            booking_date: b.booking_date,
+            booking_time: b.booking_time,
+            price: b.price,
+            payment_status: b.payment_status,
+            status: b.status,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(s.app.booking_view(&booking))))
+}
+
+#[utoipa::path(get, path = "/api/bookings/{id}", tag = "bookings",
+    params(("id" = uuid::Uuid, Path, description = "The booking's id.")),
+    responses(
+        (status = 200, description = "The booking.", body = BookingView),
+        (status = 400, description = "`invalid_id`.", body = ErrorBody),
+        (status = 404, description = "No such booking.", body = ErrorBody),
+    ))]
+pub async fn get_booking(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<BookingView>> {
+    let id: BookingId = parse_id(&id, "booking")?;
+    Ok(Json(s.app.booking_view(&s.app.booking(id).await?)))
+}
+
+#[utoipa::path(get, path = "/api/bookings", tag = "bookings",
+    params(BookingQuery),
+    responses(
+        (status = 200, description = "The bookings asked for.", body = [BookingView]),
+        (status = 400, description = "`malformed_query`.", body = ErrorBody),
+        (status = 422, description = "`invalid_payment_status` or `invalid_date`.", body = ErrorBody),
+    ))]
+pub async fn list_bookings(
+    State(s): State<AppState>,
+    QueryParams(q): QueryParams<BookingQuery>,
+) -> ApiResult<Json<Vec<BookingView>>> {
+    let bookings = s.app.list_bookings(&q).await?;
+    Ok(Json(
+        bookings.iter().map(|b| s.app.booking_view(b)).collect(),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BookingPatch {
+    /// pending, paid, failed, cancelled, expired or refunded.
+    #[schema(example = "paid")]
+    payment_status: String,
+}
+
+/// A payment change from another gateway or an operator: the same
+/// forward-only state machine as Midtrans', with assignment on paid and
+/// release on leaving paid.
+#[utoipa::path(patch, path = "/api/bookings/{id}", tag = "bookings",
+    params(("id" = uuid::Uuid, Path, description = "The booking's id.")),
+    request_body = BookingPatch,
+    responses(
+        (status = 200, description = "The booking as it is now.", body = BookingView),
+        (status = 400, description = "Malformed body or `invalid_id`.", body = ErrorBody),
+        (status = 404, description = "No such booking.", body = ErrorBody),
+        (status = 409, description = "`invalid_transition`: the state machine does not go back.", body = ErrorBody),
+        (status = 422, description = "`invalid_payment_status`.", body = ErrorBody),
+    ))]
+pub async fn update_booking(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<BookingPatch>,
+) -> ApiResult<Json<BookingView>> {
+    let id: BookingId = parse_id(&id, "booking")?;
+    let wanted: PaymentStatus = body
+        .payment_status
+        .parse()
+        .map_err(|e| AppError::invalid("invalid_payment_status", e))?;
+    let outcome = s.app.set_payment_status(id, wanted).await?;
+    Ok(Json(s.app.booking_view(&outcome.booking)))
+}
+
+/// The audit trail: creation, payments (with each notification's raw body),
+/// assignments, releases, manual actions, pool exhaustion, ignored
+/// notifications.
+#[utoipa::path(get, path = "/api/bookings/{id}/events", tag = "bookings",
+    params(("id" = uuid::Uuid, Path, description = "The booking's id.")),
+    responses(
+        (status = 200, description = "The booking's events, oldest first.", body = [EventView]),
+        (status = 400, description = "`invalid_id`.", body = ErrorBody),
+        (status = 404, description = "No such booking.", body = ErrorBody),
+    ))]
+pub async fn booking_events(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<EventView>>> {
+    let id: BookingId = parse_id(&id, "booking")?;
+    Ok(Json(
+        s.app.events(id).await?.iter().map(Into::into).collect(),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    #[schema(format = Uuid)]
+    meeting_link_id: String,
+}
+
+/// An operator gives a paid booking a specific link. Never forced.
+#[utoipa::path(put, path = "/api/bookings/{id}/meeting-link", tag = "bookings",
+    params(("id" = uuid::Uuid, Path, description = "The booking's id.")),
+    request_body = AssignBody,
+    responses(
+        (status = 200, description = "The booking, holding the link.", body = BookingView),
+        (status = 400, description = "Malformed body or `invalid_id`.", body = ErrorBody),
+        (status = 404, description = "No such booking or link.", body = ErrorBody),
+        (status = 409, description = "`link_busy`: another booking holds the link at an overlapping time; `details.conflicting_booking_id` names it.", body = ErrorBody),
+        (status = 422, description = "`not_paid`: only paid bookings hold links.", body = ErrorBody),
+    ))]
+pub async fn assign_link(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<AssignBody>,
+) -> ApiResult<Json<BookingView>> {
+    let id: BookingId = parse_id(&id, "booking")?;
+    let link: LinkId = parse_id(&body.meeting_link_id, "meeting link")?;
+    Ok(Json(
+        s.app.booking_view(&s.app.assign_manually(id, link).await?),
+    ))
+}
+
+/// Takes a booking's link away; a paid booking joins the queue.
+#[utoipa::path(delete, path = "/api/bookings/{id}/meeting-link", tag = "bookings",
+    params(("id" = uuid::Uuid, Path, description = "The booking's id.")),
+    responses(
+        (status = 200, description = "The booking, without a link.", body = BookingView),
+        (status = 400, description = "`invalid_id`.", body = ErrorBody),
+        (status = 404, description = "No such booking.", body = ErrorBody),
+    ))]
+pub async fn release_link(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<BookingView>> {
+    let id: BookingId = parse_id(&id, "booking")?;
+    Ok(Json(s.app.booking_view(&s.app.release_manually(id).await?)))
+}

@@ -1,0 +1,81 @@
+//! Probes and counters for the platform that runs the service: public, no
+//! token.
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Ready {
+    #[schema(example = "ready")]
+    status: &'static str,
+    /// sqlite or postgres.
+    database: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Unready {
+    #[schema(example = "unavailable")]
+    status: &'static str,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "Up.", body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// The database answers and is migrated.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+    (status = 200, description = "Ready to serve.", body = Ready),
+    (status = 503, description = "The database is unreachable or not migrated.", body = Unready),
+))]
+pub async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
+    match s.app.ready().await {
+        Ok(()) => Json(Ready {
+            status: "ready",
+            database: s.app.backend().as_str(),
+        })
+        .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Unready {
+                status: "unavailable",
+            }),
+        )
+            .into_response(),
+    }
+}
+
+/// Prometheus counters since the process started: assignments, releases,
+/// pool exhaustion, notifications. A transaction counts once it commits.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses(
+    (status = 200, description = "Prometheus' text format.", body = String,
+     content_type = "text/plain; version=0.0.4"),
+))]
+pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.app.metrics(),
+    )
+}
