@@ -2,7 +2,7 @@
 //! notifications and by operators; a notification's verification (its
 //! signature, or the gateway's own word) before it is settled
 //! ([`crate::settle`]); an operator's payment change.
-use meetpool_domain::midtrans::{recorded_fields, Effect, Notification};
+use meetpool_domain::midtrans::{Effect, Notification};
 use meetpool_domain::payment::Transition;
 use meetpool_domain::{Booking, BookingId, EventKind, PaymentStatus};
 use meetpool_store::{BookingChange, LinkChange, NewEvent, PaymentChange};
@@ -17,11 +17,10 @@ use crate::work::{Report, Work};
 use crate::{App, AppError, MidtransVerify, Result};
 
 /// A notification whose signature (or status, asked of Midtrans) checked
-/// out, with what it asks for and the fields of its body worth recording.
+/// out, with what it asks for.
 pub(crate) struct Verified {
     pub note: Notification,
     pub effect: Effect,
-    pub recorded: Value,
 }
 
 #[derive(Clone, Debug)]
@@ -71,13 +70,7 @@ impl App {
                 ),
             });
         }
-        let outcome = self
-            .settle(Verified {
-                note,
-                effect,
-                recorded: recorded_fields(body),
-            })
-            .await?;
+        let outcome = self.settle(Verified { note, effect }).await?;
         if outcome.duplicate {
             self.counters.inc(Counter::NotificationsDuplicate);
             info!(order_id = %outcome.booking.order_id, "duplicate payment notification: nothing changed");

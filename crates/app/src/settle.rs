@@ -302,11 +302,7 @@ impl App {
     fn notification_plan(
         &self,
         work: &mut Work,
-        Verified {
-            note,
-            effect,
-            recorded,
-        }: &Verified,
+        Verified { note, effect }: &Verified,
         booking: &Booking,
     ) -> (Then, Option<NewEvent>) {
         let mut detail = json!({
@@ -316,7 +312,7 @@ impl App {
             "status_code": note.status_code,
             "fraud_status": note.fraud_status,
             "gross_amount": note.gross_amount,
-            "body": recorded,
+            "body": note.recorded,
         });
         let paid = *effect == Effect::Set(PaymentStatus::Paid);
         let alert = if paid && self.config().midtrans_amount_check && !note.pays(booking.price) {

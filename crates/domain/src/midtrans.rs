@@ -31,6 +31,8 @@ pub struct Notification {
     /// Lower-cased.
     pub fraud_status: Option<String>,
     pub payment_type: Option<String>,
+    /// The body's documented fields, as [`recorded_fields`] keeps them.
+    pub recorded: Value,
 }
 
 impl fmt::Debug for Notification {
@@ -73,6 +75,7 @@ impl Notification {
             transaction_id: optional("transaction_id"),
             fraud_status: optional("fraud_status").map(|s| s.to_ascii_lowercase()),
             payment_type: optional("payment_type"),
+            recorded: kept_fields(obj),
         })
     }
 
@@ -172,31 +175,37 @@ fn cents(amount: &str) -> Option<i128> {
         .checked_add(hundredths)
 }
 
+/// The documented fields of a notification body ([`recorded_fields`]).
+const KEPT: [&str; 14] = [
+    "order_id",
+    "transaction_id",
+    "transaction_status",
+    "status_code",
+    "status_message",
+    "fraud_status",
+    "gross_amount",
+    "currency",
+    "payment_type",
+    "transaction_time",
+    "settlement_time",
+    "expiry_time",
+    "merchant_id",
+    "signature_key",
+];
+
 /// The fields of a notification body worth keeping in a booking's audit
 /// trail: the ones Midtrans documents, each as sent but cut to a sane
 /// length. Whatever else a body carries (new fields, padding) is not
 /// stored, so a re-posted body cannot grow the database at will.
 pub fn recorded_fields(body: &[u8]) -> Value {
-    const KEPT: [&str; 14] = [
-        "order_id",
-        "transaction_id",
-        "transaction_status",
-        "status_code",
-        "status_message",
-        "fraud_status",
-        "gross_amount",
-        "currency",
-        "payment_type",
-        "transaction_time",
-        "settlement_time",
-        "expiry_time",
-        "merchant_id",
-        "signature_key",
-    ];
-    const MAX_CHARS: usize = 200;
     let Ok(Value::Object(all)) = serde_json::from_slice::<Value>(body) else {
         return Value::Null;
     };
+    kept_fields(&all)
+}
+
+fn kept_fields(all: &serde_json::Map<String, Value>) -> Value {
+    const MAX_CHARS: usize = 200;
     let kept = KEPT
         .iter()
         .filter_map(|&name| {
