@@ -30,6 +30,8 @@ pub struct Config {
     pub midtrans_amount_check: bool,
     /// Where join URLs point (`{public_url}/j/{token}`).
     pub public_url: String,
+    /// How long before a session starts its join URL leads to the meeting.
+    pub join_opens_minutes: u32,
 }
 
 impl Config {
@@ -45,6 +47,7 @@ impl Config {
             midtrans_api_base: "https://api.sandbox.midtrans.com".to_owned(),
             midtrans_amount_check: true,
             public_url: "http://127.0.0.1:8080".to_owned(),
+            join_opens_minutes: 15,
         })
     }
 

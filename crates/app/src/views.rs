@@ -65,11 +65,7 @@ impl App {
             status: b.status.clone(),
             meeting_link_id: b.meeting_link_id.map(|l| l.to_string()),
             meeting_link: b.meeting_link.clone(),
-            join_url: format!(
-                "{}/j/{}",
-                self.config().public_url.trim_end_matches('/'),
-                b.join_token
-            ),
+            join_url: self.join_url(b),
             starts_at: b.window.start.to_string(),
             ends_at: b.window.end.to_string(),
             created_at: b.created_at.to_string(),

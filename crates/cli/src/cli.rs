@@ -112,6 +112,15 @@ pub struct ConfigArgs {
     /// Public base URL of this service, for join URLs.
     #[arg(long, env = "MEETPOOL_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+    /// Minutes before a session starts from which its join URL leads to
+    /// the meeting.
+    #[arg(
+        long,
+        env = "MEETPOOL_JOIN_OPENS_MINUTES",
+        default_value_t = 15,
+        global = true
+    )]
+    pub join_opens_minutes: u32,
     /// Database connections per process.
     #[arg(
         long,
@@ -266,6 +275,7 @@ impl ConfigArgs {
             .set_midtrans_api_base(&self.midtrans_api_base)
             .map_err(anyhow::Error::msg)?;
         config.midtrans_amount_check = self.midtrans_amount_check == Switch::On;
+        config.join_opens_minutes = self.join_opens_minutes;
         config.public_url = self
             .public_url
             .clone()

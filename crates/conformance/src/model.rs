@@ -96,6 +96,7 @@ pub struct AssignAnswer {
     pub success: bool,
     pub meeting_link: Option<String>,
     pub meeting_link_id: Option<String>,
+    pub join_url: Option<String>,
     pub error: Option<String>,
     pub requires_manual_assignment: Option<bool>,
 }
@@ -110,6 +111,7 @@ pub struct Settled {
     pub meeting_link: Option<String>,
     pub requires_manual_assignment: bool,
     pub duplicate: bool,
+    pub join_url: String,
 }
 
 /// The webhook's answer to a notification it did not settle.

@@ -6,6 +6,7 @@
 pub mod allocation;
 pub mod booking;
 pub mod ids;
+pub mod join;
 pub mod midtrans;
 pub mod payment;
 pub mod time;
@@ -14,6 +15,7 @@ pub mod values;
 pub use allocation::{choose_link, LinkCandidate, Policy};
 pub use booking::{Booking, EventKind, NewBooking};
 pub use ids::{BookingId, LinkId, SessionTypeId};
+pub use join::{join, Join};
 pub use payment::{PaymentStatus, Transition};
 pub use time::{LocalSlot, TimeError, Window};
 pub use values::{DurationMinutes, MeetingUrl, OrderId, ValueError};

@@ -9,6 +9,7 @@ mod bookings;
 mod error;
 mod extract;
 mod health;
+mod join;
 mod links;
 mod midtrans;
 mod openapi;
@@ -51,6 +52,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(seed::router())
         .merge(midtrans::router())
         .merge(health::router())
+        .merge(join::router())
         .merge(openapi::router())
 }
 

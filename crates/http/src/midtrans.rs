@@ -60,6 +60,8 @@ pub struct NotificationApplied {
     requires_manual_assignment: bool,
     /// The same notification was applied before: nothing changed.
     duplicate: bool,
+    /// Where participants join (see the booking's `join_url`).
+    join_url: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -133,6 +135,7 @@ async fn apply(s: &AppState, body: &[u8]) -> Response {
             let b = outcome.booking;
             Json(NotificationApplied {
                 success: Always,
+                join_url: s.app.join_url(&b),
                 booking_id: b.id,
                 payment_status: b.payment_status.as_str(),
                 requires_manual_assignment: b.payment_status == PaymentStatus::Paid

@@ -66,6 +66,9 @@ pub struct AssignSuccess {
     meeting_link: Option<String>,
     #[schema(value_type = uuid::Uuid, required = true)]
     meeting_link_id: Option<LinkId>,
+    /// Where participants join: leads to the meeting link inside the join
+    /// window, and keeps working if the booking moves to another link.
+    join_url: String,
 }
 
 /// No link is free for the booking's time.
@@ -144,6 +147,7 @@ pub async fn assign_meeting_link(
     match s.app.assign(id).await {
         Ok(AssignOutcome::Assigned { booking, .. }) => Json(AssignSuccess {
             success: Always,
+            join_url: s.app.join_url(&booking),
             meeting_link: booking.meeting_link,
             meeting_link_id: booking.meeting_link_id,
         })

@@ -121,6 +121,8 @@ pub trait Store: Send + Sync + 'static {
     async fn link(&self, id: LinkId) -> Result<Link>;
     async fn booking(&self, id: BookingId) -> Result<Booking>;
     async fn booking_by_order(&self, order_id: &str) -> Result<Booking>;
+    /// The booking whose participants hold this join token.
+    async fn booking_by_join_token(&self, token: &str) -> Result<Booking>;
     async fn bookings(&self, filter: &BookingFilter) -> Result<Vec<Booking>>;
     async fn events(&self, booking: BookingId) -> Result<Vec<Event>>;
     async fn pool_status(&self, now: Timestamp) -> Result<PoolStatus>;

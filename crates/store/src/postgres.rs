@@ -382,6 +382,14 @@ impl Store for PgStore {
         booking_row(&row)
     }
 
+    async fn booking_by_join_token(&self, token: &str) -> Result<Booking> {
+        let row = sqlx::query(&format!("{BOOKING_SELECT} WHERE b.join_token = $1"))
+            .bind(token)
+            .fetch_one(&self.pool)
+            .await?;
+        booking_row(&row)
+    }
+
     async fn bookings(&self, f: &BookingFilter) -> Result<Vec<Booking>> {
         let rows = sqlx::query(&format!(
             "{BOOKING_SELECT} WHERE ($1::text IS NULL OR b.payment_status = $1) \

@@ -41,6 +41,7 @@ async fn seed_test_1_single_booking_gets_a_link(t: TestApp) {
             success: true,
             meeting_link: Some(links[0].meeting_link.clone()),
             meeting_link_id: Some(links[0].id.clone()),
+            join_url: Some(booking.join_url.clone()),
             error: None,
             requires_manual_assignment: None,
         }

@@ -41,6 +41,7 @@ macro_rules! on_postgres {
 mod admin;
 mod assignment;
 mod invariant;
+mod join;
 mod midtrans;
 mod openapi;
 mod outage;

@@ -86,7 +86,11 @@ async fn the_previous_systems_answers_are_described_as_sent(t: TestApp) {
     let paid = t.create_booking(&st, "2027-12-01", "14:00", "paid").await;
     let (s, body) = raw_assign(&t, &paid.id).await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    described(s, &body, &["success", "meetingLink", "meetingLinkId"]);
+    described(
+        s,
+        &body,
+        &["success", "meetingLink", "meetingLinkId", "joinUrl"],
+    );
     assert_eq!(success_enum(&doc, assign, s), json!([true]));
 
     let waiting = t.create_booking(&st, "2027-12-01", "14:00", "paid").await;
@@ -137,6 +141,7 @@ async fn the_previous_systems_answers_are_described_as_sent(t: TestApp) {
             "meetingLink",
             "requiresManualAssignment",
             "duplicate",
+            "joinUrl",
         ];
         let keys: BTreeSet<String> = keys.iter().map(|k| k.to_string()).collect();
         assert_eq!(object_keys(&body), keys, "{body}");

@@ -204,6 +204,7 @@ fn no_links() -> AssignAnswer {
         success: false,
         meeting_link: None,
         meeting_link_id: None,
+        join_url: None,
         error: Some(NO_LINKS.into()),
         requires_manual_assignment: Some(true),
     }
