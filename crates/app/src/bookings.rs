@@ -79,21 +79,7 @@ impl App {
         };
         let slot = LocalSlot::parse(&input.booking_date, &input.booking_time)
             .map_err(|e| AppError::invalid("invalid_slot", e))?;
-        let session_type = match self.store().session_type(session_type_id).await {
-            Ok(st) => st,
-            Err(meetpool_store::StoreError::NotFound) => {
-                return Err(AppError::invalid(
-                    "unknown_session_type",
-                    "session_type_id names no session type",
-                ))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let duration = DurationMinutes::new(i64::from(session_type.duration))
-            .map_err(|e| AppError::Internal(format!("stored session type: {e}")))?;
-        let window = slot
-            .window(&self.config().timezone, duration)
-            .map_err(|e| AppError::invalid("invalid_slot", e))?;
+        let window = self.session_window(&slot, session_type_id).await?;
         let new = NewBooking {
             id: BookingId::new(),
             order_id,
@@ -148,6 +134,29 @@ impl App {
             .await?;
         info!(booking_id = %new.id, "booking created");
         Ok(booking)
+    }
+
+    /// The UTC window of a session of `session_type_id` at the local
+    /// `slot` (422 when the type does not exist or the time does not).
+    pub(crate) async fn session_window(
+        &self,
+        slot: &LocalSlot,
+        session_type_id: SessionTypeId,
+    ) -> Result<Window> {
+        let session_type = match self.store().session_type(session_type_id).await {
+            Ok(st) => st,
+            Err(meetpool_store::StoreError::NotFound) => {
+                return Err(AppError::invalid(
+                    "unknown_session_type",
+                    "session_type_id names no session type",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let duration = DurationMinutes::new(i64::from(session_type.duration))
+            .map_err(|e| AppError::Internal(format!("stored session type: {e}")))?;
+        slot.window(&self.config().timezone, duration)
+            .map_err(|e| AppError::invalid("invalid_slot", e))
     }
 
     pub async fn booking(&self, id: BookingId) -> Result<Booking> {

@@ -59,7 +59,7 @@ impl App {
         };
         let event = Event::new()
             .uid(&format!("{}@meetpool", booking.id))
-            .sequence(0)
+            .sequence(booking.reschedules)
             .timestamp(utc(booking.updated_at))
             .starts(utc(booking.window.start))
             .ends(utc(booking.window.end))

@@ -26,6 +26,7 @@ mod join;
 mod links;
 mod metrics;
 mod payments;
+mod reschedule;
 mod session_types;
 mod settle;
 mod status;
@@ -44,6 +45,7 @@ pub use filter::BookingQuery;
 pub use join::JoinView;
 pub use links::LinkInput;
 pub use payments::NotificationOutcome;
+pub use reschedule::RescheduleInput;
 pub use session_types::SessionTypeInput;
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;

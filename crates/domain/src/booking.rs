@@ -24,6 +24,8 @@ pub struct Booking {
     pub window: Window,
     pub join_token: String,
     pub payment_transaction_id: Option<String>,
+    /// How many times the session was moved.
+    pub reschedules: u32,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -66,6 +68,10 @@ pub enum EventKind {
     ManualReleased,
     /// No link was free when the booking needed one.
     PoolExhausted,
+    /// The session moved to another time or session type.
+    Rescheduled,
+    /// The booking moved from one link to another.
+    LinkChanged,
     /// A settlement whose amount is not the booking's price: not applied.
     AmountMismatch,
     /// Money taken for a booking already cancelled: not applied.
@@ -83,6 +89,8 @@ impl EventKind {
             Self::ManualAssigned => "manual_assigned",
             Self::ManualReleased => "manual_released",
             Self::PoolExhausted => "pool_exhausted",
+            Self::Rescheduled => "rescheduled",
+            Self::LinkChanged => "link_changed",
             Self::AmountMismatch => "amount_mismatch",
             Self::PaidAfterCancel => "paid_after_cancel",
         }

@@ -75,6 +75,7 @@ mod tests {
             window: Window::new(start, start + SignedDuration::from_hours(1)),
             join_token: "t".into(),
             payment_transaction_id: None,
+            reschedules: 0,
             created_at: start,
             updated_at: start,
         }

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use meetpool_app::views::{BookingView, EventView};
-use meetpool_app::{AppError, BookingInput, BookingQuery};
+use meetpool_app::{AppError, BookingInput, BookingQuery, RescheduleInput};
 use meetpool_domain::{BookingId, LinkId, PaymentStatus};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -110,17 +110,29 @@ pub async fn list_bookings(
     ))
 }
 
+/// A payment change, or a move of the session: one or the other.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BookingPatch {
     /// pending, paid, failed, cancelled, expired or refunded.
     #[schema(example = "paid")]
-    payment_status: String,
+    payment_status: Option<String>,
+    /// The session's new local date (`YYYY-MM-DD`).
+    #[schema(example = "2027-12-02")]
+    booking_date: Option<String>,
+    /// The session's new local start (`HH:MM`).
+    #[schema(example = "15:00")]
+    booking_time: Option<String>,
+    /// Another session type (its duration makes the new window).
+    #[schema(value_type = Option<uuid::Uuid>)]
+    session_type_id: Option<String>,
 }
 
 /// A payment change from another gateway or an operator: the same
 /// forward-only state machine as Midtrans', with assignment on paid and
-/// release on leaving paid.
+/// release on leaving paid. Or a reschedule: the booking keeps its link
+/// when it is free at the new time, takes another or waits in the queue
+/// otherwise, and the time it leaves goes to waiting bookings.
 #[utoipa::path(patch, path = "/api/bookings/{id}", tag = "bookings",
     params(("id" = uuid::Uuid, Path, description = "The booking's id.")),
     request_body = BookingPatch,
@@ -129,7 +141,7 @@ pub struct BookingPatch {
         (status = 400, description = "Malformed body or `invalid_id`.", body = ErrorBody),
         (status = 404, description = "No such booking.", body = ErrorBody),
         (status = 409, description = "`invalid_transition`: the state machine does not go back.", body = ErrorBody),
-        (status = 422, description = "`invalid_payment_status`.", body = ErrorBody),
+        (status = 422, description = "`invalid_payment_status`, `invalid_slot` (also a time the clocks skip), `unknown_session_type`, `one_change_at_a_time`, `nothing_to_change`.", body = ErrorBody),
     ))]
 pub async fn update_booking(
     State(s): State<AppState>,
@@ -137,12 +149,40 @@ pub async fn update_booking(
     JsonBody(body): JsonBody<BookingPatch>,
 ) -> ApiResult<Json<BookingView>> {
     let id: BookingId = parse_id(&id, "booking")?;
-    let wanted: PaymentStatus = body
-        .payment_status
-        .parse()
-        .map_err(|e| AppError::invalid("invalid_payment_status", e))?;
-    let outcome = s.app.set_payment_status(id, wanted).await?;
-    Ok(Json(s.app.booking_view(&outcome.booking)))
+    let moves = body.booking_date.is_some()
+        || body.booking_time.is_some()
+        || body.session_type_id.is_some();
+    let booking = match (body.payment_status, moves) {
+        (Some(_), true) => {
+            return Err(AppError::invalid(
+                "one_change_at_a_time",
+                "change the payment status and the schedule in separate requests",
+            )
+            .into())
+        }
+        (Some(status), false) => {
+            let wanted: PaymentStatus = status
+                .parse()
+                .map_err(|e| AppError::invalid("invalid_payment_status", e))?;
+            s.app.set_payment_status(id, wanted).await?.booking
+        }
+        (None, true) => {
+            let input = RescheduleInput {
+                booking_date: body.booking_date,
+                booking_time: body.booking_time,
+                session_type_id: body.session_type_id,
+            };
+            s.app.reschedule(id, input).await?
+        }
+        (None, false) => {
+            return Err(AppError::invalid(
+                "nothing_to_change",
+                "give payment_status, or booking_date, booking_time or session_type_id",
+            )
+            .into())
+        }
+    };
+    Ok(Json(s.app.booking_view(&booking)))
 }
 
 /// The audit trail: creation, payments (with each notification's raw body),

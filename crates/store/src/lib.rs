@@ -213,6 +213,17 @@ pub trait Tx: Send {
         limit: u32,
     ) -> Result<Vec<Booking>>;
 
+    /// Moves the locked booking's session to `schedule` (counting the move)
+    /// and changes its link as `link` says, in one write: the database
+    /// checks the new window on the link it ends up with. Returns the
+    /// booking as written.
+    async fn reschedule(
+        &mut self,
+        id: BookingId,
+        schedule: &Schedule,
+        link: LinkChange,
+    ) -> Result<Booking>;
+
     /// Adds to a booking's audit trail without changing the booking.
     async fn record_event(&mut self, booking: BookingId, event: &NewEvent) -> Result<()>;
 

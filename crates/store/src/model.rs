@@ -185,3 +185,12 @@ impl NewEvent {
         Self { kind, link, detail }
     }
 }
+
+/// Where and when a session takes place after a reschedule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    pub booking_date: jiff::civil::Date,
+    pub booking_time: jiff::civil::Time,
+    pub session_type_id: SessionTypeId,
+    pub window: Window,
+}

@@ -21,7 +21,7 @@ use crate::error::Kind;
 use crate::{
     Backend, BookingChange, BookingFilter, ConnectOptions, Coordination, DbSettings, Event, Link,
     LinkChange, LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PoolStatus, Result,
-    SessionType, Store, StoreError, Tx,
+    Schedule, SessionType, Store, StoreError, Tx,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -94,7 +94,7 @@ macro_rules! booking_columns {
         "b.id, b.order_id, b.user_id, b.expert_id, b.session_type_id, \
          b.booking_date, b.booking_time, b.price, b.payment_status, b.status, b.meeting_link_id, \
          l.meeting_link, b.starts_at, b.ends_at, b.join_token, b.payment_transaction_id, \
-         b.created_at, b.updated_at"
+         b.reschedules, b.created_at, b.updated_at"
     };
 }
 
@@ -122,6 +122,7 @@ fn booking_row(r: &PgRow) -> Result<Booking> {
         window: Window::new(ts(r, "starts_at")?, ts(r, "ends_at")?),
         join_token: r.try_get("join_token")?,
         payment_transaction_id: r.try_get("payment_transaction_id")?,
+        reschedules: u32::try_from(r.try_get::<i32, _>("reschedules")?).unwrap_or_default(),
         created_at: ts(r, "created_at")?,
         updated_at: ts(r, "updated_at")?,
     })
@@ -743,6 +744,40 @@ impl Tx for PgTx {
         .await;
         let rows = self.track(rows)?;
         rows.iter().map(booking_row).collect()
+    }
+
+    async fn reschedule(
+        &mut self,
+        id: BookingId,
+        schedule: &Schedule,
+        link: LinkChange,
+    ) -> Result<Booking> {
+        let (set_link, new_link) = match link {
+            LinkChange::Keep => (false, None),
+            LinkChange::Set(l) => (true, Some(l.0)),
+            LinkChange::Clear => (true, None),
+        };
+        let done = sqlx::query(
+            "UPDATE bookings SET booking_date = $2, booking_time = $3, session_type_id = $4, \
+               starts_at = $5, ends_at = $6, reschedules = reschedules + 1, \
+               meeting_link_id = CASE WHEN $7 THEN $8 ELSE meeting_link_id END, \
+               assigned_at = CASE WHEN NOT $7 THEN assigned_at WHEN $8::uuid IS NULL THEN NULL ELSE now() END \
+             WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(schedule.booking_date.to_sqlx())
+        .bind(schedule.booking_time.to_sqlx())
+        .bind(schedule.session_type_id.0)
+        .bind(schedule.window.start.to_sqlx())
+        .bind(schedule.window.end.to_sqlx())
+        .bind(set_link)
+        .bind(new_link)
+        .execute(&mut *self.tx)
+        .await;
+        if self.track(done)?.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.lock_booking(id).await
     }
 
     async fn record_event(&mut self, booking: BookingId, event: &NewEvent) -> Result<()> {

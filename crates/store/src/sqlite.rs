@@ -26,7 +26,7 @@ use crate::error::Kind;
 use crate::{
     Backend, BookingChange, BookingFilter, ConnectOptions, DbSettings, Event, Link, LinkChange,
     LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PaymentChange, PoolStatus, Result,
-    SessionType, Store, StoreError, Tx,
+    Schedule, SessionType, Store, StoreError, Tx,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -121,7 +121,7 @@ pub const CANDIDATES_SQL: &str = "WITH near AS ( \
 
 const BOOKING_SELECT: &str = "SELECT b.id, b.order_id, b.user_id, b.expert_id, b.session_type_id, \
     b.booking_date, b.booking_time, b.price, b.payment_status, b.status, b.meeting_link_id, \
-    l.meeting_link, b.starts_at, b.ends_at, b.join_token, b.payment_transaction_id, b.created_at, b.updated_at \
+    l.meeting_link, b.starts_at, b.ends_at, b.join_token, b.payment_transaction_id, b.reschedules, b.created_at, b.updated_at \
     FROM bookings b LEFT JOIN meeting_links_pool l ON l.id = b.meeting_link_id";
 
 fn booking_row(r: &SqliteRow) -> Result<Booking> {
@@ -150,6 +150,7 @@ fn booking_row(r: &SqliteRow) -> Result<Booking> {
         ),
         join_token: r.try_get("join_token")?,
         payment_transaction_id: r.try_get("payment_transaction_id")?,
+        reschedules: u32::try_from(r.try_get::<i64, _>("reschedules")?).unwrap_or_default(),
         created_at: ts_in(r.try_get::<&str, _>("created_at")?)?,
         updated_at: ts_in(r.try_get::<&str, _>("updated_at")?)?,
     })
@@ -684,6 +685,41 @@ impl Tx for SqliteTx {
         .fetch_all(&mut *self.tx)
         .await?;
         rows.iter().map(booking_row).collect()
+    }
+
+    async fn reschedule(
+        &mut self,
+        id: BookingId,
+        schedule: &Schedule,
+        link: LinkChange,
+    ) -> Result<Booking> {
+        let (set_link, new_link) = match link {
+            LinkChange::Keep => (false, None),
+            LinkChange::Set(l) => (true, Some(l.to_string())),
+            LinkChange::Clear => (true, None),
+        };
+        let done = sqlx::query(
+            "UPDATE bookings SET booking_date = ?2, booking_time = ?3, session_type_id = ?4, \
+               starts_at = ?5, ends_at = ?6, reschedules = reschedules + 1, \
+               meeting_link_id = CASE WHEN ?7 THEN ?8 ELSE meeting_link_id END, \
+               assigned_at = CASE WHEN NOT ?7 THEN assigned_at WHEN ?8 IS NULL THEN NULL \
+                 ELSE strftime('%Y-%m-%d %H:%M:%f', 'now') END \
+             WHERE id = ?1",
+        )
+        .bind(id.to_string())
+        .bind(schedule.booking_date.to_string())
+        .bind(schedule.booking_time.strftime("%H:%M").to_string())
+        .bind(schedule.session_type_id.to_string())
+        .bind(ts_out(schedule.window.start))
+        .bind(ts_out(schedule.window.end))
+        .bind(set_link)
+        .bind(new_link)
+        .execute(&mut *self.tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.lock_booking(id).await
     }
 
     async fn record_event(&mut self, booking: BookingId, event: &NewEvent) -> Result<()> {

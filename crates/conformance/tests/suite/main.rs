@@ -46,5 +46,6 @@ mod midtrans;
 mod openapi;
 mod outage;
 mod postgres_only;
+mod reschedule;
 mod rooms;
 mod text;
