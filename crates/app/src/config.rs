@@ -32,6 +32,8 @@ pub struct Config {
     pub public_url: String,
     /// How long before a session starts its join URL leads to the meeting.
     pub join_opens_minutes: u32,
+    /// The grid of starts availability is reported on.
+    pub slot_minutes: u32,
 }
 
 impl Config {
@@ -48,6 +50,7 @@ impl Config {
             midtrans_amount_check: true,
             public_url: "http://127.0.0.1:8080".to_owned(),
             join_opens_minutes: 15,
+            slot_minutes: 30,
         })
     }
 

@@ -19,6 +19,7 @@
 
 mod allocate;
 mod bookings;
+mod capacity;
 mod config;
 mod error;
 mod filter;
@@ -39,6 +40,7 @@ use std::sync::Arc;
 use meetpool_store::Store;
 
 pub use bookings::{AssignOutcome, BookingInput, PaymentOutcome};
+pub use capacity::{Availability, DayCapacity, CAPACITY_MAX_DAYS};
 pub use config::{Config, MidtransVerify};
 pub use error::AppError;
 pub use filter::BookingQuery;

@@ -112,6 +112,9 @@ pub struct ConfigArgs {
     /// Public base URL of this service, for join URLs.
     #[arg(long, env = "MEETPOOL_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+    /// Minutes between the starts availability is reported for.
+    #[arg(long, env = "MEETPOOL_SLOT_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u32).range(5..=1440), global = true)]
+    pub slot_minutes: u32,
     /// Minutes before a session starts from which its join URL leads to
     /// the meeting.
     #[arg(
@@ -189,6 +192,15 @@ pub enum Command {
     Assign { booking: String },
     /// The pool at a glance.
     Status,
+    /// Per day: the peak of paid sessions against the enabled links.
+    Capacity {
+        /// The first local day, YYYY-MM-DD (default: today).
+        #[arg(long)]
+        from: Option<String>,
+        /// The last local day (default: 29 days after --from).
+        #[arg(long)]
+        to: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -276,6 +288,7 @@ impl ConfigArgs {
             .map_err(anyhow::Error::msg)?;
         config.midtrans_amount_check = self.midtrans_amount_check == Switch::On;
         config.join_opens_minutes = self.join_opens_minutes;
+        config.slot_minutes = self.slot_minutes;
         config.public_url = self
             .public_url
             .clone()
@@ -386,6 +399,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Capacity { from, to } => capacity(&app, from, to, as_json).await,
         Command::Status => {
             let status = app.pool_status().await?;
             let view = PoolStatusView::from(&status);
@@ -404,6 +418,41 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn capacity(
+    app: &App,
+    from: Option<String>,
+    to: Option<String>,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let days = app.capacity(from.as_deref(), to.as_deref()).await?;
+    if as_json {
+        return json(&days);
+    }
+    let rows: Vec<Vec<String>> = days
+        .iter()
+        .map(|d| {
+            vec![
+                d.date.clone(),
+                d.peak_sessions.to_string(),
+                d.enabled_links.to_string(),
+                d.headroom.to_string(),
+                d.unassigned.to_string(),
+                if d.warning {
+                    "peak reaches the pool"
+                } else {
+                    ""
+                }
+                .to_owned(),
+            ]
+        })
+        .collect();
+    table(
+        &["DATE", "PEAK", "LINKS", "HEADROOM", "UNASSIGNED", "WARNING"],
+        &rows,
+    );
+    Ok(())
 }
 
 async fn serve(config: &ConfigArgs, app: App, no_migrate: bool) -> anyhow::Result<()> {

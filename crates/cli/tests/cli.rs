@@ -100,6 +100,33 @@ fn an_operator_manages_the_pool_from_the_command_line() {
     );
     assert!(ok(d, &["bookings", "list", "--unassigned"]).contains("(none)"));
 
+    // The coming days against the pool: one enabled link, nothing booked.
+    let days: Value = serde_json::from_str(&ok(
+        d,
+        &[
+            "capacity",
+            "--from",
+            "2031-05-06",
+            "--to",
+            "2031-05-07",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(days.as_array().unwrap().len(), 2);
+    assert_eq!(
+        (
+            days[0]["enabled_links"].as_u64(),
+            days[0]["headroom"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    let table = ok(d, &["capacity"]);
+    assert!(
+        table.starts_with("DATE") && table.lines().count() == 31,
+        "{table}"
+    );
+
     let missing = meetpool(d, &["assign", "5f0c2a8e-1d43-4b8e-9a52-0c6b1f5e3a11"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("booking not found"));

@@ -209,3 +209,59 @@ mod tests {
         assert!("random".parse::<Policy>().is_err());
     }
 }
+
+/// The most sessions in progress at one instant within `during`: the fewest
+/// links that could serve them all (on interval schedules the peak is also
+/// enough). Windows are half-open, so one ending as another starts do not
+/// count together.
+pub fn peak_concurrency(sessions: &[Window], during: &Window) -> usize {
+    let mut edges: Vec<(jiff::Timestamp, i32)> = sessions
+        .iter()
+        .filter(|w| w.start < during.end && during.start < w.end)
+        .flat_map(|w| [(w.start.max(during.start), 1), (w.end.min(during.end), -1)])
+        .collect();
+    // Ends before starts at the same instant.
+    edges.sort();
+    let (mut now, mut peak) = (0i32, 0i32);
+    for (_, step) in edges {
+        now += step;
+        peak = peak.max(now);
+    }
+    usize::try_from(peak).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod peak_tests {
+    use jiff::{SignedDuration, Timestamp};
+
+    use super::*;
+
+    fn w(from_h: i64, to_h: i64) -> Window {
+        let t0 = Timestamp::UNIX_EPOCH;
+        Window::new(
+            t0 + SignedDuration::from_hours(from_h),
+            t0 + SignedDuration::from_hours(to_h),
+        )
+    }
+
+    #[test]
+    fn peak_counts_sessions_at_one_instant_within_the_day() {
+        let day = w(0, 24);
+        assert_eq!(peak_concurrency(&[], &day), 0);
+        assert_eq!(
+            peak_concurrency(&[w(10, 12), w(12, 14)], &day),
+            1,
+            "back to back"
+        );
+        assert_eq!(
+            peak_concurrency(&[w(10, 12), w(11, 13), w(11, 15), w(14, 16)], &day),
+            3
+        );
+        assert_eq!(
+            peak_concurrency(&[w(23, 25), w(-1, 1)], &day),
+            1,
+            "clipped to the day"
+        );
+        assert_eq!(peak_concurrency(&[w(30, 31)], &day), 0);
+    }
+}

@@ -12,7 +12,7 @@ pub mod payment;
 pub mod time;
 pub mod values;
 
-pub use allocation::{choose_link, LinkCandidate, Policy};
+pub use allocation::{choose_link, peak_concurrency, LinkCandidate, Policy};
 pub use booking::{Booking, EventKind, NewBooking};
 pub use ids::{BookingId, LinkId, SessionTypeId};
 pub use join::{join, Join};

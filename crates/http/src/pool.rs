@@ -2,6 +2,7 @@
 use axum::extract::State;
 use axum::Json;
 use meetpool_app::views::{BookingView, PoolStatusView};
+use meetpool_app::{Availability, DayCapacity};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -15,6 +16,54 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(pool_status))
         .routes(routes!(recent_assignments))
+        .routes(routes!(availability))
+        .routes(routes!(capacity))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AvailabilityQuery {
+    /// The platform's local day, `YYYY-MM-DD`.
+    date: String,
+    /// The session type to be booked (its duration and the buffer make the window).
+    session_type_id: String,
+}
+
+#[utoipa::path(get, path = "/api/availability", tag = "pool",
+    params(AvailabilityQuery),
+    responses(
+        (status = 200, description = "For each start on the `MEETPOOL_SLOT_MINUTES` grid of the day (times the clocks skip left out): how many more bookings of the type the pool can take then.", body = [Availability]),
+        (status = 400, description = "`malformed_query`.", body = ErrorBody),
+        (status = 422, description = "`invalid_date`, `invalid_session_type_id`, `unknown_session_type`.", body = ErrorBody),
+    ))]
+pub async fn availability(
+    State(s): State<AppState>,
+    QueryParams(q): QueryParams<AvailabilityQuery>,
+) -> ApiResult<Json<Vec<Availability>>> {
+    Ok(Json(s.app.availability(&q.date, &q.session_type_id).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CapacityQuery {
+    /// The first local day, `YYYY-MM-DD`.
+    from: String,
+    /// The last local day (at most 366 days after `from`).
+    to: String,
+}
+
+#[utoipa::path(get, path = "/api/capacity", tag = "pool",
+    params(CapacityQuery),
+    responses(
+        (status = 200, description = "Per day: the peak of paid sessions at one instant, the enabled links, the headroom, the unassigned paid bookings, and a warning where the peak reaches the pool's size.", body = [DayCapacity]),
+        (status = 400, description = "`malformed_query`.", body = ErrorBody),
+        (status = 422, description = "`invalid_date`, `invalid_range`.", body = ErrorBody),
+    ))]
+pub async fn capacity(
+    State(s): State<AppState>,
+    QueryParams(q): QueryParams<CapacityQuery>,
+) -> ApiResult<Json<Vec<DayCapacity>>> {
+    Ok(Json(s.app.capacity(Some(&q.from), Some(&q.to)).await?))
 }
 
 #[utoipa::path(get, path = "/api/pool/status", tag = "pool", responses(

@@ -470,6 +470,38 @@ impl Store for PgStore {
         rows.iter().map(booking_row).collect()
     }
 
+    async fn candidates(&self, wants: &[(Window, BookingId)]) -> Result<Vec<Vec<LinkCandidate>>> {
+        let (except, starts) = candidate_params(wants);
+        let rows = sqlx::query(CANDIDATES_SQL)
+            .bind(&except)
+            .bind(&starts)
+            .fetch_all(&self.pool)
+            .await?;
+        candidates_from(&rows, wants.len())
+    }
+
+    async fn paid_sessions(&self, during: Window) -> Result<Vec<(Window, bool)>> {
+        // Sessions last at most a day: the lower bound on starts_at lets the
+        // planner use bookings_starts.
+        let rows = sqlx::query(
+            "SELECT starts_at, ends_at, meeting_link_id IS NOT NULL AS linked FROM bookings \
+             WHERE payment_status = 'paid' AND starts_at < $2 AND ends_at > $1 \
+               AND starts_at > $1 - interval '1441 minutes'",
+        )
+        .bind(during.start.to_sqlx())
+        .bind(during.end.to_sqlx())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    Window::new(ts(r, "starts_at")?, ts(r, "ends_at")?),
+                    r.try_get("linked")?,
+                ))
+            })
+            .collect()
+    }
+
     async fn overlapping_pairs(&self) -> Result<Vec<(BookingId, BookingId)>> {
         let rows = sqlx::query(
             "SELECT a.id AS a, b.id AS b FROM bookings a \
@@ -482,6 +514,36 @@ impl Store for PgStore {
             .map(|r| Ok((BookingId(r.try_get("a")?), BookingId(r.try_get("b")?))))
             .collect()
     }
+}
+
+/// [`CANDIDATES_SQL`]'s parameters for `wants`.
+fn candidate_params(wants: &[(Window, BookingId)]) -> (Vec<Uuid>, Vec<jiff_sqlx::Timestamp>) {
+    (
+        wants.iter().map(|(_, id)| id.0).collect(),
+        wants.iter().map(|(w, _)| w.start.to_sqlx()).collect(),
+    )
+}
+
+/// [`CANDIDATES_SQL`]'s rows, for each of `n` wants in order.
+fn candidates_from(rows: &[PgRow], n: usize) -> Result<Vec<Vec<LinkCandidate>>> {
+    let mut out: Vec<Vec<LinkCandidate>> = vec![Vec::new(); n];
+    for r in rows {
+        let of_want = &mut out[ordinal(r, "want", n)?];
+        let id = LinkId(r.try_get("id")?);
+        if of_want.last().is_none_or(|c| c.id != id) {
+            of_want.push(LinkCandidate {
+                id,
+                busy: Vec::new(),
+            });
+        }
+        let start: Option<jiff_sqlx::Timestamp> = r.try_get("busy_start")?;
+        let end: Option<jiff_sqlx::Timestamp> = r.try_get("busy_end")?;
+        if let (Some(s), Some(e)) = (start, end) {
+            let c = of_want.last_mut().expect("pushed above");
+            c.busy.push(Window::new(s.to_jiff(), e.to_jiff()));
+        }
+    }
+    Ok(out)
 }
 
 pub struct PgTx {
@@ -656,33 +718,13 @@ impl Tx for PgTx {
         &mut self,
         wants: &[(Window, BookingId)],
     ) -> Result<Vec<Vec<LinkCandidate>>> {
-        let except: Vec<Uuid> = wants.iter().map(|(_, id)| id.0).collect();
-        let starts: Vec<jiff_sqlx::Timestamp> =
-            wants.iter().map(|(w, _)| w.start.to_sqlx()).collect();
+        let (except, starts) = candidate_params(wants);
         let rows = sqlx::query(CANDIDATES_SQL)
             .bind(&except)
             .bind(&starts)
             .fetch_all(&mut *self.tx)
             .await;
-        let rows = self.track(rows)?;
-        let mut out: Vec<Vec<LinkCandidate>> = vec![Vec::new(); wants.len()];
-        for r in &rows {
-            let of_want = &mut out[ordinal(r, "want", wants.len())?];
-            let id = LinkId(r.try_get("id")?);
-            if of_want.last().is_none_or(|c| c.id != id) {
-                of_want.push(LinkCandidate {
-                    id,
-                    busy: Vec::new(),
-                });
-            }
-            let start: Option<jiff_sqlx::Timestamp> = r.try_get("busy_start")?;
-            let end: Option<jiff_sqlx::Timestamp> = r.try_get("busy_end")?;
-            if let (Some(s), Some(e)) = (start, end) {
-                let c = of_want.last_mut().expect("pushed above");
-                c.busy.push(Window::new(s.to_jiff(), e.to_jiff()));
-            }
-        }
-        Ok(out)
+        candidates_from(&self.track(rows)?, wants.len())
     }
 
     async fn holder_overlapping(

@@ -386,6 +386,37 @@ impl Store for SqliteStore {
         rows.iter().map(booking_row).collect()
     }
 
+    async fn candidates(&self, wants: &[(Window, BookingId)]) -> Result<Vec<Vec<LinkCandidate>>> {
+        let mut conn = self.pool.acquire().await?;
+        let mut out = Vec::with_capacity(wants.len());
+        for (want, except) in wants {
+            out.push(candidates_for(&mut conn, *want, *except).await?);
+        }
+        Ok(out)
+    }
+
+    async fn paid_sessions(&self, during: Window) -> Result<Vec<(Window, bool)>> {
+        let rows = sqlx::query(
+            "SELECT starts_at, ends_at, meeting_link_id IS NOT NULL AS linked FROM bookings \
+             WHERE payment_status = 'paid' AND starts_at < ?2 AND ends_at > ?1 AND starts_at > ?3",
+        )
+        .bind(ts_out(during.start))
+        .bind(ts_out(during.end))
+        .bind(ts_out(during.start - LOOKBACK))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let start: String = r.try_get("starts_at")?;
+                let end: String = r.try_get("ends_at")?;
+                Ok((
+                    Window::new(ts_in(&start)?, ts_in(&end)?),
+                    r.try_get("linked")?,
+                ))
+            })
+            .collect()
+    }
+
     async fn overlapping_pairs(&self) -> Result<Vec<(BookingId, BookingId)>> {
         let rows = sqlx::query(
             "SELECT a.id AS a, b.id AS b FROM bookings a \
@@ -406,6 +437,38 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+}
+
+/// [`CANDIDATES_SQL`] for one wanted window, on any connection.
+async fn candidates_for(
+    conn: &mut sqlx::SqliteConnection,
+    want: Window,
+    except: BookingId,
+) -> Result<Vec<LinkCandidate>> {
+    // SQLite has no LATERAL: each neighbour is found by a correlated
+    // probe of (meeting_link_id, starts_at), then joined back.
+    let rows = sqlx::query(CANDIDATES_SQL)
+        .bind(except.to_string())
+        .bind(ts_out(want.start))
+        .fetch_all(conn)
+        .await?;
+    let mut out: Vec<LinkCandidate> = Vec::new();
+    for r in &rows {
+        let id: LinkId = uuid_in(r.try_get::<&str, _>("id")?)?;
+        if out.last().is_none_or(|c| c.id != id) {
+            out.push(LinkCandidate {
+                id,
+                busy: Vec::new(),
+            });
+        }
+        let start: Option<String> = r.try_get("starts_at")?;
+        let end: Option<String> = r.try_get("busy_end")?;
+        if let (Some(s), Some(e)) = (start, end) {
+            let c = out.last_mut().expect("pushed above");
+            c.busy.push(Window::new(ts_in(&s)?, ts_in(&e)?));
+        }
+    }
+    Ok(out)
 }
 
 pub struct SqliteTx {
@@ -467,37 +530,6 @@ impl SqliteTx {
             return Err(StoreError::NotFound);
         }
         Ok(())
-    }
-
-    async fn candidates_for(
-        &mut self,
-        want: Window,
-        except: BookingId,
-    ) -> Result<Vec<LinkCandidate>> {
-        // SQLite has no LATERAL: each neighbour is found by a correlated
-        // probe of (meeting_link_id, starts_at), then joined back.
-        let rows = sqlx::query(CANDIDATES_SQL)
-            .bind(except.to_string())
-            .bind(ts_out(want.start))
-            .fetch_all(&mut *self.tx)
-            .await?;
-        let mut out: Vec<LinkCandidate> = Vec::new();
-        for r in &rows {
-            let id: LinkId = uuid_in(r.try_get::<&str, _>("id")?)?;
-            if out.last().is_none_or(|c| c.id != id) {
-                out.push(LinkCandidate {
-                    id,
-                    busy: Vec::new(),
-                });
-            }
-            let start: Option<String> = r.try_get("starts_at")?;
-            let end: Option<String> = r.try_get("busy_end")?;
-            if let (Some(s), Some(e)) = (start, end) {
-                let c = out.last_mut().expect("pushed above");
-                c.busy.push(Window::new(ts_in(&s)?, ts_in(&e)?));
-            }
-        }
-        Ok(out)
     }
 }
 
@@ -624,7 +656,7 @@ impl Tx for SqliteTx {
     ) -> Result<Vec<Vec<LinkCandidate>>> {
         let mut out = Vec::with_capacity(wants.len());
         for (want, except) in wants {
-            out.push(self.candidates_for(*want, *except).await?);
+            out.push(candidates_for(&mut self.tx, *want, *except).await?);
         }
         Ok(out)
     }

@@ -40,6 +40,7 @@ macro_rules! on_postgres {
 
 mod admin;
 mod assignment;
+mod capacity;
 mod invariant;
 mod join;
 mod midtrans;

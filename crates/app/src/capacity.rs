@@ -1,0 +1,163 @@
+//! Selling only what can be served: how many more bookings each start of a
+//! day can take (availability), and how close each coming day is to the
+//! pool's size (capacity).
+use jiff::civil::{Date, Time};
+use jiff::SignedDuration;
+use meetpool_domain::time::LocalSlot;
+use meetpool_domain::{peak_concurrency, BookingId, SessionTypeId, Window};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::{App, AppError, Result};
+
+/// The longest capacity report, in days.
+pub const CAPACITY_MAX_DAYS: i64 = 366;
+
+/// One start on the day's grid.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Availability {
+    /// Local start, `HH:MM`.
+    pub booking_time: String,
+    /// RFC 3339, UTC.
+    pub starts_at: String,
+    pub ends_at: String,
+    /// How many more bookings of this type the pool can take at this start.
+    pub available: usize,
+}
+
+/// One day of the capacity report.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct DayCapacity {
+    /// `YYYY-MM-DD`, the platform's local day.
+    pub date: String,
+    /// The most paid sessions in progress at one instant that day.
+    pub peak_sessions: usize,
+    pub enabled_links: usize,
+    /// Enabled links less the peak: how many more sessions the busiest
+    /// moment could take (negative: more paid sessions than links).
+    pub headroom: i64,
+    /// Paid bookings that day without a link.
+    pub unassigned: usize,
+    /// The day's peak reaches the pool's size.
+    pub warning: bool,
+}
+
+impl App {
+    /// For each start on the `slot_minutes` grid of the local `date`, how
+    /// many enabled links are free for a session of `session_type_id` (its
+    /// buffer included): what a paid booking made then would find.
+    pub async fn availability(
+        &self,
+        date: &str,
+        session_type_id: &str,
+    ) -> Result<Vec<Availability>> {
+        let date: Date = meetpool_domain::time::parse_date(date)
+            .map_err(|e| AppError::invalid("invalid_date", e))?;
+        let session_type_id: SessionTypeId = session_type_id.parse().map_err(|_| {
+            AppError::invalid("invalid_session_type_id", "session_type_id must be a UUID")
+        })?;
+        let step = i64::from(self.config().slot_minutes.max(1));
+        let mut starts = Vec::new();
+        let mut minute = 0;
+        while minute < 24 * 60 {
+            let time = Time::new((minute / 60) as i8, (minute % 60) as i8, 0, 0)
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            let slot = LocalSlot { date, time };
+            match self.session_window(&slot, session_type_id).await {
+                Ok(window) => starts.push((time, window)),
+                // A time the clocks skip is no start.
+                Err(AppError::Invalid {
+                    code: "invalid_slot",
+                    ..
+                }) => {}
+                Err(e) => return Err(e),
+            }
+            minute += step;
+        }
+        let nobody = BookingId(uuid::Uuid::nil());
+        let wants: Vec<(Window, BookingId)> = starts
+            .iter()
+            .map(|(_, w)| (w.busy(self.config().buffer_minutes), nobody))
+            .collect();
+        let candidates = self.store().candidates(&wants).await?;
+        Ok(starts
+            .iter()
+            .zip(&wants)
+            .zip(candidates)
+            .map(|(((time, window), (busy, _)), links)| Availability {
+                booking_time: time.strftime("%H:%M").to_string(),
+                starts_at: window.start.to_string(),
+                ends_at: window.end.to_string(),
+                available: links.iter().filter(|l| l.is_free_for(busy)).count(),
+            })
+            .collect())
+    }
+
+    /// Per local day from `from` (default today) to `to` (inclusive;
+    /// default 29 days on): the peak of paid sessions against the enabled
+    /// links.
+    pub async fn capacity(&self, from: Option<&str>, to: Option<&str>) -> Result<Vec<DayCapacity>> {
+        let parse = |raw: &str, what: &str| {
+            meetpool_domain::time::parse_date(raw).map_err(|_| {
+                AppError::invalid("invalid_date", format!("{what} must be a date, YYYY-MM-DD"))
+            })
+        };
+        let from = match from {
+            Some(raw) => parse(raw, "from")?,
+            None => jiff::Timestamp::now()
+                .to_zoned(self.config().timezone.clone())
+                .date(),
+        };
+        let to = match to {
+            Some(raw) => parse(raw, "to")?,
+            None => from
+                .checked_add(jiff::Span::new().days(29))
+                .map_err(|e| AppError::invalid("invalid_date", e))?,
+        };
+        let days = (to - from).get_days() as i64 + 1;
+        if !(1..=CAPACITY_MAX_DAYS).contains(&days) {
+            return Err(AppError::invalid(
+                "invalid_range",
+                format!("to must be on or after from, at most {CAPACITY_MAX_DAYS} days on"),
+            ));
+        }
+        let first = self.local_day(from)?;
+        let last = self.local_day(to)?;
+        let sessions = self
+            .store()
+            .paid_sessions(Window::new(first.start, last.end))
+            .await?;
+        let enabled = usize::try_from(self.pool_status().await?.available_links).unwrap_or(0);
+        let busy: Vec<Window> = sessions
+            .iter()
+            .map(|(w, _)| {
+                Window::new(
+                    w.start,
+                    w.end + SignedDuration::from_mins(i64::from(self.config().buffer_minutes)),
+                )
+            })
+            .collect();
+        let mut out = Vec::new();
+        let mut day = from;
+        while day <= to {
+            let window = self.local_day(day)?;
+            let peak = peak_concurrency(&busy, &window);
+            let unassigned = sessions
+                .iter()
+                .filter(|(w, linked)| !linked && window.start <= w.start && w.start < window.end)
+                .count();
+            out.push(DayCapacity {
+                date: day.to_string(),
+                peak_sessions: peak,
+                enabled_links: enabled,
+                headroom: enabled as i64 - peak as i64,
+                unassigned,
+                warning: peak >= enabled,
+            });
+            day = day
+                .tomorrow()
+                .map_err(|e| AppError::invalid("invalid_date", e))?;
+        }
+        Ok(out)
+    }
+}
