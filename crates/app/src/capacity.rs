@@ -4,7 +4,7 @@
 use jiff::civil::{Date, Time};
 use jiff::SignedDuration;
 use meetpool_domain::time::LocalSlot;
-use meetpool_domain::{peak_concurrency, BookingId, SessionTypeId, Window};
+use meetpool_domain::{peak_concurrency, SessionTypeId, Window};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -74,17 +74,20 @@ impl App {
             }
             minute += step;
         }
-        let nobody = BookingId(uuid::Uuid::nil());
-        let wants: Vec<(Window, BookingId)> = starts
+        let buffer = self.config().buffer_minutes;
+        let busy: Vec<Window> = starts.iter().map(|(_, w)| w.busy(buffer)).collect();
+        let Some(during) = busy
             .iter()
-            .map(|(_, w)| (w.busy(self.config().buffer_minutes), nobody))
-            .collect();
-        let candidates = self.store().candidates(&wants).await?;
+            .copied()
+            .reduce(|a, b| Window::new(a.start.min(b.start), a.end.max(b.end)))
+        else {
+            return Ok(Vec::new());
+        };
+        let links = self.store().link_sessions(during).await?;
         Ok(starts
             .iter()
-            .zip(&wants)
-            .zip(candidates)
-            .map(|(((time, window), (busy, _)), links)| Availability {
+            .zip(&busy)
+            .map(|((time, window), busy)| Availability {
                 booking_time: time.strftime("%H:%M").to_string(),
                 starts_at: window.start.to_string(),
                 ends_at: window.end.to_string(),

@@ -129,9 +129,10 @@ pub trait Store: Send + Sync + 'static {
     async fn recent_assignments(&self, limit: u32) -> Result<Vec<Booking>>;
     /// Paid bookings without a link that have not ended yet, oldest first.
     async fn waiting(&self, limit: u32) -> Result<Vec<Booking>>;
-    /// [`Tx::candidates`] outside a transaction: what the pool looks like
-    /// now, for answers that promise nothing (availability).
-    async fn candidates(&self, wants: &[(Window, BookingId)]) -> Result<Vec<Vec<LinkCandidate>>>;
+    /// Every enabled link, in creation order, with the busy windows of its
+    /// sessions that overlap `during`: the pool's free time over a stretch,
+    /// in one range read (availability).
+    async fn link_sessions(&self, during: Window) -> Result<Vec<LinkCandidate>>;
     /// The sessions of paid bookings that overlap `during`, each with
     /// whether it holds a link.
     async fn paid_sessions(&self, during: Window) -> Result<Vec<(Window, bool)>>;

@@ -470,14 +470,38 @@ impl Store for PgStore {
         rows.iter().map(booking_row).collect()
     }
 
-    async fn candidates(&self, wants: &[(Window, BookingId)]) -> Result<Vec<Vec<LinkCandidate>>> {
-        let (except, starts) = candidate_params(wants);
-        let rows = sqlx::query(CANDIDATES_SQL)
-            .bind(&except)
-            .bind(&starts)
-            .fetch_all(&self.pool)
-            .await?;
-        candidates_from(&rows, wants.len())
+    async fn link_sessions(&self, during: Window) -> Result<Vec<LinkCandidate>> {
+        // The lower bound on starts_at (sessions and buffers last at most a
+        // day each) lets each link's probe use bookings_link_starts.
+        let rows = sqlx::query(
+            "SELECT l.id, lower(b.busy) AS busy_start, upper(b.busy) AS busy_end \
+             FROM meeting_links_pool l \
+             LEFT JOIN bookings b ON b.meeting_link_id = l.id AND b.meeting_link_id IS NOT NULL \
+               AND b.starts_at < $2 AND b.starts_at > $1 - interval '2881 minutes' \
+               AND b.busy && tstzrange($1, $2, '[)') \
+             WHERE l.is_available ORDER BY l.seq, b.starts_at",
+        )
+        .bind(during.start.to_sqlx())
+        .bind(during.end.to_sqlx())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<LinkCandidate> = Vec::new();
+        for r in &rows {
+            let id = LinkId(r.try_get("id")?);
+            if out.last().is_none_or(|c| c.id != id) {
+                out.push(LinkCandidate {
+                    id,
+                    busy: Vec::new(),
+                });
+            }
+            let start: Option<jiff_sqlx::Timestamp> = r.try_get("busy_start")?;
+            let end: Option<jiff_sqlx::Timestamp> = r.try_get("busy_end")?;
+            if let (Some(s), Some(e)) = (start, end) {
+                let c = out.last_mut().expect("pushed above");
+                c.busy.push(Window::new(s.to_jiff(), e.to_jiff()));
+            }
+        }
+        Ok(out)
     }
 
     async fn paid_sessions(&self, during: Window) -> Result<Vec<(Window, bool)>> {

@@ -386,11 +386,36 @@ impl Store for SqliteStore {
         rows.iter().map(booking_row).collect()
     }
 
-    async fn candidates(&self, wants: &[(Window, BookingId)]) -> Result<Vec<Vec<LinkCandidate>>> {
-        let mut conn = self.pool.acquire().await?;
-        let mut out = Vec::with_capacity(wants.len());
-        for (want, except) in wants {
-            out.push(candidates_for(&mut conn, *want, *except).await?);
+    async fn link_sessions(&self, during: Window) -> Result<Vec<LinkCandidate>> {
+        let rows = sqlx::query(
+            "SELECT l.id, b.starts_at, \
+               datetime(b.ends_at, '+' || s.buffer_minutes || ' minutes') AS busy_end \
+             FROM meeting_links_pool l CROSS JOIN meetpool_settings s \
+             LEFT JOIN bookings b ON b.meeting_link_id = l.id AND b.starts_at < ?2 AND b.starts_at > ?3 \
+               AND datetime(b.ends_at, '+' || s.buffer_minutes || ' minutes') > ?1 \
+             WHERE s.id = 1 AND l.is_available = 1 \
+             ORDER BY l.seq, b.starts_at",
+        )
+        .bind(ts_out(during.start))
+        .bind(ts_out(during.end))
+        .bind(ts_out(during.start - LOOKBACK))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<LinkCandidate> = Vec::new();
+        for r in &rows {
+            let id: LinkId = uuid_in(r.try_get::<&str, _>("id")?)?;
+            if out.last().is_none_or(|c| c.id != id) {
+                out.push(LinkCandidate {
+                    id,
+                    busy: Vec::new(),
+                });
+            }
+            let start: Option<String> = r.try_get("starts_at")?;
+            let end: Option<String> = r.try_get("busy_end")?;
+            if let (Some(s), Some(e)) = (start, end) {
+                let c = out.last_mut().expect("pushed above");
+                c.busy.push(Window::new(ts_in(&s)?, ts_in(&e)?));
+            }
         }
         Ok(out)
     }

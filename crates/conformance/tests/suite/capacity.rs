@@ -7,6 +7,7 @@ use serde_json::Value;
 
 on_both!(
     availability_is_what_a_booking_at_that_start_would_get,
+    availability_counts_the_buffer_as_a_booking_does,
     capacity_counts_each_days_peak_against_the_pool,
 );
 
@@ -20,6 +21,11 @@ async fn availability(t: &TestApp, st: &str) -> Vec<Value> {
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
     body.as_array().unwrap().clone()
+}
+
+async fn availability_counts_the_buffer_as_a_booking_does(b: meetpool_conformance::Backend) {
+    let t = TestApp::start_with(b, |c| c.buffer_minutes = 20).await;
+    availability_is_what_a_booking_at_that_start_would_get(t).await;
 }
 
 async fn availability_is_what_a_booking_at_that_start_would_get(t: TestApp) {
