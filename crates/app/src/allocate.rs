@@ -85,14 +85,54 @@ impl App {
     ) -> Result<Booking> {
         let busy = self.busy(booking);
         work.tx.lock_window(busy).await?;
-        let candidates = work
+        let mut candidates = work
             .tx
             .candidates(&[(busy, booking.id)])
             .await?
             .pop()
             .unwrap_or_default();
+        if !candidates.iter().any(|c| c.is_free_for(&busy))
+            && self.reclaim_expired_holds(work, busy).await?
+        {
+            candidates = work
+                .tx
+                .candidates(&[(busy, booking.id)])
+                .await?
+                .pop()
+                .unwrap_or_default();
+        }
         let change = self.choose(work, booking, &candidates, on_exhausted, change);
         write(work, booking, &change).await
+    }
+
+    /// Takes back the links of expired checkout holds whose sessions
+    /// overlap `busy` (all of them without a window); whether any was.
+    pub(crate) async fn reclaim_expired_holds(
+        &self,
+        work: &mut Work,
+        busy: Window,
+    ) -> Result<bool> {
+        self.release_holds(work, Some(busy)).await.map(|n| n > 0)
+    }
+
+    pub(crate) async fn release_holds(
+        &self,
+        work: &mut Work,
+        during: Option<Window>,
+    ) -> Result<usize> {
+        let released = work
+            .tx
+            .release_expired_holds(during, Timestamp::now())
+            .await?;
+        for (booking, link) in &released {
+            let event = NewEvent::new(
+                EventKind::Released,
+                Some(*link),
+                json!({ "reason": "hold expired" }),
+            );
+            work.tx.record_event(*booking, &event).await?;
+        }
+        Ok(released.len())
     }
 
     /// Takes the locked `booking`'s link back (with `change`, what caused

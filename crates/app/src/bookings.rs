@@ -26,6 +26,9 @@ pub struct BookingInput {
     pub price: i64,
     pub payment_status: Option<String>,
     pub status: Option<String>,
+    /// Reserve a link for the unpaid booking while the customer pays
+    /// (`hold_minutes`), or refuse the booking (409 `slot_unavailable`).
+    pub hold: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -80,6 +83,16 @@ impl App {
         let slot = LocalSlot::parse(&input.booking_date, &input.booking_time)
             .map_err(|e| AppError::invalid("invalid_slot", e))?;
         let window = self.session_window(&slot, session_type_id).await?;
+        if input.hold && payment_status != PaymentStatus::Pending {
+            return Err(AppError::invalid(
+                "invalid_hold",
+                "only an unpaid (pending) booking is held; a paid one gets its link at once",
+            ));
+        }
+        let hold_expires_at = input.hold.then(|| {
+            Timestamp::now()
+                + jiff::SignedDuration::from_mins(i64::from(self.config().hold_minutes))
+        });
         let new = NewBooking {
             id: BookingId::new(),
             order_id,
@@ -100,6 +113,7 @@ impl App {
             }),
             window,
             join_token: new_join_token(),
+            hold_expires_at,
         };
         let booking = self
             .retrying(|| async {
@@ -118,7 +132,18 @@ impl App {
                 );
                 work.tx.record_event(new.id, &created).await?;
                 let mut booking = work.tx.lock_booking(new.id).await?;
-                if booking.is_waiting() {
+                if hold_expires_at.is_some() {
+                    booking = self
+                        .give_link(&mut work, &booking, OnExhausted::Quiet, BookingChange::default())
+                        .await?;
+                    if booking.meeting_link_id.is_none() {
+                        // Dropping the unit of work takes the booking back.
+                        return Err(AppError::conflict(
+                            "slot_unavailable",
+                            "no meeting link can be reserved for this time: offer the customer another",
+                        ));
+                    }
+                } else if booking.is_waiting() {
                     booking = self
                         .give_link(
                             &mut work,

@@ -34,6 +34,8 @@ pub struct Config {
     pub join_opens_minutes: u32,
     /// The grid of starts availability is reported on.
     pub slot_minutes: u32,
+    /// How long a checkout hold keeps its link for the unpaid booking.
+    pub hold_minutes: u32,
 }
 
 impl Config {
@@ -51,6 +53,7 @@ impl Config {
             public_url: "http://127.0.0.1:8080".to_owned(),
             join_opens_minutes: 15,
             slot_minutes: 30,
+            hold_minutes: 15,
         })
     }
 

@@ -235,7 +235,12 @@ pub(crate) fn payment_plan(
             };
             if new == PaymentStatus::Paid && booking.meeting_link_id.is_none() {
                 Then::Assign(change, OnExhausted::Alert)
-            } else if booking.payment_status == PaymentStatus::Paid {
+            } else if booking.payment_status == PaymentStatus::Paid
+                || (booking.meeting_link_id.is_some()
+                    && !matches!(new, PaymentStatus::Pending | PaymentStatus::Paid))
+            {
+                // Leaving paid, or a checkout hold whose payment failed or
+                // was cancelled: the link goes back.
                 Then::Release(change, format!("payment {new}"))
             } else {
                 Then::Write(change)

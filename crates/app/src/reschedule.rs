@@ -4,7 +4,7 @@
 //! leaves goes to the bookings waiting for it. The participants' join URL
 //! and calendar file follow the move.
 use meetpool_domain::time::LocalSlot;
-use meetpool_domain::{Booking, BookingId, EventKind, SessionTypeId};
+use meetpool_domain::{Booking, BookingId, EventKind, PaymentStatus, SessionTypeId};
 use meetpool_store::{BookingChange, LinkChange, NewEvent, Schedule};
 use serde_json::json;
 use tracing::{info, instrument};
@@ -126,6 +126,13 @@ impl App {
                         LinkChange::Set(new)
                     }
                     (LinkChange::Set(new), None) => LinkChange::Set(new),
+                    (_, Some(_)) if booking.payment_status != PaymentStatus::Paid => {
+                        // A checkout hold moves with its link or not at all.
+                        return Err(AppError::conflict(
+                            "slot_unavailable",
+                            "no meeting link can be reserved at the new time: the hold stays where it was",
+                        ));
+                    }
                     (_, Some(old)) => {
                         events.push(NewEvent::new(
                             EventKind::Released,

@@ -250,7 +250,7 @@ impl App {
                 Then::Assign(mut change, on_exhausted) => {
                     let busy = self.busy(&booking);
                     work.tx.lock_window(busy).await?;
-                    let candidates = match ahead.take(booking.id, busy) {
+                    let mut candidates = match ahead.take(booking.id, busy) {
                         Some(candidates) => candidates,
                         None => {
                             pending.send(&mut work, &mut answers).await?;
@@ -258,6 +258,16 @@ impl App {
                             read.into_iter().next().unwrap_or_default()
                         }
                     };
+                    if !candidates.iter().any(|c| c.is_free_for(&busy)) {
+                        // Expired checkout holds give their links back; the
+                        // pending writes go first (one may pay a hold).
+                        pending.send(&mut work, &mut answers).await?;
+                        if self.reclaim_expired_holds(&mut work, busy).await? {
+                            let read = work.tx.candidates(&[(busy, booking.id)]).await?;
+                            candidates = read.into_iter().next().unwrap_or_default();
+                            ahead.clear();
+                        }
+                    }
                     change = self.choose(&mut work, &booking, &candidates, on_exhausted, change);
                     change.events.extend(trace);
                     if let LinkChange::Set(link) = change.link {

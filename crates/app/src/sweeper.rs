@@ -9,6 +9,18 @@ use tracing::{info, warn};
 use crate::App;
 
 impl App {
+    /// Takes back the links of every expired checkout hold, in one unit of
+    /// work; how many.
+    pub async fn release_expired_holds(&self) -> crate::Result<usize> {
+        self.retrying(|| async {
+            let mut work = self.begin().await?;
+            let n = self.release_holds(&mut work, None).await?;
+            work.commit().await?;
+            Ok(n)
+        })
+        .await
+    }
+
     /// Offers free links to the waiting bookings now and every `period`
     /// after, until `shutdown` completes (a sweep under way is dropped:
     /// each of its assignments is its own transaction).
@@ -19,6 +31,14 @@ impl App {
             tokio::select! {
                 () = &mut shutdown => return,
                 _ = tick.tick() => {}
+            }
+            tokio::select! {
+                () = &mut shutdown => return,
+                freed = self.release_expired_holds() => match freed {
+                    Ok(0) => {}
+                    Ok(n) => info!(released = n, "sweep took back the links of expired holds"),
+                    Err(e) => warn!(error = %e, "sweep of expired holds failed; retrying at the next one"),
+                },
             }
             tokio::select! {
                 () = &mut shutdown => return,

@@ -33,6 +33,10 @@ pub struct BookingView {
     pub meeting_link_id: Option<String>,
     #[schema(required = true)]
     pub meeting_link: Option<String>,
+    /// A checkout hold: until when the unpaid booking keeps its link (RFC
+    /// 3339 UTC); null for a booking without one.
+    #[schema(format = DateTime, required = true)]
+    pub hold_expires_at: Option<String>,
     /// `{MEETPOOL_PUBLIC_URL}/j/{token}`: the booking's join address.
     pub join_url: String,
     /// The session's start, RFC 3339 UTC.
@@ -65,6 +69,10 @@ impl App {
             status: b.status.clone(),
             meeting_link_id: b.meeting_link_id.map(|l| l.to_string()),
             meeting_link: b.meeting_link.clone(),
+            hold_expires_at: b
+                .hold_expires_at
+                .filter(|_| b.payment_status != meetpool_domain::PaymentStatus::Paid)
+                .map(|t| t.to_string()),
             join_url: self.join_url(b),
             starts_at: b.window.start.to_string(),
             ends_at: b.window.end.to_string(),

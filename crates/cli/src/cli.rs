@@ -112,6 +112,9 @@ pub struct ConfigArgs {
     /// Public base URL of this service, for join URLs.
     #[arg(long, env = "MEETPOOL_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+    /// Minutes a checkout hold keeps its link for the unpaid booking.
+    #[arg(long, env = "MEETPOOL_HOLD_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=1440), global = true)]
+    pub hold_minutes: u32,
     /// Minutes between the starts availability is reported for.
     #[arg(long, env = "MEETPOOL_SLOT_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u32).range(5..=1440), global = true)]
     pub slot_minutes: u32,
@@ -289,6 +292,7 @@ impl ConfigArgs {
         config.midtrans_amount_check = self.midtrans_amount_check == Switch::On;
         config.join_opens_minutes = self.join_opens_minutes;
         config.slot_minutes = self.slot_minutes;
+        config.hold_minutes = self.hold_minutes;
         config.public_url = self
             .public_url
             .clone()

@@ -40,6 +40,7 @@ pub struct Booking {
     pub status: String,
     pub meeting_link_id: Option<String>,
     pub meeting_link: Option<String>,
+    pub hold_expires_at: Option<String>,
     pub join_url: String,
     pub starts_at: String,
     pub ends_at: String,

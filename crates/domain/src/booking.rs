@@ -26,6 +26,8 @@ pub struct Booking {
     pub payment_transaction_id: Option<String>,
     /// How many times the session was moved.
     pub reschedules: u32,
+    /// Until when an unpaid booking keeps its link (a checkout hold).
+    pub hold_expires_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -52,6 +54,8 @@ pub struct NewBooking {
     pub status: String,
     pub window: Window,
     pub join_token: String,
+    /// A checkout hold: the unpaid booking keeps a link until then.
+    pub hold_expires_at: Option<Timestamp>,
 }
 
 /// What happened to a booking, for its audit trail.

@@ -76,6 +76,7 @@ mod tests {
             join_token: "t".into(),
             payment_transaction_id: None,
             reschedules: 0,
+            hold_expires_at: None,
             created_at: start,
             updated_at: start,
         }

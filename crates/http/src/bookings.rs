@@ -45,6 +45,11 @@ pub struct BookingBody {
     payment_status: Option<String>,
     /// `confirmed` for a paid booking and `pending` otherwise when absent.
     status: Option<String>,
+    /// Reserve a link for this unpaid booking for `MEETPOOL_HOLD_MINUTES`
+    /// (paying turns the hold into the assignment), or create nothing and
+    /// answer 409 `slot_unavailable`.
+    #[serde(default)]
+    hold: bool,
 }
 
 /// Creates a booking; a paid one gets a link at once, or waits in the
@@ -54,8 +59,8 @@ pub struct BookingBody {
     responses(
         (status = 201, description = "Created.", body = BookingView),
         (status = 400, description = "Malformed body.", body = ErrorBody),
-        (status = 409, description = "`duplicate_order_id`.", body = ErrorBody),
-        (status = 422, description = "A value it cannot take, such as `invalid_slot` (a local time the clocks skip) or `unknown_session_type`.", body = ErrorBody),
+        (status = 409, description = "`duplicate_order_id`; `slot_unavailable`: a hold was asked and no link can be reserved (nothing is created).", body = ErrorBody),
+        (status = 422, description = "A value it cannot take, such as `invalid_slot` (a local time the clocks skip), `unknown_session_type` or `invalid_hold` (a hold for a booking that is not pending).", body = ErrorBody),
     ))]
 pub async fn create_booking(
     State(s): State<AppState>,
@@ -73,6 +78,7 @@ pub async fn create_booking(
             price: b.price,
             payment_status: b.payment_status,
             status: b.status,
+            hold: b.hold,
         })
         .await?;
     Ok((StatusCode::CREATED, Json(s.app.booking_view(&booking))))

@@ -231,6 +231,15 @@ pub trait Tx: Send {
         link: LinkChange,
     ) -> Result<Booking>;
 
+    /// Takes the links back from unpaid bookings whose hold expired by
+    /// `now` (only those whose busy window overlaps `during`, if given):
+    /// each booking and the link it had.
+    async fn release_expired_holds(
+        &mut self,
+        during: Option<Window>,
+        now: Timestamp,
+    ) -> Result<Vec<(BookingId, LinkId)>>;
+
     /// Adds to a booking's audit trail without changing the booking.
     async fn record_event(&mut self, booking: BookingId, event: &NewEvent) -> Result<()>;
 

@@ -94,7 +94,7 @@ macro_rules! booking_columns {
         "b.id, b.order_id, b.user_id, b.expert_id, b.session_type_id, \
          b.booking_date, b.booking_time, b.price, b.payment_status, b.status, b.meeting_link_id, \
          l.meeting_link, b.starts_at, b.ends_at, b.join_token, b.payment_transaction_id, \
-         b.reschedules, b.created_at, b.updated_at"
+         b.reschedules, b.hold_expires_at, b.created_at, b.updated_at"
     };
 }
 
@@ -123,6 +123,9 @@ fn booking_row(r: &PgRow) -> Result<Booking> {
         join_token: r.try_get("join_token")?,
         payment_transaction_id: r.try_get("payment_transaction_id")?,
         reschedules: u32::try_from(r.try_get::<i32, _>("reschedules")?).unwrap_or_default(),
+        hold_expires_at: r
+            .try_get::<Option<jiff_sqlx::Timestamp>, _>("hold_expires_at")?
+            .map(|t| t.to_jiff()),
         created_at: ts(r, "created_at")?,
         updated_at: ts(r, "updated_at")?,
     })
@@ -479,6 +482,7 @@ impl Store for PgStore {
              LEFT JOIN bookings b ON b.meeting_link_id = l.id AND b.meeting_link_id IS NOT NULL \
                AND b.starts_at < $2 AND b.starts_at > $1 - interval '2881 minutes' \
                AND b.busy && tstzrange($1, $2, '[)') \
+               AND NOT (b.payment_status <> 'paid' AND b.hold_expires_at <= now()) \
              WHERE l.is_available ORDER BY l.seq, b.starts_at",
         )
         .bind(during.start.to_sqlx())
@@ -707,8 +711,8 @@ impl Tx for PgTx {
     async fn insert_booking(&mut self, b: &NewBooking) -> Result<()> {
         let done = sqlx::query(
             "INSERT INTO bookings (id, order_id, user_id, expert_id, session_type_id, booking_date, \
-             booking_time, price, payment_status, status, starts_at, ends_at, join_token) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             booking_time, price, payment_status, status, starts_at, ends_at, join_token, hold_expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(b.id.0)
         .bind(b.order_id.as_str())
@@ -723,6 +727,7 @@ impl Tx for PgTx {
         .bind(b.window.start.to_sqlx())
         .bind(b.window.end.to_sqlx())
         .bind(&b.join_token)
+        .bind(b.hold_expires_at.map(|t| t.to_sqlx()))
         .execute(&mut *self.tx)
         .await;
         self.track(done)?;
@@ -844,6 +849,35 @@ impl Tx for PgTx {
             return Err(StoreError::NotFound);
         }
         self.lock_booking(id).await
+    }
+
+    async fn release_expired_holds(
+        &mut self,
+        during: Option<Window>,
+        now: Timestamp,
+    ) -> Result<Vec<(BookingId, LinkId)>> {
+        let rows = sqlx::query(
+            "WITH expired AS (SELECT id, meeting_link_id FROM bookings \
+               WHERE payment_status <> 'paid' AND meeting_link_id IS NOT NULL AND hold_expires_at <= $1 \
+                 AND ($2::timestamptz IS NULL OR (busy && tstzrange($2, $3, '[)'))) \
+               ORDER BY id FOR UPDATE SKIP LOCKED) \
+             UPDATE bookings b SET meeting_link_id = NULL, assigned_at = NULL, hold_expires_at = NULL \
+             FROM expired WHERE b.id = expired.id RETURNING b.id, expired.meeting_link_id",
+        )
+        .bind(now.to_sqlx())
+        .bind(during.map(|w| w.start.to_sqlx()))
+        .bind(during.map(|w| w.end.to_sqlx()))
+        .fetch_all(&mut *self.tx)
+        .await;
+        self.track(rows)?
+            .iter()
+            .map(|r| {
+                Ok((
+                    BookingId(r.try_get("id")?),
+                    LinkId(r.try_get("meeting_link_id")?),
+                ))
+            })
+            .collect()
     }
 
     async fn record_event(&mut self, booking: BookingId, event: &NewEvent) -> Result<()> {

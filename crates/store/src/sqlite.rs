@@ -121,7 +121,7 @@ pub const CANDIDATES_SQL: &str = "WITH near AS ( \
 
 const BOOKING_SELECT: &str = "SELECT b.id, b.order_id, b.user_id, b.expert_id, b.session_type_id, \
     b.booking_date, b.booking_time, b.price, b.payment_status, b.status, b.meeting_link_id, \
-    l.meeting_link, b.starts_at, b.ends_at, b.join_token, b.payment_transaction_id, b.reschedules, b.created_at, b.updated_at \
+    l.meeting_link, b.starts_at, b.ends_at, b.join_token, b.payment_transaction_id, b.reschedules, b.hold_expires_at, b.created_at, b.updated_at \
     FROM bookings b LEFT JOIN meeting_links_pool l ON l.id = b.meeting_link_id";
 
 fn booking_row(r: &SqliteRow) -> Result<Booking> {
@@ -151,6 +151,10 @@ fn booking_row(r: &SqliteRow) -> Result<Booking> {
         join_token: r.try_get("join_token")?,
         payment_transaction_id: r.try_get("payment_transaction_id")?,
         reschedules: u32::try_from(r.try_get::<i64, _>("reschedules")?).unwrap_or_default(),
+        hold_expires_at: r
+            .try_get::<Option<String>, _>("hold_expires_at")?
+            .map(|t| ts_in(&t))
+            .transpose()?,
         created_at: ts_in(r.try_get::<&str, _>("created_at")?)?,
         updated_at: ts_in(r.try_get::<&str, _>("updated_at")?)?,
     })
@@ -393,12 +397,14 @@ impl Store for SqliteStore {
              FROM meeting_links_pool l CROSS JOIN meetpool_settings s \
              LEFT JOIN bookings b ON b.meeting_link_id = l.id AND b.starts_at < ?2 AND b.starts_at > ?3 \
                AND datetime(b.ends_at, '+' || s.buffer_minutes || ' minutes') > ?1 \
+               AND NOT (b.payment_status <> 'paid' AND b.hold_expires_at <= ?4) \
              WHERE s.id = 1 AND l.is_available = 1 \
              ORDER BY l.seq, b.starts_at",
         )
         .bind(ts_out(during.start))
         .bind(ts_out(during.end))
         .bind(ts_out(during.start - LOOKBACK))
+        .bind(ts_out(Timestamp::now()))
         .fetch_all(&self.pool)
         .await?;
         let mut out: Vec<LinkCandidate> = Vec::new();
@@ -646,8 +652,8 @@ impl Tx for SqliteTx {
     async fn insert_booking(&mut self, b: &NewBooking) -> Result<()> {
         sqlx::query(
             "INSERT INTO bookings (id, order_id, user_id, expert_id, session_type_id, booking_date, \
-             booking_time, price, payment_status, status, starts_at, ends_at, join_token) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             booking_time, price, payment_status, status, starts_at, ends_at, join_token, hold_expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(b.id.to_string())
         .bind(b.order_id.as_str())
@@ -662,6 +668,7 @@ impl Tx for SqliteTx {
         .bind(ts_out(b.window.start))
         .bind(ts_out(b.window.end))
         .bind(&b.join_token)
+        .bind(b.hold_expires_at.map(ts_out))
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -777,6 +784,49 @@ impl Tx for SqliteTx {
             return Err(StoreError::NotFound);
         }
         self.lock_booking(id).await
+    }
+
+    async fn release_expired_holds(
+        &mut self,
+        during: Option<Window>,
+        now: Timestamp,
+    ) -> Result<Vec<(BookingId, LinkId)>> {
+        let (from, to, lookback) = match during {
+            Some(w) => (
+                Some(ts_out(w.start)),
+                Some(ts_out(w.end)),
+                Some(ts_out(w.start - LOOKBACK)),
+            ),
+            None => (None, None, None),
+        };
+        // Read, then cleared: BEGIN IMMEDIATE holds the write lock between.
+        let rows = sqlx::query(
+            "SELECT b.id, b.meeting_link_id FROM bookings b, meetpool_settings s \
+             WHERE s.id = 1 AND b.payment_status <> 'paid' AND b.meeting_link_id IS NOT NULL \
+               AND b.hold_expires_at <= ?1 \
+               AND (?2 IS NULL OR (b.starts_at < ?3 AND b.starts_at > ?4 \
+                 AND datetime(b.ends_at, '+' || s.buffer_minutes || ' minutes') > ?2))",
+        )
+        .bind(ts_out(now))
+        .bind(from)
+        .bind(to)
+        .bind(lookback)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut released = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: BookingId = uuid_in(r.try_get::<&str, _>("id")?)?;
+            let link: LinkId = uuid_in(r.try_get::<&str, _>("meeting_link_id")?)?;
+            sqlx::query(
+                "UPDATE bookings SET meeting_link_id = NULL, assigned_at = NULL, hold_expires_at = NULL \
+                 WHERE id = ?",
+            )
+            .bind(id.to_string())
+            .execute(&mut *self.tx)
+            .await?;
+            released.push((id, link));
+        }
+        Ok(released)
     }
 
     async fn record_event(&mut self, booking: BookingId, event: &NewEvent) -> Result<()> {

@@ -11,6 +11,7 @@ use proptest::prelude::*;
 #[derive(Clone, Debug)]
 enum Op {
     Book { slot: u8, long: bool, paid: bool },
+    Hold { slot: u8, long: bool },
     Pay(usize),
     Refund(usize),
     Cancel(usize),
@@ -24,6 +25,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0u8..16, any::<bool>(), any::<bool>()).prop_map(|(slot, long, paid)| Op::Book { slot, long, paid }),
+        2 => (0u8..16, any::<bool>()).prop_map(|(slot, long)| Op::Hold { slot, long }),
         2 => any::<usize>().prop_map(Op::Pay),
         1 => any::<usize>().prop_map(Op::Refund),
         1 => any::<usize>().prop_map(Op::Cancel),
@@ -49,10 +51,10 @@ async fn check(app: &App) {
         .await
         .unwrap();
     for b in all.iter().filter(|b| b.meeting_link_id.is_some()) {
-        assert_eq!(
-            b.payment_status,
-            PaymentStatus::Paid,
-            "an unpaid booking holds a link: {b:?}"
+        let held = b.payment_status == PaymentStatus::Pending && b.hold_expires_at.is_some();
+        assert!(
+            b.payment_status == PaymentStatus::Paid || held,
+            "an unpaid booking holds a link without a hold: {b:?}"
         );
     }
 }
@@ -110,10 +112,41 @@ async fn run(backend: Backend, ops: Vec<Op>) {
                         price: 1,
                         payment_status: Some(if paid { "paid" } else { "pending" }.into()),
                         status: None,
+                        hold: false,
                     })
                     .await
                     .unwrap();
                 bookings.push(b.id);
+            }
+            Op::Hold {
+                slot,
+                long: is_long,
+            } => {
+                let minutes = u32::from(slot) * 20;
+                let held = app
+                    .create_booking(BookingInput {
+                        order_id: format!("H-{n}"),
+                        user_id: "u".into(),
+                        expert_id: "e".into(),
+                        session_type_id: if is_long { long.id } else { short.id }.to_string(),
+                        booking_date: "2027-12-01".into(),
+                        booking_time: format!("{:02}:{:02}", 12 + minutes / 60, minutes % 60),
+                        price: 1,
+                        payment_status: None,
+                        status: None,
+                        hold: true,
+                    })
+                    .await;
+                match held {
+                    Ok(b) => {
+                        assert!(b.meeting_link_id.is_some(), "a hold without a link: {b:?}");
+                        bookings.push(b.id);
+                    }
+                    Err(meetpool_app::AppError::Conflict { code, .. }) => {
+                        assert_eq!(code, "slot_unavailable")
+                    }
+                    Err(e) => panic!("{e}"),
+                }
             }
             Op::Pay(i) | Op::Refund(i) | Op::Cancel(i) => {
                 if let Some(id) = pick(i) {

@@ -41,6 +41,7 @@ macro_rules! on_postgres {
 mod admin;
 mod assignment;
 mod capacity;
+mod holds;
 mod invariant;
 mod join;
 mod midtrans;
