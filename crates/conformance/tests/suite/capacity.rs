@@ -1,12 +1,12 @@
 //! Selling only what can be served: availability agrees with what a
-//! booking made at that start would get, and the capacity report counts
-//! each day's peak against the pool.
+//! checkout hold at that start gets, and the capacity report counts each
+//! day's peak against the pool.
 use meetpool_conformance::TestApp;
 use reqwest::StatusCode;
 use serde_json::Value;
 
 on_both!(
-    availability_is_what_a_booking_at_that_start_would_get,
+    availability_is_what_a_hold_at_that_start_gets,
     availability_counts_the_buffer_as_a_booking_does,
     capacity_counts_each_days_peak_against_the_pool,
 );
@@ -25,10 +25,10 @@ async fn availability(t: &TestApp, st: &str) -> Vec<Value> {
 
 async fn availability_counts_the_buffer_as_a_booking_does(b: meetpool_conformance::Backend) {
     let t = TestApp::start_with(b, |c| c.buffer_minutes = 20).await;
-    availability_is_what_a_booking_at_that_start_would_get(t).await;
+    availability_is_what_a_hold_at_that_start_gets(t).await;
 }
 
-async fn availability_is_what_a_booking_at_that_start_would_get(t: TestApp) {
+async fn availability_is_what_a_hold_at_that_start_gets(t: TestApp) {
     t.add_link("https://meet.google.com/aaa-aaaa-aaa").await;
     t.add_link("https://meet.google.com/bbb-bbbb-bbb").await;
     let st = t.create_session_type(60).await;
@@ -59,13 +59,26 @@ async fn availability_is_what_a_booking_at_that_start_would_get(t: TestApp) {
             .as_str()
             .unwrap()
             .to_owned();
-        let booked = t.create_booking(&st, DAY, &time, "paid").await;
+        // A checkout hold at that start: reserved exactly when availability
+        // said a link was free.
+        let (s, booked) = t
+            .post(
+                "/api/bookings",
+                serde_json::json!({
+                    "order_id": format!("R-{step}"), "user_id": "u", "expert_id": "e",
+                    "session_type_id": st.id, "booking_date": DAY, "booking_time": time,
+                    "price": 1, "hold": true,
+                }),
+            )
+            .await;
         assert_eq!(
-            booked.meeting_link.is_some(),
+            s == StatusCode::CREATED,
             promised > 0,
-            "seed {seed}, step {step}: {promised} available at {time}, booking got {:?}",
-            booked.meeting_link
+            "seed {seed}, step {step}: {promised} available at {time}, hold answered {s} {booked}"
         );
+        if s != StatusCode::CREATED {
+            assert_eq!(booked["error"]["code"], "slot_unavailable", "{booked}");
+        }
         let after = availability(&t, &st.id).await[start]["available"]
             .as_u64()
             .unwrap();

@@ -10,6 +10,7 @@ on_both!(
     a_cancelled_hold_gives_its_link_to_a_waiting_booking,
     an_expired_hold_gives_its_link_back,
     racing_holds_from_two_replicas_take_each_link_once,
+    holds_payments_and_moves_racing_for_one_slot_lose_nothing,
 );
 
 const DAY: &str = "2031-06-03";
@@ -179,4 +180,100 @@ async fn racing_holds_from_two_replicas_take_each_link_once(t: TestApp) {
     let (_, all) = t.get("/api/bookings").await;
     assert_eq!(all.as_array().unwrap().len(), 2);
     assert_eq!(t.overlaps().await, 0);
+}
+
+async fn holds_payments_and_moves_racing_for_one_slot_lose_nothing(t: TestApp) {
+    t.add_link(ROOM).await;
+    t.add_link("https://meet.google.com/bbb-bbbb-bbb").await;
+    let st = t.create_session_type(60).await;
+    let other = t.replica().await;
+    let mut early_holds = Vec::new();
+    for i in 0..2 {
+        let (s, h) = t
+            .post(
+                "/api/bookings",
+                hold_body(&st.id, &format!("EARLY-{i}"), "09:00"),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{h}");
+        early_holds.push(h["id"].as_str().unwrap().to_owned());
+    }
+    let mut movers = Vec::new();
+    for hour in 13..17 {
+        movers.push(
+            t.create_booking(&st, DAY, &format!("{hour}:00"), "paid")
+                .await
+                .id,
+        );
+    }
+
+    // All at once, through two replicas: six holds and two paid bookings at
+    // 11:00, four paid sessions moved to 11:00, the two early holds paid.
+    let via = |i: usize| if i % 2 == 0 { &t } else { &other };
+    let holds = (0..6).map(|i| {
+        via(i).post(
+            "/api/bookings",
+            hold_body(&st.id, &format!("RACE-{i}"), "11:00"),
+        )
+    });
+    let paid = (0..2).map(|i| {
+        let body = json!({"order_id": format!("PAID-{i}"), "user_id": "u", "expert_id": "e",
+                          "session_type_id": st.id, "booking_date": DAY, "booking_time": "11:00",
+                          "price": 100000, "payment_status": "paid"});
+        via(i + 1).post("/api/bookings", body)
+    });
+    let move_paths: Vec<String> = movers
+        .iter()
+        .map(|id| format!("/api/bookings/{id}"))
+        .collect();
+    let pay_paths: Vec<String> = early_holds
+        .iter()
+        .map(|id| format!("/api/bookings/{id}"))
+        .collect();
+    let moves = move_paths
+        .iter()
+        .enumerate()
+        .map(|(i, path)| via(i).patch(path, json!({"booking_time": "11:00"})));
+    let pays = pay_paths
+        .iter()
+        .enumerate()
+        .map(|(i, path)| via(i + 1).patch(path, json!({"payment_status": "paid"})));
+    let (holds, paid, moves, pays) = tokio::join!(
+        futures_util::future::join_all(holds),
+        futures_util::future::join_all(paid),
+        futures_util::future::join_all(moves),
+        futures_util::future::join_all(pays),
+    );
+    for (s, h) in &holds {
+        match *s {
+            StatusCode::CREATED => assert!(h["meeting_link_id"].is_string(), "{h}"),
+            StatusCode::CONFLICT => assert_eq!(h["error"]["code"], "slot_unavailable"),
+            other => panic!("{other}: {h}"),
+        }
+    }
+    for (s, b) in paid.iter().chain(&moves).chain(&pays) {
+        assert!(s.is_success(), "{s}: {b}");
+        assert_eq!(b["payment_status"], "paid", "{b}");
+    }
+    assert_eq!(t.overlaps().await, 0);
+    // Nothing lost: every payment stands, each early hold kept its link.
+    let (_, all) = t.get("/api/bookings?payment_status=paid").await;
+    assert_eq!(all.as_array().unwrap().len(), 2 + 2 + 4, "{all}");
+    for id in &early_holds {
+        assert!(t.booking(id).await.meeting_link_id.is_some());
+    }
+    // Two links, so at most two sessions hold one at 11:00.
+    let at_eleven = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(
+            holds
+                .iter()
+                .filter(|(s, _)| *s == StatusCode::CREATED)
+                .map(|(_, h)| h),
+        )
+        .filter(|b| b["booking_time"] == "11:00" && b["meeting_link_id"].is_string())
+        .count();
+    assert!(at_eleven <= 2, "{at_eleven} sessions hold a link at 11:00");
 }
