@@ -209,7 +209,7 @@ async fn holds_payments_and_moves_racing_for_one_slot_lose_nothing(t: TestApp) {
 
     // All at once, through two replicas: six holds and two paid bookings at
     // 11:00, four paid sessions moved to 11:00, the two early holds paid.
-    let via = |i: usize| if i % 2 == 0 { &t } else { &other };
+    let via = |i: usize| if i.is_multiple_of(2) { &t } else { &other };
     let holds = (0..6).map(|i| {
         via(i).post(
             "/api/bookings",
