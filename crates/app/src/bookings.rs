@@ -168,6 +168,17 @@ impl App {
         slot: &LocalSlot,
         session_type_id: SessionTypeId,
     ) -> Result<Window> {
+        let duration = self.session_duration(session_type_id).await?;
+        slot.window(&self.config().timezone, duration)
+            .map_err(|e| AppError::invalid("invalid_slot", e))
+    }
+
+    /// The length of a session of `session_type_id` (422 when there is no
+    /// such type).
+    pub(crate) async fn session_duration(
+        &self,
+        session_type_id: SessionTypeId,
+    ) -> Result<DurationMinutes> {
         let session_type = match self.store().session_type(session_type_id).await {
             Ok(st) => st,
             Err(meetpool_store::StoreError::NotFound) => {
@@ -178,10 +189,8 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         };
-        let duration = DurationMinutes::new(i64::from(session_type.duration))
-            .map_err(|e| AppError::Internal(format!("stored session type: {e}")))?;
-        slot.window(&self.config().timezone, duration)
-            .map_err(|e| AppError::invalid("invalid_slot", e))
+        DurationMinutes::new(i64::from(session_type.duration))
+            .map_err(|e| AppError::Internal(format!("stored session type: {e}")))
     }
 
     pub async fn booking(&self, id: BookingId) -> Result<Booking> {

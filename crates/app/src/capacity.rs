@@ -56,6 +56,7 @@ impl App {
         let session_type_id: SessionTypeId = session_type_id.parse().map_err(|_| {
             AppError::invalid("invalid_session_type_id", "session_type_id must be a UUID")
         })?;
+        let duration = self.session_duration(session_type_id).await?;
         let step = i64::from(self.config().slot_minutes.max(1));
         let mut starts = Vec::new();
         let mut minute = 0;
@@ -63,14 +64,9 @@ impl App {
             let time = Time::new((minute / 60) as i8, (minute % 60) as i8, 0, 0)
                 .map_err(|e| AppError::Internal(e.to_string()))?;
             let slot = LocalSlot { date, time };
-            match self.session_window(&slot, session_type_id).await {
-                Ok(window) => starts.push((time, window)),
-                // A time the clocks skip is no start.
-                Err(AppError::Invalid {
-                    code: "invalid_slot",
-                    ..
-                }) => {}
-                Err(e) => return Err(e),
+            // A time the clocks skip is no start.
+            if let Ok(window) = slot.window(&self.config().timezone, duration) {
+                starts.push((time, window));
             }
             minute += step;
         }

@@ -18,6 +18,9 @@ pub enum Cmd {
     SeedHistory(SeedArgs),
     /// Single-client assignment latency, and EXPLAIN (ANALYZE) of the hot queries.
     Latency(LatencyArgs),
+    /// One day's availability and a 30-day capacity report against one
+    /// GET /api/bookings/{id}, in alternation (PostgreSQL).
+    Reads(ReadsArgs),
     /// Print one of the statements a paid notification runs on PostgreSQL, as
     /// the store sends it (`lock`, `candidates` or `write`), for bench/replay.sh.
     Sql { statement: String },
@@ -112,4 +115,25 @@ pub struct SeedArgs {
     /// from there, leaving the odd hours for `latency --odd-hours`.
     #[arg(long, default_value = "2030-01-01")]
     pub from_date: Date,
+}
+
+#[derive(Args)]
+pub struct ReadsArgs {
+    /// Base URL of a running `meetpool serve`.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    #[arg(long, env = "MEETPOOL_ADMIN_TOKEN")]
+    pub admin_token: String,
+    /// That server's PostgreSQL database (a booking and a day are read from it).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+    /// Timed rounds of the three requests.
+    #[arg(long, default_value_t = 200)]
+    pub rounds: usize,
+    /// Untimed rounds first.
+    #[arg(long, default_value_t = 20)]
+    pub warmup: usize,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }

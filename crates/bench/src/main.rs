@@ -15,6 +15,7 @@ mod fixture;
 mod latency;
 mod load;
 mod probe;
+mod reads;
 mod report;
 mod seed;
 mod send;
@@ -31,6 +32,7 @@ async fn main() -> Result<()> {
         Cmd::Load(a) => load::run(a).await,
         Cmd::SeedHistory(a) => seed::run(a).await,
         Cmd::Latency(a) => latency::run(a).await,
+        Cmd::Reads(a) => reads::run(a).await,
         Cmd::Sql { statement } => sql::print(&statement),
     }
 }
