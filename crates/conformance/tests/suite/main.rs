@@ -40,10 +40,14 @@ macro_rules! on_postgres {
 
 mod admin;
 mod assignment;
+mod cors;
 mod invariant;
+mod metrics;
 mod midtrans;
 mod openapi;
 mod outage;
 mod postgres_only;
+mod requests;
 mod rooms;
+mod slow_clients;
 mod text;
