@@ -60,8 +60,8 @@ fn request_span(request: &Request) -> Span {
 fn log_response(response: &Response, latency: Duration, _span: &Span) {
     info!(
         status = response.status().as_u16(),
-        duration_ms = latency.as_secs_f64() * 1000.0,
-        "request"
+        duration_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+        "served"
     );
 }
 
