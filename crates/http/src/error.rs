@@ -124,7 +124,7 @@ pub fn answers_in_error_body(mut routes: OpenApiRouter<AppState>) -> OpenApiRout
             ("500", "`internal`: an unexpected failure, logged."),
             (
                 "503",
-                "`database_unavailable`, or `busy`: too many concurrent changes to one time slot. Try again.",
+                "`database_unavailable`; `busy`: too many concurrent changes to one time slot; or `request_timeout`: the request took longer than the service allows. Try again.",
             ),
         ] {
             op.responses
