@@ -6,7 +6,11 @@ use meetpool_store::BookingFilter;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::status::checked_limit;
 use crate::{App, AppError, Result};
+
+/// The most bookings one request can list.
+pub const BOOKINGS_MAX: u32 = 1000;
 
 /// Bookings to list, as asked (text, still to be validated).
 #[derive(Clone, Debug, Default, Deserialize, IntoParams)]
@@ -23,8 +27,9 @@ pub struct BookingQuery {
     /// time zone.
     #[param(format = Date)]
     pub date: Option<String>,
-    /// At most this many (1 to 1000; 100 when absent).
-    #[param(minimum = 1, maximum = 1000)]
+    /// At most this many (0 to 1000; 100 when absent; more is 422
+    /// `invalid_limit`).
+    #[param(minimum = 0, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -49,11 +54,15 @@ impl App {
             payment_status,
             unassigned: query.unassigned,
             starts_within,
-            limit: query.limit.unwrap_or(100).clamp(1, 1000),
+            limit: checked_limit(query.limit, 100, BOOKINGS_MAX)?,
         })
     }
 
     pub async fn list_bookings(&self, query: &BookingQuery) -> Result<Vec<Booking>> {
-        self.bookings(&self.booking_filter(query)?).await
+        let filter = self.booking_filter(query)?;
+        if filter.limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.bookings(&filter).await
     }
 }

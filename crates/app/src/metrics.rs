@@ -1,7 +1,10 @@
 //! Counters the service exposes. Plain atomics: the few numbers an operator
 //! alerts on, with no per-booking labels. A transaction's counts are added
 //! once it commits, by its [`crate::work::Report`]s.
+use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use meetpool_store::PoolStatus;
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Counter {
@@ -143,4 +146,33 @@ impl Counters {
         }
         out
     }
+}
+
+/// The gauges read at scrape time: the pool's links by state and its queue
+/// (absent when the database does not answer: no number beats a wrong one),
+/// and the database connections checked out.
+pub(crate) fn render_gauges(status: Option<&PoolStatus>, connections_in_use: u32) -> String {
+    let mut out = String::new();
+    if let Some(s) = status {
+        let _ = write!(
+            out,
+            "# HELP meetpool_links Meeting links in the pool, by state.\n\
+             # TYPE meetpool_links gauge\n\
+             meetpool_links{{state=\"enabled\"}} {}\n\
+             meetpool_links{{state=\"disabled\"}} {}\n\
+             # HELP meetpool_unassigned_paid_bookings Paid bookings waiting for a link (the queue).\n\
+             # TYPE meetpool_unassigned_paid_bookings gauge\n\
+             meetpool_unassigned_paid_bookings {}\n",
+            s.available_links,
+            s.total_links - s.available_links,
+            s.unassigned_paid_bookings,
+        );
+    }
+    let _ = write!(
+        out,
+        "# HELP meetpool_db_connections_in_use Database connections checked out of the pool.\n\
+         # TYPE meetpool_db_connections_in_use gauge\n\
+         meetpool_db_connections_in_use {connections_in_use}\n"
+    );
+    out
 }

@@ -5,7 +5,10 @@ use meetpool_domain::Booking;
 use meetpool_store::{Backend, PoolStatus};
 use tracing::warn;
 
-use crate::{App, Result};
+use crate::{App, AppError, Result};
+
+/// The most recent assignments one request can list.
+pub const RECENT_MAX: u32 = 500;
 
 impl App {
     pub fn backend(&self) -> Backend {
@@ -21,14 +24,34 @@ impl App {
         })
     }
 
+    /// The gauges of `GET /metrics`, read now.
+    pub async fn gauges(&self) -> String {
+        let status = self.pool_status().await.ok();
+        crate::metrics::render_gauges(status.as_ref(), self.store().connections_in_use())
+    }
+
     pub async fn pool_status(&self) -> Result<PoolStatus> {
         Ok(self.store().pool_status(Timestamp::now()).await?)
     }
 
     /// The most recently assigned bookings: `limit` of them (10 when
-    /// absent, at most 500).
+    /// absent; more than [`RECENT_MAX`] is 422 `invalid_limit`).
     pub async fn recent_assignments(&self, limit: Option<u32>) -> Result<Vec<Booking>> {
-        let limit = limit.unwrap_or(10).clamp(1, 500);
-        Ok(self.store().recent_assignments(limit).await?)
+        match checked_limit(limit, 10, RECENT_MAX)? {
+            0 => Ok(Vec::new()),
+            limit => Ok(self.store().recent_assignments(limit).await?),
+        }
+    }
+}
+
+/// `limit` as asked, `default` when absent; above `max` it is refused
+/// rather than cut, so that a client never mistakes a page for the whole.
+pub(crate) fn checked_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32> {
+    match limit.unwrap_or(default) {
+        n if n > max => Err(AppError::invalid(
+            "invalid_limit",
+            format!("limit must be at most {max} (got {n})"),
+        )),
+        n => Ok(n),
     }
 }

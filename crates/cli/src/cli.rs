@@ -9,6 +9,7 @@ use meetpool_app::{
     App, AssignOutcome, BookingQuery, Config, LinkInput, MidtransVerify, SessionTypeInput,
 };
 use meetpool_domain::{BookingId, LinkId, Policy};
+use meetpool_http::HttpSettings;
 use meetpool_store::{ConnectOptions, Coordination, Link};
 use secrecy::SecretString;
 use tracing::{info, warn};
@@ -144,6 +145,35 @@ pub struct ConfigArgs {
         hide = true
     )]
     pub pg_coordination: CoordinationArg,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, env = "MEETPOOL_HEADER_TIMEOUT_SECS", default_value_t = 10, global = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection is kept open.
+    #[arg(long, env = "MEETPOOL_IDLE_TIMEOUT_SECS", default_value_t = 60, global = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_secs: u64,
+    /// Seconds a request may take, its body included (then 503 request_timeout).
+    #[arg(long, env = "MEETPOOL_REQUEST_TIMEOUT_SECS", default_value_t = 30, global = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_secs: u64,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, env = "MEETPOOL_MAX_CONNECTIONS", default_value_t = 10_000, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// Bytes of a request body (then 413 payload_too_large).
+    #[arg(long, env = "MEETPOOL_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=64 * 1024 * 1024))]
+    pub max_body_bytes: u64,
+    /// Comma-separated browser origins allowed to call the previous system's
+    /// routes (https://app.example.com); none: no CORS headers.
+    #[arg(
+        long,
+        env = "MEETPOOL_CORS_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_origins: Vec<String>,
     /// text or json.
     #[arg(
         long,
@@ -298,6 +328,20 @@ impl ConfigArgs {
             .clone()
             .unwrap_or_else(|| format!("http://{}", self.listen));
         Ok(config)
+    }
+
+    fn http_settings(&self) -> anyhow::Result<HttpSettings> {
+        let mut http = HttpSettings {
+            header_timeout: Duration::from_secs(self.header_timeout_secs),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            max_connections: usize::try_from(self.max_connections)?,
+            max_body_bytes: usize::try_from(self.max_body_bytes)?,
+            cors_origins: Vec::new(),
+        };
+        http.allow_origins(self.cors_origins.iter().map(String::as_str))
+            .map_err(|e| anyhow::anyhow!("MEETPOOL_CORS_ORIGINS: {e}"))?;
+        Ok(http)
     }
 
     async fn app(&self) -> anyhow::Result<App> {
@@ -460,6 +504,7 @@ async fn capacity(
 }
 
 async fn serve(config: &ConfigArgs, app: App, no_migrate: bool) -> anyhow::Result<()> {
+    let http = config.http_settings()?;
     app.start_database(!no_migrate).await?;
     let admin_token = match &config.admin_token {
         Some(t) => t.clone(),
@@ -493,8 +538,8 @@ async fn serve(config: &ConfigArgs, app: App, no_migrate: bool) -> anyhow::Resul
             .await
         })
     };
-    let router = meetpool_http::router(app, admin_token);
-    let served = meetpool_http::launch(listener, router, shutdown_signal()).await;
+    let router = meetpool_http::router_with(app, admin_token, &http);
+    let served = meetpool_http::launch_with(listener, router, &http, shutdown_signal()).await;
     let _ = stop_sweeper.send(());
     let _ = sweeper.await;
     served?;

@@ -16,6 +16,7 @@ mod run;
 use std::sync::Arc;
 
 use meetpool_app::{App, Config};
+pub use meetpool_http::HttpSettings;
 use meetpool_store::{ConnectOptions, Store};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -53,6 +54,15 @@ impl TestApp {
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
         let db = TestDb::create(backend).await;
         Self::boot(db, test_config(tweak), &ConnectOptions::default()).await
+    }
+
+    /// The same with HTTP settings of its own (timeouts, limits, CORS).
+    pub async fn start_with_http(backend: Backend, http: HttpSettings) -> Self {
+        let db = TestDb::create(backend).await;
+        let store = meetpool_store::connect(&db.url, &ConnectOptions::default())
+            .await
+            .expect("connect to the test database");
+        Self::serve_with(db, store, test_config(|_| {}), &http).await
     }
 
     /// For a test of its own, outside `run_on`: [`TestApp::start`], or
@@ -99,15 +109,29 @@ impl TestApp {
     }
 
     async fn serve(db: TestDb, store: Box<dyn Store>, config: Config) -> Self {
+        Self::serve_with(db, store, config, &HttpSettings::default()).await
+    }
+
+    async fn serve_with(
+        db: TestDb,
+        store: Box<dyn Store>,
+        config: Config,
+        http: &HttpSettings,
+    ) -> Self {
         let app = App::new(Arc::from(store), config);
         app.prepare_database().await.expect("migrate");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let router = meetpool_http::router(app.clone(), ADMIN_TOKEN.into());
+        let router = meetpool_http::router_with(app.clone(), ADMIN_TOKEN.into(), http);
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(meetpool_http::launch(listener, router, async move {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(meetpool_http::launch_with(
+            listener,
+            router,
+            http,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         Self {
             base,
             http: reqwest::Client::new(),

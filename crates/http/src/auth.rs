@@ -2,7 +2,7 @@
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Extension;
@@ -38,8 +38,9 @@ impl AdminToken {
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
+                // The scheme is case-insensitive (RFC 7235); the token is not.
+                let (scheme, token) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(token)
             })
         else {
             return false;
@@ -76,12 +77,29 @@ async fn require_admin(
     next: Next,
 ) -> Result<Response, ApiError> {
     if !admin.accepts(request.headers()) {
-        return Err(ApiError(AppError::Unauthorized {
-            code: "unauthorized",
-            message:
-                "a valid admin token is required: Authorization: Bearer <MEETPOOL_ADMIN_TOKEN>"
-                    .into(),
-        }));
+        return Err(unauthorized());
     }
     Ok(next.run(request).await)
+}
+
+fn unauthorized() -> ApiError {
+    ApiError(AppError::Unauthorized {
+        code: "unauthorized",
+        message: "a valid admin token is required: Authorization: Bearer <MEETPOOL_ADMIN_TOKEN>"
+            .into(),
+    })
+}
+
+/// Any path no route serves: under `/api/`, 401 before 404, so that
+/// without the token nobody learns which admin routes exist.
+pub async fn unknown_route(
+    Extension(admin): Extension<Arc<AdminToken>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiError {
+    let path = uri.path();
+    if (path == "/api" || path.starts_with("/api/")) && !admin.accepts(&headers) {
+        return unauthorized();
+    }
+    ApiError(AppError::NotFound("route"))
 }

@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BookingBody {
     /// Unique.
     order_id: String,
@@ -104,7 +105,7 @@ pub async fn get_booking(
     responses(
         (status = 200, description = "The bookings asked for.", body = [BookingView]),
         (status = 400, description = "`malformed_query`.", body = ErrorBody),
-        (status = 422, description = "`invalid_payment_status` or `invalid_date`.", body = ErrorBody),
+        (status = 422, description = "`invalid_payment_status`, `invalid_date` or `invalid_limit`.", body = ErrorBody),
     ))]
 pub async fn list_bookings(
     State(s): State<AppState>,

@@ -105,6 +105,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// An answer in [`ErrorBody`] for what the HTTP layer itself refuses (a
+/// body too large, of the wrong type, too slow), which no use case sees.
+pub fn refusal(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
+    let error = ErrorDetail {
+        code,
+        message: message.into(),
+        details: None,
+    };
+    (status, Json(ErrorBody { error })).into_response()
+}
+
 /// Every route that answers in [`ErrorBody`] can also meet a database that
 /// is down or too contended, or a bug: documented once, here, for them all.
 pub fn answers_in_error_body(mut routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
@@ -113,7 +124,7 @@ pub fn answers_in_error_body(mut routes: OpenApiRouter<AppState>) -> OpenApiRout
             ("500", "`internal`: an unexpected failure, logged."),
             (
                 "503",
-                "`database_unavailable`, or `busy`: too many concurrent changes to one time slot. Try again.",
+                "`database_unavailable`; `busy`: too many concurrent changes to one time slot; or `request_timeout`: the request took longer than the service allows. Try again.",
             ),
         ] {
             op.responses
@@ -121,11 +132,22 @@ pub fn answers_in_error_body(mut routes: OpenApiRouter<AppState>) -> OpenApiRout
                 .entry(status.to_owned())
                 .or_insert_with(|| json_response(description, "ErrorBody"));
         }
+        if op.request_body.is_some() {
+            for (status, description) in [
+                (
+                    "413",
+                    "`payload_too_large`: the body is larger than the service accepts.",
+                ),
+                (
+                    "415",
+                    "`unsupported_media_type`: the body is not sent as `application/json`.",
+                ),
+            ] {
+                op.responses
+                    .responses
+                    .insert(status.to_owned(), json_response(description, "ErrorBody"));
+            }
+        }
     });
     routes
-}
-
-/// Any path no route serves.
-pub async fn not_found() -> ApiError {
-    ApiError(AppError::NotFound("route"))
 }

@@ -67,8 +67,9 @@ pub async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Prometheus counters since the process started: assignments, releases,
-/// pool exhaustion, notifications. A transaction counts once it commits.
+/// Prometheus counters since the process started (assignments, releases,
+/// pool exhaustion, notifications, alerts; a transaction counts once it
+/// commits), the pool's gauges read now, and request latency by route.
 #[utoipa::path(get, path = "/metrics", tag = "health", responses(
     (status = 200, description = "Prometheus' text format.", body = String,
      content_type = "text/plain; version=0.0.4"),
@@ -76,6 +77,6 @@ pub async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.app.metrics(),
+        s.app.metrics() + &s.app.gauges().await + &s.http_metrics.render(),
     )
 }

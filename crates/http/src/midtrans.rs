@@ -2,7 +2,9 @@
 //! system's. The signature is the authentication; the answer is never a
 //! redirect, and is camelCase as the previous system's was.
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use meetpool_domain::{BookingId, PaymentStatus};
@@ -12,13 +14,17 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::describe;
+use crate::extract::is_too_large;
 use crate::seed::Always;
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(Schemas::openapi())
-        .routes(routes!(webhook))
-        .routes(routes!(previous_webhook))
+    OpenApiRouter::with_openapi(Schemas::openapi()).routes(routes!(webhook))
+}
+
+/// The webhook at the previous system's address.
+pub fn previous_system() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(previous_webhook))
 }
 
 /// The fields of a Midtrans HTTP notification that meetpool reads; it
@@ -102,6 +108,9 @@ enum Answers {
     /// No booking has this `order_id`.
     #[response(status = 404)]
     UnknownOrder(NotificationRefused),
+    /// `payload_too_large`: no notification is that large.
+    #[response(status = 413)]
+    TooLarge(NotificationRefused),
     /// An internal error.
     #[response(status = 500)]
     Internal(NotificationRefused),
@@ -117,20 +126,40 @@ enum Answers {
 #[utoipa::path(post, path = "/webhooks/midtrans", tag = "midtrans",
     request_body = MidtransNotification,
     responses(Answers))]
-pub async fn webhook(State(s): State<AppState>, body: Bytes) -> Response {
-    apply(&s, &body).await
+pub async fn webhook(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    apply(&s, body).await
 }
 
 /// The previous system's address of [`webhook`], answering the same.
 #[utoipa::path(post, path = "/functions/v1/midtrans-webhook", tag = "previous system",
     request_body = MidtransNotification,
     responses(Answers))]
-pub async fn previous_webhook(State(s): State<AppState>, body: Bytes) -> Response {
-    apply(&s, &body).await
+pub async fn previous_webhook(
+    State(s): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    apply(&s, body).await
 }
 
-async fn apply(s: &AppState, body: &[u8]) -> Response {
-    match s.app.handle_notification(body).await {
+async fn apply(s: &AppState, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(e) if is_too_large(&e) => {
+            return refused(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the notification is larger than this service accepts".into(),
+            )
+        }
+        Err(e) => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                "malformed_notification",
+                e.body_text(),
+            )
+        }
+    };
+    match s.app.handle_notification(&body).await {
         Ok(outcome) => {
             let b = outcome.booking;
             Json(NotificationApplied {
@@ -147,11 +176,15 @@ async fn apply(s: &AppState, body: &[u8]) -> Response {
         }
         Err(e) => {
             let (status, code, message) = describe(&e);
-            let body = NotificationRefused {
-                success: Always,
-                error: NotificationError { code, message },
-            };
-            (status, Json(body)).into_response()
+            refused(status, code, message)
         }
     }
+}
+
+fn refused(status: StatusCode, code: &'static str, message: String) -> Response {
+    let body = NotificationRefused {
+        success: Always,
+        error: NotificationError { code, message },
+    };
+    (status, Json(body)).into_response()
 }

@@ -76,8 +76,9 @@ pub async fn pool_status(State(s): State<AppState>) -> ApiResult<Json<PoolStatus
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LimitQuery {
-    /// At most this many (1 to 500; 10 when absent).
-    #[param(minimum = 1, maximum = 500)]
+    /// At most this many (0 to 500; 10 when absent; more is 422
+    /// `invalid_limit`).
+    #[param(minimum = 0, maximum = 500)]
     limit: Option<u32>,
 }
 
@@ -86,6 +87,7 @@ pub struct LimitQuery {
     responses(
         (status = 200, description = "The most recently assigned bookings, latest first.", body = [BookingView]),
         (status = 400, description = "`malformed_query`.", body = ErrorBody),
+        (status = 422, description = "`invalid_limit`: above the maximum.", body = ErrorBody),
     ))]
 pub async fn recent_assignments(
     State(s): State<AppState>,

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::describe;
+use crate::extract::is_too_large;
 use crate::{AdminToken, AppState};
 
 const NO_LINKS: &str = "No available meeting links at this time. Please contact support.";
@@ -111,6 +113,7 @@ fn failure(status: StatusCode, message: &str) -> Response {
         (status = 401, description = "No admin token, or not the right one.", body = AssignFailure),
         (status = 404, description = "`Booking not found`.", body = AssignFailure),
         (status = 409, description = "No link is free for the booking's time: it waits in the queue.", body = AssignNoLinks),
+        (status = 413, description = "The body is larger than the service accepts.", body = AssignFailure),
         (status = 422, description = "The booking is not paid.", body = AssignFailure),
         (status = 500, description = "An internal error.", body = AssignFailure),
         (status = 503, description = "The database is unavailable or too busy; try again.", body = AssignFailure),
@@ -119,7 +122,7 @@ pub async fn assign_meeting_link(
     State(s): State<AppState>,
     Extension(admin): Extension<Arc<AdminToken>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if !admin.accepts(&headers) {
         return failure(
@@ -127,6 +130,13 @@ pub async fn assign_meeting_link(
             "Unauthorized: a valid service key is required",
         );
     }
+    let body = match body {
+        Ok(body) => body,
+        Err(e) if is_too_large(&e) => {
+            return failure(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large")
+        }
+        Err(_) => return failure(StatusCode::BAD_REQUEST, "Request body could not be read"),
+    };
     let Ok(value) = serde_json::from_slice::<Value>(&body) else {
         return failure(
             StatusCode::BAD_REQUEST,

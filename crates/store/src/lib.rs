@@ -94,6 +94,10 @@ fn explain_migration_failure(
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
+    /// Connections of the pool checked out right now: near the pool's
+    /// size, requests queue for one.
+    fn connections_in_use(&self) -> u32;
+
     /// Applies the embedded migrations that are not applied yet.
     async fn migrate(&self) -> Result<()>;
 

@@ -190,6 +190,12 @@ impl Store for SqliteStore {
         Backend::Sqlite
     }
 
+    fn connections_in_use(&self) -> u32 {
+        // Both read without a lock, so they may disagree for a moment.
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        self.pool.size().saturating_sub(idle)
+    }
+
     async fn migrate(&self) -> Result<()> {
         // On a connection of its own, closed after a failure: the migrator
         // holds a session lock that it does not release when a migration

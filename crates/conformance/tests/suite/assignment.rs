@@ -310,6 +310,7 @@ async fn assign_errors_answer_like_the_previous_system(t: TestApp) {
         .http
         .post(t.url("/api/links"))
         .bearer_auth(meetpool_conformance::ADMIN_TOKEN)
+        .header("content-type", "application/json")
         .body("{")
         .send()
         .await

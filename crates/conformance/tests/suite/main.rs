@@ -41,13 +41,17 @@ macro_rules! on_postgres {
 mod admin;
 mod assignment;
 mod capacity;
+mod cors;
 mod holds;
 mod invariant;
 mod join;
+mod metrics;
 mod midtrans;
 mod openapi;
 mod outage;
 mod postgres_only;
+mod requests;
 mod reschedule;
 mod rooms;
+mod slow_clients;
 mod text;
