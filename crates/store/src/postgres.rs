@@ -495,21 +495,9 @@ impl Store for PgStore {
         .bind(during.end.to_sqlx())
         .fetch_all(&self.pool)
         .await?;
-        let mut out: Vec<LinkCandidate> = Vec::new();
+        let mut out = Vec::new();
         for r in &rows {
-            let id = LinkId(r.try_get("id")?);
-            if out.last().is_none_or(|c| c.id != id) {
-                out.push(LinkCandidate {
-                    id,
-                    busy: Vec::new(),
-                });
-            }
-            let start: Option<jiff_sqlx::Timestamp> = r.try_get("busy_start")?;
-            let end: Option<jiff_sqlx::Timestamp> = r.try_get("busy_end")?;
-            if let (Some(s), Some(e)) = (start, end) {
-                let c = out.last_mut().expect("pushed above");
-                c.busy.push(Window::new(s.to_jiff(), e.to_jiff()));
-            }
+            add_row(&mut out, r)?;
         }
         Ok(out)
     }
@@ -562,22 +550,28 @@ fn candidate_params(wants: &[(Window, BookingId)]) -> (Vec<Uuid>, Vec<jiff_sqlx:
 fn candidates_from(rows: &[PgRow], n: usize) -> Result<Vec<Vec<LinkCandidate>>> {
     let mut out: Vec<Vec<LinkCandidate>> = vec![Vec::new(); n];
     for r in rows {
-        let of_want = &mut out[ordinal(r, "want", n)?];
-        let id = LinkId(r.try_get("id")?);
-        if of_want.last().is_none_or(|c| c.id != id) {
-            of_want.push(LinkCandidate {
-                id,
-                busy: Vec::new(),
-            });
-        }
-        let start: Option<jiff_sqlx::Timestamp> = r.try_get("busy_start")?;
-        let end: Option<jiff_sqlx::Timestamp> = r.try_get("busy_end")?;
-        if let (Some(s), Some(e)) = (start, end) {
-            let c = of_want.last_mut().expect("pushed above");
-            c.busy.push(Window::new(s.to_jiff(), e.to_jiff()));
-        }
+        add_row(&mut out[ordinal(r, "want", n)?], r)?;
     }
     Ok(out)
+}
+
+/// A row of (`id`, `busy_start`, `busy_end`), rows ordered by link: the
+/// link once, with each busy window its rows name.
+fn add_row(links: &mut Vec<LinkCandidate>, r: &PgRow) -> Result<()> {
+    let id = LinkId(r.try_get("id")?);
+    if links.last().is_none_or(|c| c.id != id) {
+        links.push(LinkCandidate {
+            id,
+            busy: Vec::new(),
+        });
+    }
+    let start: Option<jiff_sqlx::Timestamp> = r.try_get("busy_start")?;
+    let end: Option<jiff_sqlx::Timestamp> = r.try_get("busy_end")?;
+    if let (Some(s), Some(e)) = (start, end) {
+        let c = links.last_mut().expect("pushed above");
+        c.busy.push(Window::new(s.to_jiff(), e.to_jiff()));
+    }
+    Ok(())
 }
 
 pub struct PgTx {

@@ -413,23 +413,7 @@ impl Store for SqliteStore {
         .bind(ts_out(Timestamp::now()))
         .fetch_all(&self.pool)
         .await?;
-        let mut out: Vec<LinkCandidate> = Vec::new();
-        for r in &rows {
-            let id: LinkId = uuid_in(r.try_get::<&str, _>("id")?)?;
-            if out.last().is_none_or(|c| c.id != id) {
-                out.push(LinkCandidate {
-                    id,
-                    busy: Vec::new(),
-                });
-            }
-            let start: Option<String> = r.try_get("starts_at")?;
-            let end: Option<String> = r.try_get("busy_end")?;
-            if let (Some(s), Some(e)) = (start, end) {
-                let c = out.last_mut().expect("pushed above");
-                c.busy.push(Window::new(ts_in(&s)?, ts_in(&e)?));
-            }
-        }
-        Ok(out)
+        links_from(&rows)
     }
 
     async fn paid_sessions(&self, during: Window) -> Result<Vec<(Window, bool)>> {
@@ -476,21 +460,11 @@ impl Store for SqliteStore {
     }
 }
 
-/// [`CANDIDATES_SQL`] for one wanted window, on any connection.
-async fn candidates_for(
-    conn: &mut sqlx::SqliteConnection,
-    want: Window,
-    except: BookingId,
-) -> Result<Vec<LinkCandidate>> {
-    // SQLite has no LATERAL: each neighbour is found by a correlated
-    // probe of (meeting_link_id, starts_at), then joined back.
-    let rows = sqlx::query(CANDIDATES_SQL)
-        .bind(except.to_string())
-        .bind(ts_out(want.start))
-        .fetch_all(conn)
-        .await?;
+/// Rows of (`id`, `starts_at`, `busy_end`), ordered by link: each link once,
+/// with the busy windows its rows name.
+fn links_from(rows: &[SqliteRow]) -> Result<Vec<LinkCandidate>> {
     let mut out: Vec<LinkCandidate> = Vec::new();
-    for r in &rows {
+    for r in rows {
         let id: LinkId = uuid_in(r.try_get::<&str, _>("id")?)?;
         if out.last().is_none_or(|c| c.id != id) {
             out.push(LinkCandidate {
@@ -506,6 +480,22 @@ async fn candidates_for(
         }
     }
     Ok(out)
+}
+
+/// [`CANDIDATES_SQL`] for one wanted window, on any connection.
+async fn candidates_for(
+    conn: &mut sqlx::SqliteConnection,
+    want: Window,
+    except: BookingId,
+) -> Result<Vec<LinkCandidate>> {
+    // SQLite has no LATERAL: each neighbour is found by a correlated
+    // probe of (meeting_link_id, starts_at), then joined back.
+    let rows = sqlx::query(CANDIDATES_SQL)
+        .bind(except.to_string())
+        .bind(ts_out(want.start))
+        .fetch_all(conn)
+        .await?;
+    links_from(&rows)
 }
 
 pub struct SqliteTx {
