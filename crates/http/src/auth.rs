@@ -103,3 +103,22 @@ pub async fn unknown_route(
     }
     ApiError(AppError::NotFound("route"))
 }
+
+/// A known path asked with a method it does not serve: under `/api`, a
+/// caller without the admin token learns nothing more than 401.
+pub async fn wrong_method(
+    Extension(admin): Extension<Arc<AdminToken>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path();
+    if (path == "/api" || path.starts_with("/api/")) && !admin.accepts(&headers) {
+        return unauthorized().into_response();
+    }
+    crate::error::refusal(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not answer that method",
+    )
+}
