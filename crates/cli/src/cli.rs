@@ -136,6 +136,16 @@ pub struct ConfigArgs {
         global = true
     )]
     pub db_max_connections: u32,
+    /// Seconds a statement waits for a free database connection before the
+    /// request answers 503.
+    #[arg(
+        long,
+        env = "MEETPOOL_DB_ACQUIRE_TIMEOUT_SECS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=300),
+        global = true
+    )]
+    pub db_acquire_timeout_secs: u64,
     /// PostgreSQL: hour-locks (default) or constraint-only.
     #[arg(
         long,
@@ -347,6 +357,7 @@ impl ConfigArgs {
     async fn app(&self) -> anyhow::Result<App> {
         let options = ConnectOptions {
             max_connections: self.db_max_connections,
+            acquire_timeout: Duration::from_secs(self.db_acquire_timeout_secs),
             coordination: match self.pg_coordination {
                 CoordinationArg::HourLocks => Coordination::HourLocks,
                 CoordinationArg::ConstraintOnly => Coordination::ConstraintOnly,

@@ -34,6 +34,9 @@ pub enum Coordination {
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
     pub max_connections: u32,
+    /// How long a statement waits for a free connection before the
+    /// database counts as unavailable (503).
+    pub acquire_timeout: std::time::Duration,
     pub coordination: Coordination,
     /// SQLite: create the file when it does not exist.
     pub create_if_missing: bool,
@@ -43,6 +46,7 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         Self {
             max_connections: 16,
+            acquire_timeout: std::time::Duration::from_secs(10),
             coordination: Coordination::default(),
             create_if_missing: true,
         }

@@ -5,7 +5,6 @@
 //! double-booked; the hour advisory locks of [`Tx::lock_window`] only make
 //! concurrent assignments for overlapping times wait for each other instead
 //! of colliding on the constraint and retrying.
-use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -59,7 +58,7 @@ impl PgStore {
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(options.acquire_timeout)
             .connect(url)
             .await?;
         Ok(Self {

@@ -111,3 +111,31 @@ async fn a_database_dropped_under_load_answers_503_never_500(t: TestApp) {
         "an order the new database does not know: {body}"
     );
 }
+
+on_postgres!(a_busy_pool_answers_unavailable_after_the_acquire_timeout);
+
+/// Every connection taken: a read waits for the acquire timeout, then the
+/// database counts as unavailable (503 at the HTTP layer), not a hang.
+/// (SQLite keeps a reader beside its one writer, so one transaction never
+/// takes every connection there.)
+async fn a_busy_pool_answers_unavailable_after_the_acquire_timeout(
+    db: meetpool_conformance::TestDb,
+) {
+    let options = meetpool_store::ConnectOptions {
+        max_connections: 1,
+        acquire_timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let store = meetpool_store::connect(&db.url, &options).await.unwrap();
+    store.migrate().await.unwrap();
+    let held = store.begin().await.unwrap();
+    let started = std::time::Instant::now();
+    let waited = store.links().await;
+    assert!(
+        matches!(waited, Err(meetpool_store::StoreError::Unavailable(_))),
+        "{waited:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    drop(held);
+    assert!(store.links().await.is_ok());
+}
