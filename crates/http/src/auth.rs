@@ -66,7 +66,9 @@ pub fn admin_only(mut routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState
             json_response("No admin token, or not the right one.", "ErrorBody"),
         );
     });
-    routes.route_layer(axum::middleware::from_fn(require_admin))
+    // `layer`, not `route_layer`: a method a route does not answer is also
+    // asked for the token first (401, then 405).
+    routes.layer(axum::middleware::from_fn(require_admin))
 }
 
 /// The token is an extension rather than state so that the routes, and
@@ -102,23 +104,4 @@ pub async fn unknown_route(
         return unauthorized();
     }
     ApiError(AppError::NotFound("route"))
-}
-
-/// A known path asked with a method it does not serve: under `/api`, a
-/// caller without the admin token learns nothing more than 401.
-pub async fn wrong_method(
-    Extension(admin): Extension<Arc<AdminToken>>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let path = uri.path();
-    if (path == "/api" || path.starts_with("/api/")) && !admin.accepts(&headers) {
-        return unauthorized().into_response();
-    }
-    crate::error::refusal(
-        axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this route does not answer that method",
-    )
 }

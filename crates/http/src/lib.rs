@@ -86,7 +86,6 @@ pub fn router_with(app: App, admin_token: SecretString, settings: &HttpSettings)
     };
     let routes = routes
         .fallback(auth::unknown_route)
-        .method_not_allowed_fallback(auth::wrong_method)
         .with_state(state)
         .layer(Extension(Arc::new(AdminToken::new(admin_token))));
     requests::layered(routes, settings, http_metrics)

@@ -226,14 +226,11 @@ async fn the_token_scheme_is_case_insensitive_and_admin_paths_ask_for_it_first(t
     assert_eq!(send(with("/nowhere", None)).await.0, StatusCode::NOT_FOUND);
 
     // A served admin path with a method it does not answer: 401 without
-    // the token, 405 (in the error body) with it.
+    // the token, 405 with it.
     let (status, _) = send(t.http.delete(t.url("/api/pool/status"))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, answer) = t.delete("/api/pool/status").await;
-    assert_eq!(
-        (status, answer["error"]["code"].as_str()),
-        (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
-    );
+    let (status, _) = t.delete("/api/pool/status").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
 async fn each_answer_carries_the_request_id_given_or_a_new_one(t: TestApp) {
