@@ -580,13 +580,27 @@ async fn shutdown_signal() {
     }
 }
 
+/// A link by its id, by its URL as stored, or else by its room (any
+/// spelling of it) when exactly one link has that room.
 async fn find_link(app: &App, key: &str) -> anyhow::Result<Link> {
     let links = app.links().await?;
     let id: Option<LinkId> = key.parse().ok();
-    links
-        .into_iter()
+    if let Some(found) = links
+        .iter()
         .find(|l| Some(l.id) == id || l.meeting_link == key)
-        .with_context(|| format!("no link {key} in the pool"))
+    {
+        return Ok(found.clone());
+    }
+    let room = |url: &str| meetpool_domain::MeetingUrl::parse(url).ok();
+    let wanted = room(key).with_context(|| format!("no link {key} in the pool"))?;
+    let mut same_room = links
+        .iter()
+        .filter(|l| room(&l.meeting_link).as_ref() == Some(&wanted));
+    match (same_room.next(), same_room.next()) {
+        (Some(only), None) => Ok(only.clone()),
+        (Some(_), Some(_)) => bail!("several links are the room {wanted}: name one by its id"),
+        (None, _) => bail!("no link {key} in the pool"),
+    }
 }
 
 async fn links(app: &App, cmd: LinksCommand, as_json: bool) -> anyhow::Result<()> {
