@@ -18,6 +18,9 @@ pub enum Cmd {
     SeedHistory(SeedArgs),
     /// Single-client assignment latency, and EXPLAIN (ANALYZE) of the hot queries.
     Latency(LatencyArgs),
+    /// How well first-fit and best-fit pack a fixed pool, on generated
+    /// workloads that fit it by peak concurrency (the domain's own code).
+    Simulate(SimulateArgs),
     /// One day's availability and a 30-day capacity report against one
     /// GET /api/bookings/{id}, in alternation (PostgreSQL).
     Reads(ReadsArgs),
@@ -136,4 +139,14 @@ pub struct ReadsArgs {
     /// One JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// Pool sizes to simulate.
+    #[arg(long, value_delimiter = ',', default_values_t = [3, 5, 10, 20, 50])]
+    pub pools: Vec<usize>,
+    /// Workloads per pool size and scenario (each its own seed).
+    #[arg(long, default_value_t = 5)]
+    pub seeds: u64,
 }

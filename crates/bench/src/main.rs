@@ -19,6 +19,7 @@ mod reads;
 mod report;
 mod seed;
 mod send;
+mod simulate;
 mod sql;
 
 use anyhow::Result;
@@ -33,6 +34,7 @@ async fn main() -> Result<()> {
         Cmd::SeedHistory(a) => seed::run(a).await,
         Cmd::Latency(a) => latency::run(a).await,
         Cmd::Reads(a) => reads::run(a).await,
+        Cmd::Simulate(a) => simulate::run_command(a),
         Cmd::Sql { statement } => sql::print(&statement),
     }
 }
