@@ -9,6 +9,7 @@ pub mod ids;
 pub mod join;
 pub mod midtrans;
 pub mod payment;
+pub mod repack;
 pub mod time;
 pub mod values;
 
