@@ -3,16 +3,23 @@
 //! ([`meetpool_domain::choose_link`]); the database refuses any double
 //! booking. These functions read what the rule needs, keep the audit trail,
 //! and write each booking once.
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
+use meetpool_domain::repack::{repack, Placed};
 use meetpool_domain::{choose_link, Booking, BookingId, EventKind, LinkCandidate, Window};
 use meetpool_store::{BookingChange, LinkChange, NewEvent};
 use serde_json::json;
+use tracing::info;
 
 use crate::work::{Report, Work};
 use crate::{App, Result};
 
 /// How many waiting bookings one release offers its freed time to.
 const BACKFILL_BATCH: u32 = 50;
+/// The most booked sessions one repack moves.
+const REPACK_MOVES: usize = 3;
+/// How far from the window a repack looks for sessions to move: chains of
+/// sessions of up to a few hours.
+const REPACK_REACH: SignedDuration = SignedDuration::from_hours(12);
 
 /// Whether to leave a trace when no link is free: a booking that just became
 /// paid raises the alert; a waiting booking retried by backfill does not
@@ -85,24 +92,102 @@ impl App {
     ) -> Result<Booking> {
         let busy = self.busy(booking);
         work.tx.lock_window(busy).await?;
-        let mut candidates = work
-            .tx
-            .candidates(&[(busy, booking.id)])
-            .await?
-            .pop()
-            .unwrap_or_default();
-        if !candidates.iter().any(|c| c.is_free_for(&busy))
-            && self.reclaim_expired_holds(work, busy).await?
-        {
-            candidates = work
-                .tx
-                .candidates(&[(busy, booking.id)])
-                .await?
-                .pop()
-                .unwrap_or_default();
-        }
+        let candidates = self.free_candidates(work, booking, busy).await?;
         let change = self.choose(work, booking, &candidates, on_exhausted, change);
         write(work, booking, &change).await
+    }
+
+    /// The candidate links for `booking` at `busy`; when none is free, after
+    /// taking back expired holds there, and then after repacking (when it
+    /// is on), so that one is if any can be.
+    pub(crate) async fn free_candidates(
+        &self,
+        work: &mut Work,
+        booking: &Booking,
+        busy: Window,
+    ) -> Result<Vec<LinkCandidate>> {
+        let mut candidates = read_candidates(work, booking, busy).await?;
+        if candidates.iter().any(|c| c.is_free_for(&busy)) {
+            return Ok(candidates);
+        }
+        if self.reclaim_expired_holds(work, busy).await? {
+            candidates = read_candidates(work, booking, busy).await?;
+            if candidates.iter().any(|c| c.is_free_for(&busy)) {
+                return Ok(candidates);
+            }
+        }
+        if self.repack_room(work, booking, busy, &candidates).await? {
+            candidates = read_candidates(work, booking, busy).await?;
+        }
+        Ok(candidates)
+    }
+
+    /// Moves booked sessions that start more than the freeze from now to
+    /// other links so that one link is free for `busy`, with the fewest
+    /// moves (at most [`REPACK_MOVES`]), each recorded as `link_changed`;
+    /// whether it could. Off unless `repack_freeze_minutes` is set.
+    pub(crate) async fn repack_room(
+        &self,
+        work: &mut Work,
+        booking: &Booking,
+        busy: Window,
+        candidates: &[LinkCandidate],
+    ) -> Result<bool> {
+        let Some(freeze) = self.config().repack_freeze_minutes else {
+            return Ok(false);
+        };
+        if candidates.is_empty() {
+            return Ok(false);
+        }
+        // The moves' own neighbours are read too: a session may move only
+        // if it lies within `near`, and every session overlapping one that
+        // does is read.
+        let near = Window::new(busy.start - REPACK_REACH, busy.end + REPACK_REACH);
+        work.tx.lock_window(near).await?;
+        let movable_from = Timestamp::now() + SignedDuration::from_mins(i64::from(freeze));
+        let sessions = work.tx.linked_during(near).await?;
+        let links: Vec<Vec<Placed<BookingId>>> = candidates
+            .iter()
+            .map(|c| {
+                sessions
+                    .iter()
+                    .filter(|s| s.meeting_link_id == Some(c.id) && s.id != booking.id)
+                    .map(|s| {
+                        let held = self.busy(s);
+                        Placed {
+                            key: s.id,
+                            busy: held,
+                            movable: s.window.start > movable_from
+                                && near.start <= held.start
+                                && held.end <= near.end,
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let Some(plan) = repack(&links, busy, REPACK_MOVES) else {
+            return Ok(false);
+        };
+        for m in &plan.moves {
+            let (from, to) = (candidates[m.from].id, candidates[m.to].id);
+            let moving = work.tx.lock_booking(m.key).await?;
+            if moving.meeting_link_id != Some(from) {
+                // Changed since it was read: try again from the start.
+                return Err(crate::AppError::Busy);
+            }
+            let change = BookingChange {
+                link: LinkChange::Set(to),
+                events: vec![NewEvent::new(
+                    EventKind::LinkChanged,
+                    Some(to),
+                    json!({ "from": from, "to": to, "reason": "repacked", "for_booking": booking.id }),
+                )],
+                ..BookingChange::default()
+            };
+            work.tx.write(moving.id, &change).await?;
+        }
+        info!(booking_id = %booking.id, moves = plan.moves.len(), "booked sessions moved to make room");
+        Ok(true)
     }
 
     /// Takes back the links of expired checkout holds whose sessions
@@ -187,6 +272,19 @@ impl App {
         }
         Ok(assigned)
     }
+}
+
+async fn read_candidates(
+    work: &mut Work,
+    booking: &Booking,
+    busy: Window,
+) -> Result<Vec<LinkCandidate>> {
+    Ok(work
+        .tx
+        .candidates(&[(busy, booking.id)])
+        .await?
+        .pop()
+        .unwrap_or_default())
 }
 
 /// Writes `change` to the locked `booking` unless it is empty; the booking

@@ -36,6 +36,9 @@ pub struct Config {
     pub slot_minutes: u32,
     /// How long a checkout hold keeps its link for the unpaid booking.
     pub hold_minutes: u32,
+    /// Repacking (opt-in): when no link is free, booked sessions starting
+    /// more than this many minutes from now may move to make room.
+    pub repack_freeze_minutes: Option<u32>,
 }
 
 impl Config {
@@ -54,6 +57,7 @@ impl Config {
             join_opens_minutes: 15,
             slot_minutes: 30,
             hold_minutes: 15,
+            repack_freeze_minutes: None,
         })
     }
 

@@ -91,12 +91,7 @@ impl App {
         let mut link = LinkChange::Keep;
         if booking.meeting_link_id.is_some() || booking.is_waiting() {
             work.tx.lock_window(busy).await?;
-            let candidates = work
-                .tx
-                .candidates(&[(busy, booking.id)])
-                .await?
-                .pop()
-                .unwrap_or_default();
+            let candidates = self.free_candidates(work, &there, busy).await?;
             let keeps = booking.meeting_link_id.is_some_and(|current| {
                 candidates
                     .iter()

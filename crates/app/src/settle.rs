@@ -262,9 +262,23 @@ impl App {
                         // Expired checkout holds give their links back; the
                         // pending writes go first (one may pay a hold).
                         pending.send(&mut work, &mut answers).await?;
-                        if self.reclaim_expired_holds(&mut work, busy).await? {
+                        let reclaimed = self.reclaim_expired_holds(&mut work, busy).await?;
+                        let read = if reclaimed {
+                            work.tx.candidates(&[(busy, booking.id)]).await?
+                        } else {
+                            vec![candidates.clone()]
+                        };
+                        candidates = read.into_iter().next().unwrap_or_default();
+                        if !candidates.iter().any(|c| c.is_free_for(&busy))
+                            && self
+                                .repack_room(&mut work, &booking, busy, &candidates)
+                                .await?
+                        {
                             let read = work.tx.candidates(&[(busy, booking.id)]).await?;
                             candidates = read.into_iter().next().unwrap_or_default();
+                        }
+                        if reclaimed || candidates.iter().any(|c| c.is_free_for(&busy)) {
+                            // Links changed hands: what was read ahead is stale.
                             ahead.clear();
                         }
                     }

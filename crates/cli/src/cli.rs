@@ -113,6 +113,10 @@ pub struct ConfigArgs {
     /// Public base URL of this service, for join URLs.
     #[arg(long, env = "MEETPOOL_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+    /// Repacking: when no link is free, move booked sessions that start more
+    /// than this many minutes from now to make room (off when unset).
+    #[arg(long, env = "MEETPOOL_REPACK_FREEZE_MINUTES", global = true)]
+    pub repack_freeze_minutes: Option<u32>,
     /// Minutes a checkout hold keeps its link for the unpaid booking.
     #[arg(long, env = "MEETPOOL_HOLD_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=1440), global = true)]
     pub hold_minutes: u32,
@@ -333,6 +337,7 @@ impl ConfigArgs {
         config.join_opens_minutes = self.join_opens_minutes;
         config.slot_minutes = self.slot_minutes;
         config.hold_minutes = self.hold_minutes;
+        config.repack_freeze_minutes = self.repack_freeze_minutes;
         config.public_url = self
             .public_url
             .clone()

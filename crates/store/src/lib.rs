@@ -208,6 +208,10 @@ pub trait Tx: Send {
         busy: Window,
         except: BookingId,
     ) -> Result<Option<BookingId>>;
+    /// Bookings holding a link whose session starts before `during` ends
+    /// and ends after a day before it starts (a superset of those whose busy
+    /// window overlaps it, buffer included), soonest first.
+    async fn linked_during(&mut self, during: Window) -> Result<Vec<Booking>>;
     /// Bookings holding `link` that start at or after `from`, soonest first.
     async fn bookings_on_link_from(
         &mut self,

@@ -659,6 +659,19 @@ impl Tx for PgTx {
         Ok(row.map(BookingId))
     }
 
+    async fn linked_during(&mut self, during: Window) -> Result<Vec<Booking>> {
+        let rows = sqlx::query(&format!(
+            "{BOOKING_SELECT} WHERE b.meeting_link_id IS NOT NULL AND b.starts_at < $2 \
+             AND b.ends_at > $1 - interval '1441 minutes' ORDER BY b.starts_at"
+        ))
+        .bind(during.start.to_sqlx())
+        .bind(during.end.to_sqlx())
+        .fetch_all(&mut *self.tx)
+        .await;
+        let rows = self.track(rows)?;
+        rows.iter().map(booking_row).collect()
+    }
+
     async fn bookings_on_link_from(
         &mut self,
         link: LinkId,

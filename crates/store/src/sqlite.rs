@@ -712,6 +712,18 @@ impl Tx for SqliteTx {
         row.as_deref().map(uuid_in).transpose()
     }
 
+    async fn linked_during(&mut self, during: Window) -> Result<Vec<Booking>> {
+        let rows = sqlx::query(&format!(
+            "{BOOKING_SELECT} WHERE b.meeting_link_id IS NOT NULL AND b.starts_at < ? \
+             AND b.starts_at > ? ORDER BY b.starts_at"
+        ))
+        .bind(ts_out(during.end))
+        .bind(ts_out(during.start - LOOKBACK))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(booking_row).collect()
+    }
+
     async fn bookings_on_link_from(
         &mut self,
         link: LinkId,

@@ -50,6 +50,7 @@ mod midtrans;
 mod openapi;
 mod outage;
 mod postgres_only;
+mod repack;
 mod requests;
 mod reschedule;
 mod rooms;
