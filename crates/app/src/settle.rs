@@ -276,6 +276,9 @@ impl App {
                         {
                             let read = work.tx.candidates(&[(busy, booking.id)]).await?;
                             candidates = read.into_iter().next().unwrap_or_default();
+                            // Sessions moved: the group's later bookings are
+                            // read again, as after a release.
+                            released = true;
                         }
                         if reclaimed || candidates.iter().any(|c| c.is_free_for(&busy)) {
                             // Links changed hands: what was read ahead is stale.
