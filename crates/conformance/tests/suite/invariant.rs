@@ -5,7 +5,7 @@
 use meetpool_app::{App, BookingInput, LinkInput, SessionTypeInput};
 use meetpool_conformance::{runs_on, Backend, TestApp};
 use meetpool_domain::{BookingId, LinkId, PaymentStatus};
-use meetpool_store::BookingFilter;
+use meetpool_store::{BookingFilter, SessionType};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -59,6 +59,23 @@ async fn check(app: &App) {
     }
 }
 
+/// The `n`th operation's booking at `slot` (20-minute steps from 12:00).
+fn booking_input(n: usize, slot: u8, st: &SessionType, paid: bool, hold: bool) -> BookingInput {
+    let minutes = u32::from(slot) * 20;
+    BookingInput {
+        order_id: format!("{}-{n}", if hold { "H" } else { "P" }),
+        user_id: "u".into(),
+        expert_id: "e".into(),
+        session_type_id: st.id.to_string(),
+        booking_date: "2027-12-01".into(),
+        booking_time: format!("{:02}:{:02}", 12 + minutes / 60, minutes % 60),
+        price: 1,
+        payment_status: Some(if paid { "paid" } else { "pending" }.into()),
+        status: None,
+        hold,
+    }
+}
+
 async fn run(backend: Backend, ops: Vec<Op>) {
     let t = TestApp::start(backend).await;
     let app = &t.app;
@@ -100,43 +117,18 @@ async fn run(backend: Backend, ops: Vec<Op>) {
                 long: is_long,
                 paid,
             } => {
-                let minutes = u32::from(slot) * 20;
-                let b = app
-                    .create_booking(BookingInput {
-                        order_id: format!("P-{n}"),
-                        user_id: "u".into(),
-                        expert_id: "e".into(),
-                        session_type_id: if is_long { long.id } else { short.id }.to_string(),
-                        booking_date: "2027-12-01".into(),
-                        booking_time: format!("{:02}:{:02}", 12 + minutes / 60, minutes % 60),
-                        price: 1,
-                        payment_status: Some(if paid { "paid" } else { "pending" }.into()),
-                        status: None,
-                        hold: false,
-                    })
-                    .await
-                    .unwrap();
+                let input =
+                    booking_input(n, slot, if is_long { &long } else { &short }, paid, false);
+                let b = app.create_booking(input).await.unwrap();
                 bookings.push(b.id);
             }
             Op::Hold {
                 slot,
                 long: is_long,
             } => {
-                let minutes = u32::from(slot) * 20;
-                let held = app
-                    .create_booking(BookingInput {
-                        order_id: format!("H-{n}"),
-                        user_id: "u".into(),
-                        expert_id: "e".into(),
-                        session_type_id: if is_long { long.id } else { short.id }.to_string(),
-                        booking_date: "2027-12-01".into(),
-                        booking_time: format!("{:02}:{:02}", 12 + minutes / 60, minutes % 60),
-                        price: 1,
-                        payment_status: None,
-                        status: None,
-                        hold: true,
-                    })
-                    .await;
+                let input =
+                    booking_input(n, slot, if is_long { &long } else { &short }, false, true);
+                let held = app.create_booking(input).await;
                 match held {
                     Ok(b) => {
                         assert!(b.meeting_link_id.is_some(), "a hold without a link: {b:?}");

@@ -157,7 +157,17 @@ async fn the_calendar_file_is_the_session_with_its_join_url(t: TestApp) {
     let uid = event.get_uid().unwrap().to_owned();
 
     // The same booking is the same event: its UID is stable.
-    let again: icalendar::Calendar = t
+    let again = calendar_of(&t, &b).await;
+    assert_eq!(again.events().next().unwrap().get_uid(), Some(uid.as_str()));
+    let other = t.create_booking(&st, "2031-03-04", "11:00", "paid").await;
+    let other = calendar_of(&t, &other).await;
+    assert_ne!(other.events().next().unwrap().get_uid(), Some(uid.as_str()));
+}
+
+/// A booking's calendar file, parsed.
+async fn calendar_of(t: &TestApp, b: &Booking) -> icalendar::Calendar {
+    let path = format!("{}.ics", path_of(b));
+    let text = t
         .http
         .get(t.url(&path))
         .send()
@@ -165,23 +175,8 @@ async fn the_calendar_file_is_the_session_with_its_join_url(t: TestApp) {
         .unwrap()
         .text()
         .await
-        .unwrap()
-        .parse()
         .unwrap();
-    assert_eq!(again.events().next().unwrap().get_uid(), Some(uid.as_str()));
-    let other = t.create_booking(&st, "2031-03-04", "11:00", "paid").await;
-    let other: icalendar::Calendar = t
-        .http
-        .get(t.url(&format!("{}.ics", path_of(&other))))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_ne!(other.events().next().unwrap().get_uid(), Some(uid.as_str()));
+    text.parse().unwrap()
 }
 
 async fn the_previous_systems_answers_carry_the_join_url(t: TestApp) {
