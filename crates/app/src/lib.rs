@@ -27,6 +27,7 @@ mod join;
 mod links;
 mod metrics;
 mod payments;
+mod platform;
 mod reschedule;
 mod session_types;
 mod settle;

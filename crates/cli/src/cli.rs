@@ -150,6 +150,25 @@ pub struct ConfigArgs {
         global = true
     )]
     pub db_acquire_timeout_secs: u64,
+    /// PostgreSQL: `transaction` when DATABASE_URL goes through a
+    /// transaction-mode pooler (PgBouncer, Supavisor on port 6543).
+    #[arg(
+        long,
+        env = "MEETPOOL_DB_POOLER",
+        value_enum,
+        default_value = "none",
+        global = true
+    )]
+    pub db_pooler: PoolerArg,
+    /// PostgreSQL: a connection that bypasses the pooler, for migrations
+    /// and for listening to an adopted database's changes.
+    #[arg(
+        long,
+        env = "MEETPOOL_DIRECT_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub direct_database_url: Option<String>,
     /// PostgreSQL: hour-locks (default) or constraint-only.
     #[arg(
         long,
@@ -204,6 +223,12 @@ pub enum VerifyArg {
     Status,
 }
 
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolerArg {
+    None,
+    Transaction,
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum CoordinationArg {
     HourLocks,
@@ -239,6 +264,9 @@ pub enum Command {
     Assign { booking: String },
     /// The pool at a glance.
     Status,
+    /// Run meetpool on a platform's existing PostgreSQL database, in place
+    /// (DATABASE_URL as the tables' owner).
+    Adopt(AdoptArgs),
     /// Per day: the peak of paid sessions against the enabled links.
     Capacity {
         /// The first local day, YYYY-MM-DD (default: today).
@@ -248,6 +276,34 @@ pub enum Command {
         #[arg(long)]
         to: Option<String>,
     },
+}
+
+#[derive(clap::Args)]
+pub struct AdoptArgs {
+    /// Report what would change, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The value of bookings.payment_status for each of meetpool's states
+    /// that the column's CHECK does not allow by name:
+    /// pending=waiting,failed=waiting,...
+    #[arg(long, default_value = "")]
+    pub payment_status_values: String,
+    /// The same for bookings.status: paid=confirmed,refunded=cancelled,...
+    #[arg(long, default_value = "")]
+    pub status_values: String,
+    /// Minutes of bookings whose session type is unknown (else they are
+    /// reported and left out).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1440))]
+    pub default_duration: Option<u32>,
+    /// The schema of the platform's tables.
+    #[arg(long, default_value = "public")]
+    pub schema: String,
+    /// The login role `meetpool serve` connects as (created when missing).
+    #[arg(long, default_value = "meetpool")]
+    pub role: String,
+    /// Sets the role's password.
+    #[arg(long, env = "MEETPOOL_ROLE_PASSWORD", hide_env_values = true)]
+    pub role_password: Option<SecretString>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -368,6 +424,8 @@ impl ConfigArgs {
                 CoordinationArg::ConstraintOnly => Coordination::ConstraintOnly,
             },
             create_if_missing: true,
+            pooler: self.db_pooler == PoolerArg::Transaction,
+            direct_url: self.direct_database_url.clone(),
         };
         let store = meetpool_store::connect(&self.database_url, &options)
             .await
@@ -395,6 +453,9 @@ fn redact_url(url: &str) -> String {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     init_logging(args.config.log_format);
+    if let Command::Adopt(adopt) = &args.command {
+        return crate::adopt::run(&args.config, adopt, args.json).await;
+    }
     let app = args.config.app().await?;
     let as_json = args.json;
     match args.command {
@@ -404,6 +465,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             println!("database migrated ({})", app.backend().as_str());
             Ok(())
         }
+        Command::Adopt(_) => unreachable!("adopt runs without the service's store"),
         Command::Links(cmd) => links(&app, cmd, as_json).await,
         Command::SessionTypes(cmd) => session_types(&app, cmd, as_json).await,
         Command::Bookings(BookingsCommand::List {
@@ -554,10 +616,29 @@ async fn serve(config: &ConfigArgs, app: App, no_migrate: bool) -> anyhow::Resul
             .await
         })
     };
+    // On an adopted database, the platform's own writes are carried out as
+    // they come.
+    let (stop_sync, sync_stopped) = tokio::sync::oneshot::channel::<()>();
+    let sync = if app.store().adopted().await? {
+        info!("adopted database: carrying out the platform's own changes");
+        let app = app.clone();
+        Some(tokio::spawn(async move {
+            app.run_platform_sync(async {
+                let _ = sync_stopped.await;
+            })
+            .await
+        }))
+    } else {
+        None
+    };
     let router = meetpool_http::router_with(app, admin_token, &http);
     let served = meetpool_http::launch_with(listener, router, &http, shutdown_signal()).await;
     let _ = stop_sweeper.send(());
+    let _ = stop_sync.send(());
     let _ = sweeper.await;
+    if let Some(sync) = sync {
+        let _ = sync.await;
+    }
     served?;
     info!("meetpool stopped");
     Ok(())

@@ -1,6 +1,7 @@
 //! `meetpool`: the service and its operator commands, in one binary.
 #![forbid(unsafe_code)]
 
+mod adopt;
 mod cli;
 mod output;
 

@@ -143,6 +143,38 @@ pub trait Store: Send + Sync + 'static {
     /// Every pair of bookings that hold the same link at overlapping times
     /// (always empty unless the invariant broke).
     async fn overlapping_pairs(&self) -> Result<Vec<(BookingId, BookingId)>>;
+
+    /// Whether this is a platform's database adopted in place (`meetpool
+    /// adopt`): the platform's own writes then arrive as
+    /// [`PlatformChange`]s for the use cases to carry out.
+    async fn adopted(&self) -> Result<bool> {
+        Ok(false)
+    }
+    /// Claims the oldest changes the platform made, for a minute: a
+    /// replica that dies while carrying them out leaves them to the next.
+    /// A booking's change is not claimed while another replica holds an
+    /// earlier one of the same booking, so each booking's changes are
+    /// carried out in order.
+    async fn claim_platform_changes(&self, _limit: u32) -> Result<Vec<ClaimedChange>> {
+        Ok(Vec::new())
+    }
+    /// Forgets a change once carried out.
+    async fn platform_change_done(&self, _id: i64) -> Result<()> {
+        Ok(())
+    }
+    /// Wakes up when the platform changes something; `None` when this
+    /// store can only be polled (behind a transaction-mode pooler without
+    /// a direct connection).
+    async fn platform_listener(&self) -> Result<Option<Box<dyn Wakeups>>> {
+        Ok(None)
+    }
+}
+
+/// Notifications of the platform's changes (PostgreSQL's LISTEN).
+#[async_trait]
+pub trait Wakeups: Send {
+    /// Waits for the next notification.
+    async fn next(&mut self) -> Result<()>;
 }
 
 /// One write transaction, in domain terms. Each method is one statement

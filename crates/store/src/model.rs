@@ -40,6 +40,13 @@ pub struct ConnectOptions {
     pub coordination: Coordination,
     /// SQLite: create the file when it does not exist.
     pub create_if_missing: bool,
+    /// PostgreSQL behind a transaction-mode pooler (PgBouncer
+    /// `pool_mode=transaction`, Supavisor on 6543): no statement is
+    /// prepared beyond its transaction and nothing relies on session state.
+    pub pooler: bool,
+    /// PostgreSQL: a connection that bypasses the pooler, for what needs a
+    /// session of its own (migrations, LISTEN).
+    pub direct_url: Option<String>,
 }
 
 impl Default for ConnectOptions {
@@ -49,6 +56,8 @@ impl Default for ConnectOptions {
             acquire_timeout: std::time::Duration::from_secs(10),
             coordination: Coordination::default(),
             create_if_missing: true,
+            pooler: false,
+            direct_url: None,
         }
     }
 }
@@ -197,4 +206,32 @@ pub struct Schedule {
     pub booking_time: jiff::civil::Time,
     pub session_type_id: SessionTypeId,
     pub window: Window,
+}
+
+/// A write of the platform's own code to an adopted database, to be carried
+/// out as the same request through meetpool's API would be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlatformChange {
+    /// Its payment_status or status now read as this state.
+    Payment {
+        booking: BookingId,
+        state: PaymentStatus,
+    },
+    /// It moved the session (the time as the platform wrote it).
+    Schedule {
+        booking: BookingId,
+        date: jiff::civil::Date,
+        time: String,
+        session_type: Option<SessionTypeId>,
+    },
+    /// Capacity appeared (a link added, a booking deleted).
+    Backfill,
+    /// It enabled or disabled a link.
+    Link { link: LinkId, enabled: bool },
+}
+
+#[derive(Clone, Debug)]
+pub struct ClaimedChange {
+    pub id: i64,
+    pub change: PlatformChange,
 }

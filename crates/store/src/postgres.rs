@@ -12,17 +12,18 @@ use jiff_sqlx::ToSqlx;
 use meetpool_domain::{
     Booking, BookingId, LinkCandidate, LinkId, NewBooking, SessionTypeId, Window,
 };
-use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::error::Kind;
 use crate::{
-    Backend, BookingChange, BookingFilter, ConnectOptions, Coordination, DbSettings, Event, Link,
-    LinkChange, LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PoolStatus, Result,
-    Schedule, SessionType, Store, StoreError, Tx,
+    Backend, BookingChange, BookingFilter, ClaimedChange, ConnectOptions, Coordination, DbSettings,
+    Event, Link, LinkChange, LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PlatformChange,
+    PoolStatus, Result, Schedule, SessionType, Store, StoreError, Tx, Wakeups,
 };
 
+pub mod adoption;
 mod sql;
 
 pub use sql::{
@@ -59,23 +60,87 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Box<dyn Stor
 pub struct PgStore {
     pool: PgPool,
     coordination: Coordination,
+    /// Statements are prepared once per connection and kept; not behind a
+    /// transaction-mode pooler, which hands each transaction to whichever
+    /// server connection is free.
+    prepared: bool,
+    direct_url: Option<String>,
+}
+
+/// A connection for one statement outside the use cases' transactions.
+/// Behind a transaction-mode pooler it is a transaction too (rolled back
+/// when dropped, so only for reads): preparing, binding and executing a
+/// statement take two round trips, and only a transaction keeps both on
+/// one server connection.
+enum Session {
+    Direct(sqlx::pool::PoolConnection<Postgres>),
+    Pooled(Transaction<'static, Postgres>),
+}
+
+impl std::ops::Deref for Session {
+    type Target = sqlx::PgConnection;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Session::Direct(c) => c,
+            Session::Pooled(t) => t,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            Session::Direct(c) => c,
+            Session::Pooled(t) => t,
+        }
+    }
 }
 
 impl PgStore {
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
+        let mut connect: PgConnectOptions = url.parse()?;
+        if options.pooler {
+            // PgBouncer refuses start-up parameters it does not know.
+            connect = connect.extra_float_digits(None).statement_cache_capacity(0);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .connect(url)
+            .connect_with(connect)
             .await?;
         Ok(Self {
             pool,
             coordination: options.coordination,
+            prepared: !options.pooler,
+            direct_url: options.direct_url.clone(),
         })
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    async fn session(&self) -> Result<Session> {
+        Ok(if self.prepared {
+            Session::Direct(self.pool.acquire().await?)
+        } else {
+            Session::Pooled(self.pool.begin().await?)
+        })
+    }
+
+    /// A connection of its own for what needs a session: the direct one
+    /// when given, else this store's database unless it is reached
+    /// through a pooler.
+    pub async fn session_connection(&self, what: &str) -> Result<sqlx::PgConnection> {
+        use sqlx::Connection;
+        match (&self.direct_url, self.prepared) {
+            (Some(url), _) => Ok(sqlx::PgConnection::connect(url).await?),
+            (None, true) => Ok(self.pool.acquire().await?.detach()),
+            (None, false) => Err(StoreError::Config(format!(
+                "{what} needs a session of its own, which a transaction-mode pooler does not \
+                 keep: set MEETPOOL_DIRECT_DATABASE_URL to a connection that bypasses the pooler"
+            ))),
+        }
     }
 }
 
@@ -163,14 +228,14 @@ impl Store for PgStore {
         // holds a session lock that it does not release when a migration
         // fails, and a pooled connection would keep it, stalling every
         // later migration on this database.
-        let mut conn = self.pool.acquire().await?;
-        let Err(failed) = MIGRATOR.run_direct(&mut *conn).await else {
+        let mut conn = self.session_connection("migrating").await?;
+        let Err(failed) = MIGRATOR.run_direct(&mut conn).await else {
             return Ok(());
         };
-        conn.close_on_drop();
         drop(conn);
         let duplicates = sqlx::query_as(crate::DUPLICATE_ROOMS_SQL)
-            .fetch_all(&self.pool)
+            .persistent(self.prepared)
+            .fetch_all(&mut *self.session().await?)
             .await;
         Err(crate::explain_migration_failure(failed, duplicates))
     }
@@ -178,18 +243,22 @@ impl Store for PgStore {
     async fn configure(&self, settings: &DbSettings) -> Result<()> {
         // Only when something changes: an idle rewrite would still take the
         // row lock.
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE meetpool_settings SET timezone = $1, buffer_minutes = $2, chosen = true \
              WHERE id = 1 AND (timezone, buffer_minutes, chosen) IS DISTINCT FROM ($1, $2, true)",
         )
         .bind(&settings.timezone)
         .bind(buffer(settings)?)
-        .execute(&self.pool)
+        .persistent(self.prepared)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     async fn adopt_settings(&self, settings: &DbSettings) -> Result<DbSettings> {
+        let mut tx = self.pool.begin().await?;
         let (timezone, buffer_minutes): (String, i32) = sqlx::query_as(
             "WITH chose AS (UPDATE meetpool_settings SET timezone = $1, buffer_minutes = $2, chosen = true \
                             WHERE id = 1 AND NOT chosen RETURNING timezone, buffer_minutes) \
@@ -199,8 +268,10 @@ impl Store for PgStore {
         )
         .bind(&settings.timezone)
         .bind(buffer(settings)?)
-        .fetch_one(&self.pool)
+        .persistent(self.prepared)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(DbSettings {
             timezone,
             buffer_minutes: u32::try_from(buffer_minutes).map_err(StoreError::corrupt)?,
@@ -209,7 +280,8 @@ impl Store for PgStore {
 
     async fn ready(&self) -> Result<()> {
         let applied = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.pool)
+            .persistent(self.prepared)
+            .fetch_one(&mut *self.session().await?)
             .await;
         crate::migrated(&MIGRATOR, applied)
     }
@@ -219,6 +291,7 @@ impl Store for PgStore {
         Ok(Box::new(PgTx {
             tx,
             coordination: self.coordination,
+            prepared: self.prepared,
             failed: false,
             locked: Vec::new(),
         }))
@@ -226,7 +299,8 @@ impl Store for PgStore {
 
     async fn session_types(&self) -> Result<Vec<SessionType>> {
         let rows = sqlx::query(&format!("{SESSION_TYPE_SELECT} ORDER BY created_at, name"))
-            .fetch_all(&self.pool)
+            .persistent(self.prepared)
+            .fetch_all(&mut *self.session().await?)
             .await?;
         rows.iter().map(session_type_row).collect()
     }
@@ -234,7 +308,8 @@ impl Store for PgStore {
     async fn session_type(&self, id: SessionTypeId) -> Result<SessionType> {
         let row = sqlx::query(&format!("{SESSION_TYPE_SELECT} WHERE id = $1"))
             .bind(id.0)
-            .fetch_one(&self.pool)
+            .persistent(self.prepared)
+            .fetch_one(&mut *self.session().await?)
             .await?;
         session_type_row(&row)
     }
@@ -243,7 +318,8 @@ impl Store for PgStore {
         let rows = sqlx::query(&format!(
             "SELECT {LINK_COLUMNS} FROM meeting_links_pool ORDER BY seq"
         ))
-        .fetch_all(&self.pool)
+        .persistent(self.prepared)
+        .fetch_all(&mut *self.session().await?)
         .await?;
         rows.iter().map(link_row).collect()
     }
@@ -253,7 +329,8 @@ impl Store for PgStore {
             "SELECT {LINK_COLUMNS} FROM meeting_links_pool WHERE id = $1"
         ))
         .bind(id.0)
-        .fetch_one(&self.pool)
+        .persistent(self.prepared)
+        .fetch_one(&mut *self.session().await?)
         .await?;
         link_row(&row)
     }
@@ -261,7 +338,8 @@ impl Store for PgStore {
     async fn booking(&self, id: BookingId) -> Result<Booking> {
         let row = sqlx::query(&format!("{BOOKING_SELECT} WHERE b.id = $1"))
             .bind(id.0)
-            .fetch_one(&self.pool)
+            .persistent(self.prepared)
+            .fetch_one(&mut *self.session().await?)
             .await?;
         booking_row(&row)
     }
@@ -269,7 +347,8 @@ impl Store for PgStore {
     async fn booking_by_order(&self, order_id: &str) -> Result<Booking> {
         let row = sqlx::query(&format!("{BOOKING_SELECT} WHERE b.order_id = $1"))
             .bind(order_id)
-            .fetch_one(&self.pool)
+            .persistent(self.prepared)
+            .fetch_one(&mut *self.session().await?)
             .await?;
         booking_row(&row)
     }
@@ -277,7 +356,8 @@ impl Store for PgStore {
     async fn booking_by_join_token(&self, token: &str) -> Result<Booking> {
         let row = sqlx::query(&format!("{BOOKING_SELECT} WHERE b.join_token = $1"))
             .bind(token)
-            .fetch_one(&self.pool)
+            .persistent(self.prepared)
+            .fetch_one(&mut *self.session().await?)
             .await?;
         booking_row(&row)
     }
@@ -294,7 +374,7 @@ impl Store for PgStore {
         .bind(f.starts_within.map(|w| w.start.to_sqlx()))
         .bind(i64::from(f.limit))
         .bind(f.starts_within.map(|w| w.end.to_sqlx()))
-        .fetch_all(&self.pool)
+        .persistent(self.prepared).fetch_all(&mut *self.session().await?)
         .await?;
         rows.iter().map(booking_row).collect()
     }
@@ -305,7 +385,8 @@ impl Store for PgStore {
              FROM booking_events WHERE booking_id = $1 ORDER BY id",
         )
         .bind(booking.0)
-        .fetch_all(&self.pool)
+        .persistent(self.prepared)
+        .fetch_all(&mut *self.session().await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -330,7 +411,7 @@ impl Store for PgStore {
              (SELECT COUNT(*) FROM bookings WHERE payment_status = 'paid' AND meeting_link_id IS NULL AND ends_at > $1) AS unassigned",
         )
         .bind(now.to_sqlx())
-        .fetch_one(&self.pool)
+        .persistent(self.prepared).fetch_one(&mut *self.session().await?)
         .await?;
         Ok(PoolStatus {
             total_links: r.try_get("total_links")?,
@@ -345,7 +426,7 @@ impl Store for PgStore {
             "{BOOKING_SELECT} WHERE b.meeting_link_id IS NOT NULL ORDER BY b.assigned_at DESC NULLS LAST LIMIT $1"
         ))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .persistent(self.prepared).fetch_all(&mut *self.session().await?)
         .await?;
         rows.iter().map(booking_row).collect()
     }
@@ -356,7 +437,7 @@ impl Store for PgStore {
              ORDER BY b.created_at LIMIT $1"
         ))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .persistent(self.prepared).fetch_all(&mut *self.session().await?)
         .await?;
         rows.iter().map(booking_row).collect()
     }
@@ -375,7 +456,8 @@ impl Store for PgStore {
         )
         .bind(during.start.to_sqlx())
         .bind(during.end.to_sqlx())
-        .fetch_all(&self.pool)
+        .persistent(self.prepared)
+        .fetch_all(&mut *self.session().await?)
         .await?;
         let mut out = Vec::new();
         for r in &rows {
@@ -394,7 +476,8 @@ impl Store for PgStore {
         )
         .bind(during.start.to_sqlx())
         .bind(during.end.to_sqlx())
-        .fetch_all(&self.pool)
+        .persistent(self.prepared)
+        .fetch_all(&mut *self.session().await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -412,11 +495,102 @@ impl Store for PgStore {
              JOIN bookings b ON a.meeting_link_id = b.meeting_link_id AND a.id < b.id AND a.busy && b.busy \
              WHERE a.meeting_link_id IS NOT NULL",
         )
-        .fetch_all(&self.pool)
+        .persistent(self.prepared).fetch_all(&mut *self.session().await?)
         .await?;
         rows.iter()
             .map(|r| Ok((BookingId(r.try_get("a")?), BookingId(r.try_get("b")?))))
             .collect()
+    }
+
+    async fn adopted(&self) -> Result<bool> {
+        Ok(
+            sqlx::query_scalar("SELECT to_regclass('platform_changes') IS NOT NULL")
+                .persistent(self.prepared)
+                .fetch_one(&mut *self.session().await?)
+                .await?,
+        )
+    }
+
+    async fn claim_platform_changes(&self, limit: u32) -> Result<Vec<ClaimedChange>> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "UPDATE platform_changes SET claimed_until = now() + interval '1 minute' \
+             WHERE id IN ( \
+               SELECT id FROM platform_changes p \
+               WHERE (claimed_until IS NULL OR claimed_until < now()) \
+                 AND NOT EXISTS (SELECT 1 FROM platform_changes e WHERE e.booking_id = p.booking_id \
+                                   AND e.id < p.id AND e.claimed_until >= now()) \
+               ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, kind, booking_id, link_id, state, booking_date, booking_time, \
+               session_type_id, enabled",
+        )
+        .bind(i64::from(limit))
+        .persistent(self.prepared)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: i64 = r.try_get("id")?;
+            let kind: String = r.try_get("kind")?;
+            let booking = r.try_get::<Option<Uuid>, _>("booking_id")?.map(BookingId);
+            let change = match (kind.as_str(), booking) {
+                ("payment", Some(booking)) => {
+                    let state: Option<String> = r.try_get("state")?;
+                    match state.as_deref().map(str::parse) {
+                        Some(Ok(state)) => PlatformChange::Payment { booking, state },
+                        _ => continue,
+                    }
+                }
+                ("schedule", Some(booking)) => PlatformChange::Schedule {
+                    booking,
+                    date: r.try_get::<jiff_sqlx::Date, _>("booking_date")?.to_jiff(),
+                    time: r.try_get("booking_time")?,
+                    session_type: r
+                        .try_get::<Option<Uuid>, _>("session_type_id")?
+                        .map(SessionTypeId),
+                },
+                ("link", _) => PlatformChange::Link {
+                    link: LinkId(r.try_get("link_id")?),
+                    enabled: r.try_get("enabled")?,
+                },
+                _ => PlatformChange::Backfill,
+            };
+            out.push(ClaimedChange { id, change });
+        }
+        out.sort_by_key(|c| c.id);
+        Ok(out)
+    }
+
+    async fn platform_change_done(&self, id: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM platform_changes WHERE id = $1")
+            .bind(id)
+            .persistent(self.prepared)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn platform_listener(&self) -> Result<Option<Box<dyn Wakeups>>> {
+        let mut listener = match (&self.direct_url, self.prepared) {
+            (Some(url), _) => sqlx::postgres::PgListener::connect(url).await?,
+            (None, true) => sqlx::postgres::PgListener::connect_with(&self.pool).await?,
+            (None, false) => return Ok(None),
+        };
+        listener.listen("meetpool_platform").await?;
+        Ok(Some(Box::new(Listener(listener))))
+    }
+}
+
+struct Listener(sqlx::postgres::PgListener);
+
+#[async_trait]
+impl Wakeups for Listener {
+    async fn next(&mut self) -> Result<()> {
+        self.0.recv().await?;
+        Ok(())
     }
 }
 

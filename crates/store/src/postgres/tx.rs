@@ -5,6 +5,9 @@ use super::*;
 pub struct PgTx {
     pub(super) tx: Transaction<'static, Postgres>,
     pub(super) coordination: Coordination,
+    /// Whether statements are prepared once per connection (not behind a
+    /// transaction-mode pooler).
+    pub(super) prepared: bool,
     /// A statement failed. Unlike SQLite, PostgreSQL then refuses everything
     /// but a rollback, and answers COMMIT with a silent ROLLBACK: a caller
     /// that caught the error (a Conflict, an Overlap) and carried on must not
@@ -51,6 +54,7 @@ impl Tx for PgTx {
         let done = sqlx::query("SELECT meetpool_lock_window(tstzrange($1, $2, '[)'))")
             .bind(busy.start.to_sqlx())
             .bind(busy.end.to_sqlx())
+            .persistent(self.prepared)
             .execute(&mut *self.tx)
             .await;
         self.track(done)?;
@@ -67,7 +71,7 @@ impl Tx for PgTx {
         .bind(st.duration)
         .bind(st.price)
         .bind(st.created_at.to_sqlx())
-        .execute(&mut *self.tx)
+        .persistent(self.prepared).execute(&mut *self.tx)
         .await;
         self.track(done)?;
         Ok(())
@@ -81,7 +85,7 @@ impl Tx for PgTx {
         .bind(st.duration)
         .bind(st.price)
         .bind(st.id.0)
-        .execute(&mut *self.tx)
+        .persistent(self.prepared).execute(&mut *self.tx)
         .await;
         let done = self.track(done)?;
         if done.rows_affected() == 0 {
@@ -99,7 +103,7 @@ impl Tx for PgTx {
         .bind(link.meeting_link.as_str())
         .bind(&link.notes)
         .bind(link.is_available)
-        .fetch_one(&mut *self.tx)
+        .persistent(self.prepared).fetch_one(&mut *self.tx)
         .await;
         let row = self.track(row)?;
         link_row(&row)
@@ -118,6 +122,7 @@ impl Tx for PgTx {
         .bind(patch.notes.clone().flatten())
         .bind(patch.is_available)
         .bind(id.0)
+        .persistent(self.prepared)
         .fetch_one(&mut *self.tx)
         .await;
         let row = self.track(row)?;
@@ -127,6 +132,7 @@ impl Tx for PgTx {
     async fn delete_link(&mut self, id: LinkId) -> Result<()> {
         let done = sqlx::query("DELETE FROM meeting_links_pool WHERE id = $1")
             .bind(id.0)
+            .persistent(self.prepared)
             .execute(&mut *self.tx)
             .await;
         let done = self.track(done)?;
@@ -156,7 +162,7 @@ impl Tx for PgTx {
         .bind(b.window.end.to_sqlx())
         .bind(&b.join_token)
         .bind(b.hold_expires_at.map(|t| t.to_sqlx()))
-        .execute(&mut *self.tx)
+        .persistent(self.prepared).execute(&mut *self.tx)
         .await;
         self.track(done)?;
         Ok(())
@@ -165,6 +171,7 @@ impl Tx for PgTx {
     async fn lock_booking(&mut self, id: BookingId) -> Result<Booking> {
         let row = sqlx::query(LOCK_BOOKING_SQL)
             .bind(id.0)
+            .persistent(self.prepared)
             .fetch_one(&mut *self.tx)
             .await;
         let row = self.track(row)?;
@@ -179,6 +186,7 @@ impl Tx for PgTx {
         let rows = sqlx::query(CANDIDATES_SQL)
             .bind(&except)
             .bind(&starts)
+            .persistent(self.prepared)
             .fetch_all(&mut *self.tx)
             .await;
         candidates_from(&self.track(rows)?, wants.len())
@@ -199,6 +207,7 @@ impl Tx for PgTx {
         .bind(except.0)
         .bind(busy.start.to_sqlx())
         .bind(busy.end.to_sqlx())
+        .persistent(self.prepared)
         .fetch_optional(&mut *self.tx)
         .await;
         let row = self.track(row)?;
@@ -212,6 +221,7 @@ impl Tx for PgTx {
         ))
         .bind(during.start.to_sqlx())
         .bind(during.end.to_sqlx())
+        .persistent(self.prepared)
         .fetch_all(&mut *self.tx)
         .await;
         let rows = self.track(rows)?;
@@ -228,7 +238,7 @@ impl Tx for PgTx {
         ))
         .bind(link.0)
         .bind(from.to_sqlx())
-        .fetch_all(&mut *self.tx)
+        .persistent(self.prepared).fetch_all(&mut *self.tx)
         .await;
         let rows = self.track(rows)?;
         rows.iter().map(booking_row).collect()
@@ -252,6 +262,7 @@ impl Tx for PgTx {
         .bind(during.start.to_sqlx())
         .bind(now.to_sqlx())
         .bind(i64::from(limit))
+        .persistent(self.prepared)
         .fetch_all(&mut *self.tx)
         .await;
         let rows = self.track(rows)?;
@@ -284,7 +295,7 @@ impl Tx for PgTx {
         .bind(schedule.window.end.to_sqlx())
         .bind(set_link)
         .bind(new_link)
-        .execute(&mut *self.tx)
+        .persistent(self.prepared).execute(&mut *self.tx)
         .await;
         if self.track(done)?.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -308,7 +319,7 @@ impl Tx for PgTx {
         .bind(now.to_sqlx())
         .bind(during.map(|w| w.start.to_sqlx()))
         .bind(during.map(|w| w.end.to_sqlx()))
-        .fetch_all(&mut *self.tx)
+        .persistent(self.prepared).fetch_all(&mut *self.tx)
         .await;
         self.track(rows)?
             .iter()
@@ -330,7 +341,7 @@ impl Tx for PgTx {
         .bind(event.kind.as_str())
         .bind(event.link.map(|l| l.0))
         .bind(event.detail.to_string())
-        .execute(&mut *self.tx)
+        .persistent(self.prepared).execute(&mut *self.tx)
         .await;
         self.track(done)?;
         Ok(())
@@ -353,6 +364,7 @@ impl Tx for PgTx {
             .bind(&keys)
             .bind(i32::try_from(buffer_minutes).unwrap_or(i32::MAX))
             .bind(&lock)
+            .persistent(self.prepared)
             .fetch_all(&mut *self.tx)
             .await;
         let rows = self.track(rows)?;
@@ -422,6 +434,7 @@ impl Tx for PgTx {
             .bind(&kinds)
             .bind(&event_links)
             .bind(&details)
+            .persistent(self.prepared)
             .fetch_all(&mut *self.tx)
             .await;
         let rows = self.track(rows)?;

@@ -1,0 +1,125 @@
+//! On a platform's database adopted in place (`meetpool adopt`), the
+//! platform's own code keeps writing its tables: it marks bookings paid,
+//! cancels, refunds and reschedules them, adds and disables links. The
+//! database turns each such write into a [`PlatformChange`]; this carries
+//! them out with the same use cases as the API, so a booking the platform
+//! marks paid gets a link within moments, and each change follows
+//! meetpool's rules (forward-only payments, no overlap), however the
+//! platform wrote it.
+use std::future::Future;
+use std::time::Duration;
+
+use meetpool_store::{PlatformChange, Wakeups};
+use tracing::{info, warn};
+
+use crate::{App, AppError, LinkInput, RescheduleInput, Result};
+
+/// How often changes are looked for without a notification: the only way
+/// behind a transaction-mode pooler without a direct connection, and a
+/// safety net beside LISTEN.
+pub const PLATFORM_POLL: Duration = Duration::from_secs(2);
+
+impl App {
+    /// Carries out the platform's pending changes, oldest first; how many.
+    pub async fn apply_platform_changes(&self) -> Result<usize> {
+        let mut done = 0;
+        loop {
+            let claimed = self.store().claim_platform_changes(100).await?;
+            if claimed.is_empty() {
+                return Ok(done);
+            }
+            for c in claimed {
+                if let Err(e) = self.apply_platform_change(&c.change).await {
+                    // A change the rules refuse (a payment going backwards,
+                    // a time that does not exist) is the platform's to fix;
+                    // trying again would not help.
+                    if matches!(
+                        e,
+                        AppError::Unavailable | AppError::Busy | AppError::Internal(_)
+                    ) {
+                        return Err(e);
+                    }
+                    warn!(change = ?c.change, error = %e, "a change the platform made was not carried out");
+                }
+                self.store().platform_change_done(c.id).await?;
+                done += 1;
+            }
+        }
+    }
+
+    async fn apply_platform_change(&self, change: &PlatformChange) -> Result<()> {
+        match change {
+            PlatformChange::Payment { booking, state } => {
+                self.set_payment_status(*booking, *state).await?;
+            }
+            PlatformChange::Schedule {
+                booking,
+                date,
+                time,
+                session_type,
+            } => {
+                self.reschedule(
+                    *booking,
+                    RescheduleInput {
+                        booking_date: Some(date.to_string()),
+                        booking_time: Some(time.trim().to_owned()),
+                        session_type_id: session_type.map(|s| s.to_string()),
+                    },
+                )
+                .await?;
+            }
+            PlatformChange::Backfill => {
+                self.backfill_all().await?;
+            }
+            PlatformChange::Link { link, enabled } => {
+                self.update_link(
+                    *link,
+                    LinkInput {
+                        is_available: Some(*enabled),
+                        ..LinkInput::default()
+                    },
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Carries out the platform's changes as they come until `shutdown`:
+    /// woken by the database's notifications where it can listen, and
+    /// every [`PLATFORM_POLL`] in any case.
+    pub async fn run_platform_sync(&self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut listener: Option<Box<dyn Wakeups>> = None;
+        loop {
+            if listener.is_none() {
+                listener = match self.store().platform_listener().await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        warn!(error = %e, "cannot listen for the platform's changes; polling");
+                        None
+                    }
+                };
+            }
+            match self.apply_platform_changes().await {
+                Ok(0) => {}
+                Ok(n) => info!(changes = n, "carried out the platform's changes"),
+                Err(e) => warn!(error = %e, "carrying out the platform's changes failed; retrying"),
+            }
+            let woken = async {
+                match listener.as_mut() {
+                    Some(l) => l.next().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = &mut shutdown => return,
+                r = woken => if let Err(e) = r {
+                    warn!(error = %e, "lost the platform's notifications; polling until they are back");
+                    listener = None;
+                },
+                () = tokio::time::sleep(PLATFORM_POLL) => {}
+            }
+        }
+    }
+}
