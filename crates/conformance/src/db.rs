@@ -115,6 +115,17 @@ impl TestDb {
         self.clone()
     }
 
+    /// A database that outlives the test's handle on it (an adopted
+    /// platform's, which the platform's fixture drops).
+    pub fn at(backend: Backend, url: String) -> Self {
+        Self {
+            backend,
+            url,
+            _dir: None,
+            _schema: None,
+        }
+    }
+
     /// A plain SQL connection to this test's database, as an operator's.
     pub async fn raw(&self) -> RawDb {
         match self.backend {
@@ -203,5 +214,167 @@ impl RawDb {
             }),
         }
         .map_err(|e| e.to_string())
+    }
+}
+
+/// A platform's own PostgreSQL database, as it was before meetpool: a
+/// database of its own (its tables live in `public`), built from
+/// `fixtures/adopter.sql`, dropped with its service role when the test
+/// ends.
+pub struct PlatformDb {
+    pub name: String,
+    /// The login role `meetpool adopt` gives the service, unique to the test.
+    pub role: String,
+    pub role_password: String,
+    base: String,
+}
+
+impl PlatformDb {
+    pub async fn create() -> Self {
+        let base = postgres_base_url();
+        let admin = connect_admin(&base)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {base} is unreachable: {e}"));
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let name = format!("mp_platform_{suffix}");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let db = Self {
+            name,
+            role: format!("mp_service_{}", &suffix[..12]),
+            role_password: format!("pw-{}", &suffix[12..]),
+            base,
+        };
+        let owner = db.owner().await;
+        sqlx::raw_sql(include_str!("../fixtures/adopter.sql"))
+            .execute(&owner)
+            .await
+            .expect("the platform's schema and data");
+        owner.close().await;
+        db
+    }
+
+    fn url(&self, user: &str, password: Option<&str>) -> String {
+        let mut url = reqwest::Url::parse(&self.base).expect("MEETPOOL_TEST_DATABASE_URL");
+        url.set_username(user).unwrap();
+        url.set_password(password).unwrap();
+        url.set_path(&self.name);
+        url.set_query(None);
+        url.to_string()
+    }
+
+    /// The platform's owner of the tables (who runs `meetpool adopt`).
+    pub fn owner_url(&self) -> String {
+        let base = reqwest::Url::parse(&self.base).expect("MEETPOOL_TEST_DATABASE_URL");
+        let user = base.username().to_owned();
+        let password = base.password().map(str::to_owned);
+        self.url(&user, password.as_deref())
+    }
+
+    /// The role meetpool's service connects as, once adopted.
+    pub fn service_url(&self) -> String {
+        self.url(&self.role, Some(&self.role_password))
+    }
+
+    /// The same through a pooler listening on `port` on this machine.
+    pub fn service_url_via(&self, port: u16) -> String {
+        let mut url = reqwest::Url::parse(&self.service_url()).unwrap();
+        url.set_host(Some("127.0.0.1")).unwrap();
+        url.set_port(Some(port)).unwrap();
+        url.to_string()
+    }
+
+    /// The platform's own connection, as its application's.
+    pub async fn owner(&self) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&self.owner_url())
+            .await
+            .expect("connect to the platform's database")
+    }
+
+    /// Everything in the database that a change could touch: schemas,
+    /// columns, constraints, indexes, triggers, functions, policies,
+    /// extensions, the service role's settings, and every row of every
+    /// table. Equal before and after means nothing changed.
+    pub async fn fingerprint(&self) -> String {
+        let pool = self.owner().await;
+        let mut parts: Vec<String> = sqlx::query_scalar(
+            "SELECT x FROM ( \
+               SELECT 'schema ' || nspname FROM pg_namespace \
+                 WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' \
+               UNION ALL SELECT 'column ' || table_schema || '.' || table_name || '.' || column_name \
+                 || ' ' || data_type || ' ' || coalesce(column_default, '') || ' ' || is_nullable \
+                 FROM information_schema.columns WHERE table_schema NOT IN ('pg_catalog', 'information_schema') \
+               UNION ALL SELECT 'constraint ' || conrelid::regclass::text || ' ' || conname || ' ' \
+                 || pg_get_constraintdef(c.oid) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace \
+                 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               UNION ALL SELECT 'index ' || pg_get_indexdef(i.indexrelid) FROM pg_index i \
+                 JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') \
+               UNION ALL SELECT 'trigger ' || tgrelid::regclass::text || ' ' || tgname || ' ' || tgenabled::text \
+                 FROM pg_trigger WHERE NOT tgisinternal \
+               UNION ALL SELECT 'function ' || p.oid::regprocedure::text || ' ' || md5(p.prosrc) \
+                 || ' ' || p.prosecdef::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+                 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               UNION ALL SELECT 'policy ' || schemaname || '.' || tablename || ' ' || policyname || ' ' \
+                 || coalesce(qual, '') FROM pg_policies \
+               UNION ALL SELECT 'extension ' || extname || ' ' || extnamespace::regnamespace::text FROM pg_extension \
+               UNION ALL SELECT 'setting ' || setrole::regrole::text || ' ' || setconfig::text \
+                 FROM pg_db_role_setting WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+               UNION ALL SELECT 'grant ' || table_schema || '.' || table_name || ' ' || grantee || ' ' || privilege_type \
+                 FROM information_schema.role_table_grants WHERE table_schema NOT IN ('pg_catalog', 'information_schema') \
+             ) s(x) ORDER BY x",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' \
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') ORDER BY 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        for table in tables {
+            let rows: String = sqlx::query_scalar(&format!(
+                "SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM {table} t"
+            ))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            parts.push(format!("rows {table} {rows}"));
+        }
+        pool.close().await;
+        parts.join("\n")
+    }
+}
+
+impl Drop for PlatformDb {
+    fn drop(&mut self) {
+        let base = self.base.clone();
+        let stmts = [
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            format!("DROP ROLE IF EXISTS {}", self.role),
+        ];
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(pool) = PgPoolOptions::new().max_connections(1).connect(&base).await {
+                    for stmt in stmts {
+                        let _ = sqlx::query(&stmt).execute(&pool).await;
+                    }
+                    pool.close().await;
+                }
+            });
+        })
+        .join();
     }
 }

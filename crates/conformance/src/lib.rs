@@ -23,7 +23,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub use client::{webhook_answer, WEBHOOK};
-pub use db::{Backend, Hold, RawDb, TestDb};
+pub use db::{Backend, Hold, PlatformDb, RawDb, TestDb};
 pub use model::{
     ApiError, AssignAnswer, Booking, Event, Link, PoolStatus, Refused, SessionType, Settled,
     WebhookAnswer, WebhookError,
@@ -39,6 +39,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub app: App,
     stop: Option<oneshot::Sender<()>>,
+    stop_sync: Option<oneshot::Sender<()>>,
     pub db: TestDb,
 }
 
@@ -108,6 +109,45 @@ impl TestApp {
         Self::serve(db, store, test_config(tweak)).await
     }
 
+    /// meetpool as `meetpool serve --no-migrate` runs it on a platform's
+    /// database adopted in place: as the service role, carrying out the
+    /// platform's own changes as they come.
+    pub async fn start_adopted(
+        url: String,
+        options: &ConnectOptions,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        let store = meetpool_store::connect(&url, options)
+            .await
+            .expect("connect to the adopted database");
+        let app = App::new(Arc::from(store), test_config(tweak));
+        app.start_database(false)
+            .await
+            .expect("start on the adopted database");
+        assert!(
+            app.store().adopted().await.unwrap(),
+            "the database is adopted"
+        );
+        let (stop_sync, stopped) = oneshot::channel::<()>();
+        tokio::spawn({
+            let app = app.clone();
+            async move {
+                app.run_platform_sync(async {
+                    let _ = stopped.await;
+                })
+                .await
+            }
+        });
+        let mut t = Self::listen(
+            TestDb::at(Backend::Postgres, url),
+            app,
+            &HttpSettings::default(),
+        )
+        .await;
+        t.stop_sync = Some(stop_sync);
+        t
+    }
+
     async fn serve(db: TestDb, store: Box<dyn Store>, config: Config) -> Self {
         Self::serve_with(db, store, config, &HttpSettings::default()).await
     }
@@ -120,6 +160,10 @@ impl TestApp {
     ) -> Self {
         let app = App::new(Arc::from(store), config);
         app.prepare_database().await.expect("migrate");
+        Self::listen(db, app, http).await
+    }
+
+    async fn listen(db: TestDb, app: App, http: &HttpSettings) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = meetpool_http::router_with(app.clone(), ADMIN_TOKEN.into(), http);
@@ -137,6 +181,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             app,
             stop: Some(stop),
+            stop_sync: None,
             db,
         }
     }
@@ -154,6 +199,9 @@ fn test_config(tweak: impl FnOnce(&mut Config)) -> Config {
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(stop) = self.stop_sync.take() {
             let _ = stop.send(());
         }
     }

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use tokio::sync::OnceCell;
 
 use crate::db::{connect_admin, postgres_base_url};
-use crate::{Backend, TestApp, TestDb};
+use crate::{Backend, PlatformDb, TestApp, TestDb};
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
@@ -85,6 +85,18 @@ impl Fixture for Backend {
 impl Fixture for TestDb {
     async fn ready(backend: Backend) -> Self {
         TestDb::create(backend).await
+    }
+}
+
+/// A platform's database before meetpool (PostgreSQL only).
+impl Fixture for PlatformDb {
+    async fn ready(backend: Backend) -> Self {
+        assert_eq!(
+            backend,
+            Backend::Postgres,
+            "a platform's database is PostgreSQL"
+        );
+        PlatformDb::create().await
     }
 }
 

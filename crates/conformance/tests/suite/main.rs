@@ -39,6 +39,7 @@ macro_rules! on_postgres {
 }
 
 mod admin;
+mod adopt;
 mod assignment;
 mod capacity;
 mod cors;

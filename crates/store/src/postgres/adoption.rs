@@ -1047,8 +1047,9 @@ async fn resolve_overlaps(
 async fn copy_bookings(tx: &mut PgConnection, options: &AdoptOptions) -> Result<u64> {
     let buffer = i32::try_from(options.settings.buffer_minutes).unwrap_or(0);
     // The derived columns are computed here for all rows at once rather
-    // than by bookings_derive() row by row.
-    sqlx::raw_sql("ALTER TABLE meetpool.bookings DISABLE TRIGGER bookings_derive")
+    // than by bookings_derive() row by row; the copy is not an event the
+    // other triggers should see either.
+    sqlx::raw_sql("ALTER TABLE meetpool.bookings DISABLE TRIGGER USER")
         .execute(&mut *tx)
         .await?;
     let copied = sqlx::query(
@@ -1065,7 +1066,7 @@ async fn copy_bookings(tx: &mut PgConnection, options: &AdoptOptions) -> Result<
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    sqlx::raw_sql("ALTER TABLE meetpool.bookings ENABLE TRIGGER bookings_derive")
+    sqlx::raw_sql("ALTER TABLE meetpool.bookings ENABLE TRIGGER USER")
         .execute(&mut *tx)
         .await?;
     Ok(copied)

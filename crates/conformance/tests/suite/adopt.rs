@@ -1,0 +1,386 @@
+//! Adopting a platform's existing PostgreSQL database in place: the
+//! platform's tables stay as they are, its own code keeps writing them, and
+//! meetpool runs beside them (`fixtures/adopter.sql` is the platform's
+//! database before: its own vocabulary, a text `booking_time`, a
+//! `total_price`, row-level security on the pool, a double-booked pair, a
+//! paid booking with no link, one with no session type, one whose time does
+//! not parse).
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use meetpool_conformance::{PlatformDb, TestApp};
+use meetpool_store::postgres::adoption::{adopt, AdoptOptions, AdoptReport};
+use meetpool_store::{ConnectOptions, DbSettings};
+use sqlx::PgPool;
+
+use crate::midtrans::{refund_of, settlement_of};
+
+on_postgres!(
+    a_dry_run_reports_what_adoption_would_do_and_changes_nothing,
+    adoption_refuses_a_state_with_no_value_in_the_platforms_columns,
+    the_platform_keeps_working_and_meetpool_assigns_its_links,
+);
+
+const ZONE: &str = "Asia/Jakarta";
+const LINK_1: &str = "00000000-0000-4000-d000-000000000001";
+const LINK_3: &str = "00000000-0000-4000-d000-000000000003";
+const USER: &str = "00000000-0000-4000-a000-000000000001";
+const EXPERT: &str = "00000000-0000-4000-b000-000000000001";
+const HOUR: &str = "00000000-0000-4000-c000-000000000060";
+
+pub(crate) fn options(db: &PlatformDb, dry_run: bool) -> AdoptOptions {
+    AdoptOptions {
+        schema: "public".into(),
+        payment_status_values: [
+            ("pending", "waiting"),
+            ("failed", "waiting"),
+            ("cancelled", "waiting"),
+            ("expired", "waiting"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect(),
+        status_values: [
+            ("paid", "confirmed"),
+            ("failed", "cancelled"),
+            ("expired", "cancelled"),
+            ("refunded", "cancelled"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect(),
+        default_duration: Some(60),
+        role: db.role.clone(),
+        role_password: Some(db.role_password.clone()),
+        settings: DbSettings {
+            timezone: ZONE.into(),
+            buffer_minutes: 0,
+        },
+        dry_run,
+    }
+}
+
+/// The platform's zone, as `MEETPOOL_TIMEZONE` would set it.
+pub(crate) fn in_zone(c: &mut meetpool_app::Config) {
+    let key = c.midtrans_server_key.take();
+    *c = meetpool_app::Config::new(ZONE).unwrap();
+    c.midtrans_server_key = key;
+}
+
+pub(crate) async fn adopted(db: &PlatformDb, dry_run: bool) -> AdoptReport {
+    adopt(&db.owner_url(), &options(db, dry_run), &|_| {})
+        .await
+        .expect("adopt")
+}
+
+/// Waits for `check` to hold, for up to ten seconds.
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within 10 s: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The platform's row as its own pages read it: payment_status, status,
+/// meeting_link_id, meeting_link, whether paid_at is set.
+pub(crate) async fn platform_row(
+    pool: &PgPool,
+    order: &str,
+) -> (String, String, Option<String>, Option<String>, bool) {
+    sqlx::query_as(
+        "SELECT payment_status, status, meeting_link_id::text, meeting_link, paid_at IS NOT NULL \
+         FROM bookings WHERE order_id = $1",
+    )
+    .bind(order)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// The platform inserts a booking the way its checkout does: only its own
+/// columns, the time as text.
+pub(crate) async fn platform_books(pool: &PgPool, order: &str, day: i32, time: &str, price: i64) {
+    sqlx::query(
+        "INSERT INTO bookings (order_id, user_id, expert_id, session_type_id, booking_date, \
+           booking_time, total_price) \
+         VALUES ($1, $2::uuid, $3::uuid, $4::uuid, current_date + $5, $6, $7)",
+    )
+    .bind(order)
+    .bind(USER)
+    .bind(EXPERT)
+    .bind(HOUR)
+    .bind(day)
+    .bind(time)
+    .bind(price)
+    .execute(pool)
+    .await
+    .expect("the platform's own insert");
+}
+
+async fn exec(pool: &PgPool, sql: &str) -> u64 {
+    sqlx::query(sql)
+        .execute(pool)
+        .await
+        .unwrap_or_else(|e| panic!("the platform's statement {sql} failed: {e}"))
+        .rows_affected()
+}
+
+async fn a_dry_run_reports_what_adoption_would_do_and_changes_nothing(db: PlatformDb) {
+    let before = db.fingerprint().await;
+    let report = adopted(&db, true).await;
+    assert_eq!(
+        db.fingerprint().await,
+        before,
+        "the dry run changed the database"
+    );
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+
+    // What it found, in the platform's vocabulary.
+    assert_eq!(report.found.bookings, 9);
+    assert_eq!(report.found.paid_without_link, 1);
+    assert_eq!(report.found.columns["price"], "total_price");
+    assert_eq!(report.found.columns["booking_time"], "text");
+    let paid = report
+        .vocabulary
+        .iter()
+        .find(|v| v.state == "paid")
+        .unwrap();
+    assert_eq!(
+        (paid.payment_status.as_str(), paid.status.as_deref()),
+        ("paid", Some("confirmed"))
+    );
+
+    // The double-booked pair: the one paid first keeps the first link, the
+    // other moves to a free link; the past pair only loses its link; the
+    // paid booking with no link gets one.
+    let moved = |order: &str| report.moves.iter().find(|m| m.order_id == order).cloned();
+    let a2 = moved("ORDER-A2").expect("ORDER-A2 moves");
+    assert_eq!(a2.from_link.unwrap().to_string(), LINK_1);
+    assert!(a2.to_link.is_some() && a2.why.contains("00000000-0000-4000-e000-000000000001"));
+    assert!(moved("ORDER-A1").is_none());
+    let a9 = moved("ORDER-A9").expect("ORDER-A9 loses its link");
+    assert_eq!(a9.to_link, None);
+    assert!(moved("ORDER-A3").unwrap().to_link.is_some());
+    // Reported, not guessed.
+    assert_eq!(report.not_adopted_total, 1);
+    assert_eq!(report.not_adopted[0].order_id.as_deref(), Some("ORDER-A7"));
+    // What it leaves alone but names.
+    assert!(
+        report
+            .look_at
+            .iter()
+            .any(|l| l.contains("lets authenticated read every pooled link")),
+        "{:?}",
+        report.look_at
+    );
+    assert!(report
+        .look_at
+        .iter()
+        .any(|l| l.contains("assign_meeting_link")));
+    assert!(report.changes.iter().any(|c| c.contains("copy 8 bookings")));
+}
+
+async fn adoption_refuses_a_state_with_no_value_in_the_platforms_columns(db: PlatformDb) {
+    let before = db.fingerprint().await;
+    let mut o = options(&db, false);
+    o.status_values.remove("refunded");
+    let report = adopt(&db.owner_url(), &o, &|_| {}).await.unwrap();
+    assert_eq!(report.refused.len(), 1, "{:?}", report.refused);
+    assert!(
+        report.refused[0].contains("refunded") && report.refused[0].contains("--status-values"),
+        "{}",
+        report.refused[0]
+    );
+    o.payment_status_values
+        .insert("pending".into(), "unpaid".into());
+    let report = adopt(&db.owner_url(), &o, &|_| {}).await.unwrap();
+    assert!(
+        report
+            .refused
+            .iter()
+            .any(|r| r.contains("pending=unpaid") && r.contains("waiting, paid, refunded")),
+        "{:?}",
+        report.refused
+    );
+    assert_eq!(
+        db.fingerprint().await,
+        before,
+        "a refused adoption changed the database"
+    );
+}
+
+async fn the_platform_keeps_working_and_meetpool_assigns_its_links(db: PlatformDb) {
+    let platform = db.owner().await;
+    let report = adopted(&db, false).await;
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+
+    // Adopting again changes nothing.
+    let before = db.fingerprint().await;
+    let again = adopted(&db, false).await;
+    assert!(
+        again.changes.is_empty() && again.moves.is_empty(),
+        "{:?} {:?}",
+        again.changes,
+        again.moves
+    );
+    assert!(again.already_adopted);
+    assert_eq!(
+        db.fingerprint().await,
+        before,
+        "adopting again changed the database"
+    );
+
+    // The platform's rows now say what meetpool holds.
+    let a2 = platform_row(&platform, "ORDER-A2").await;
+    assert_ne!(
+        a2.2.as_deref(),
+        Some(LINK_1),
+        "the double booking is resolved"
+    );
+    let a6 = platform_row(&platform, "ORDER-A6").await;
+    assert_eq!(
+        (a6.2, a6.3),
+        (None, None),
+        "a cancelled booking keeps no link"
+    );
+    let a3 = platform_row(&platform, "ORDER-A3").await;
+    assert!(a3.2.is_some(), "the paid booking without a link got one");
+
+    let t = TestApp::start_adopted(db.service_url(), &ConnectOptions::default(), in_zone).await;
+    assert_eq!(t.overlaps().await, 0);
+    let url_of = |link: &str| {
+        let link = link.to_owned();
+        let t = &t;
+        async move { t.link(&link).await.meeting_link }
+    };
+    assert_eq!(a3.3, Some(url_of(a3.2.as_deref().unwrap()).await));
+
+    // The platform's checkout inserts a booking with only its columns;
+    // meetpool knows it at once.
+    platform_books(&platform, "ORDER-P1", 7, "16:00", 150_000).await;
+    let p1 = t
+        .bookings("?payment_status=pending&limit=100")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|b| b.order_id == "ORDER-P1")
+        .expect("meetpool holds the platform's new booking");
+    assert_eq!(p1.booking_time, "16:00");
+
+    // The platform marks it paid itself: it gets a link within seconds.
+    exec(
+        &platform,
+        "UPDATE bookings SET payment_status = 'paid', status = 'confirmed', paid_at = now() \
+         WHERE order_id = 'ORDER-P1'",
+    )
+    .await;
+    eventually(
+        "the booking the platform marked paid has a link",
+        || async { platform_row(&platform, "ORDER-P1").await.2.is_some() },
+    )
+    .await;
+    let row = platform_row(&platform, "ORDER-P1").await;
+    assert_eq!(row.3, Some(url_of(row.2.as_deref().unwrap()).await));
+    assert_eq!(t.booking(&p1.id).await.payment_status, "paid");
+
+    // A Midtrans settlement, written in the platform's vocabulary.
+    platform_books(&platform, "ORDER-M1", 7, "18:00", 100_000).await;
+    t.notify(settlement_of("ORDER-M1")).await;
+    let m1 = platform_row(&platform, "ORDER-M1").await;
+    assert_eq!(
+        (m1.0.as_str(), m1.1.as_str(), m1.4),
+        ("paid", "confirmed", true)
+    );
+    assert_eq!(m1.3, Some(url_of(m1.2.as_deref().unwrap()).await));
+
+    // The slot fills up: the last paid booking waits for a link...
+    for order in ["ORDER-F1", "ORDER-F2", "ORDER-F3"] {
+        platform_books(&platform, order, 7, "18:00", 100_000).await;
+        t.notify(settlement_of(order)).await;
+    }
+    let f3 = platform_row(&platform, "ORDER-F3").await;
+    assert_eq!(
+        (f3.0.as_str(), f3.2.as_deref()),
+        ("paid", None),
+        "three links, four sessions"
+    );
+    // ...until a refund frees one: Midtrans' for ORDER-M1...
+    t.notify(refund_of("ORDER-M1")).await;
+    let m1 = platform_row(&platform, "ORDER-M1").await;
+    assert_eq!(
+        (m1.0.as_str(), m1.1.as_str(), m1.2),
+        ("refunded", "cancelled", None)
+    );
+    let f3 = platform_row(&platform, "ORDER-F3").await;
+    assert!(
+        f3.2.is_some(),
+        "the refund's link went to the waiting booking"
+    );
+
+    // ...or the platform's own cancellation.
+    platform_books(&platform, "ORDER-F4", 7, "18:00", 100_000).await;
+    t.notify(settlement_of("ORDER-F4")).await;
+    assert_eq!(platform_row(&platform, "ORDER-F4").await.2, None);
+    exec(
+        &platform,
+        "UPDATE bookings SET status = 'cancelled' WHERE order_id = 'ORDER-F1'",
+    )
+    .await;
+    eventually("the platform's cancellation gave its link away", || async {
+        platform_row(&platform, "ORDER-F4").await.2.is_some()
+            && platform_row(&platform, "ORDER-F1").await.2.is_none()
+    })
+    .await;
+
+    // The platform reschedules onto the full slot: its UPDATE goes
+    // through, and meetpool queues the session rather than double-book.
+    exec(
+        &platform,
+        "UPDATE bookings SET booking_time = '18:30' WHERE order_id = 'ORDER-P1'",
+    )
+    .await;
+    eventually("the moved session waits for a link", || async {
+        platform_row(&platform, "ORDER-P1").await.2.is_none()
+    })
+    .await;
+    let moved = t.booking(&p1.id).await;
+    assert_eq!(
+        (moved.booking_time.as_str(), moved.meeting_link),
+        ("18:30", None)
+    );
+    assert!(t
+        .event_kinds(&p1.id)
+        .await
+        .contains(&"rescheduled".to_owned()));
+    // And back to a free time: it gets a link again.
+    exec(
+        &platform,
+        "UPDATE bookings SET booking_time = '20:00' WHERE order_id = 'ORDER-P1'",
+    )
+    .await;
+    eventually("the session moved to a free time has a link", || async {
+        platform_row(&platform, "ORDER-P1").await.2.is_some()
+    })
+    .await;
+
+    // The link columns are meetpool's: the old flow's write is ignored.
+    exec(
+        &platform,
+        &format!("UPDATE bookings SET meeting_link_id = '{LINK_3}' WHERE order_id = 'ORDER-A4'"),
+    )
+    .await;
+    assert_eq!(platform_row(&platform, "ORDER-A4").await.2, None);
+
+    assert_eq!(t.overlaps().await, 0);
+    let problems: i64 = sqlx::query_scalar("SELECT count(*) FROM meetpool.adoption_problems")
+        .fetch_one(&platform)
+        .await
+        .unwrap();
+    assert_eq!(problems, 0);
+    platform.close().await;
+}
