@@ -11,6 +11,7 @@
 mod client;
 mod db;
 pub mod model;
+mod pooler;
 mod run;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub use model::{
     ApiError, AssignAnswer, Booking, Event, Link, PoolStatus, Refused, SessionType, Settled,
     WebhookAnswer, WebhookError,
 };
+pub use pooler::PgBouncer;
 pub use run::{run_on, runs_on, Fixture};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";

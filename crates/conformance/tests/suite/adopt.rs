@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use meetpool_conformance::{PlatformDb, TestApp};
+use meetpool_conformance::{PgBouncer, PlatformDb, TestApp};
 use meetpool_store::postgres::adoption::{adopt, AdoptOptions, AdoptReport};
 use meetpool_store::{ConnectOptions, DbSettings};
 use sqlx::PgPool;
@@ -19,6 +19,7 @@ on_postgres!(
     a_dry_run_reports_what_adoption_would_do_and_changes_nothing,
     adoption_refuses_a_state_with_no_value_in_the_platforms_columns,
     the_platform_keeps_working_and_meetpool_assigns_its_links,
+    two_replicas_behind_a_transaction_pooler_race_without_overlap,
 );
 
 const ZONE: &str = "Asia/Jakarta";
@@ -382,5 +383,67 @@ async fn the_platform_keeps_working_and_meetpool_assigns_its_links(db: PlatformD
         .await
         .unwrap();
     assert_eq!(problems, 0);
+    platform.close().await;
+}
+
+/// Through a real PgBouncer in transaction mode, with no direct
+/// connection: no prepared statement outlives its transaction, nothing
+/// relies on session state, and the platform's changes are polled for.
+async fn two_replicas_behind_a_transaction_pooler_race_without_overlap(db: PlatformDb) {
+    let platform = db.owner().await;
+    assert!(adopted(&db, false).await.refused.is_empty());
+    let bouncer = PgBouncer::start(&[(&db.role, &db.role_password)]);
+    let pooled = ConnectOptions {
+        pooler: true,
+        direct_url: None,
+        max_connections: 8,
+        ..ConnectOptions::default()
+    };
+    let url = db.service_url_via(bouncer.port);
+    let a = TestApp::start_adopted(url.clone(), &pooled, in_zone).await;
+    let b = TestApp::start_adopted(url, &pooled, in_zone).await;
+
+    // Twelve paid sessions at one time, three links: each settlement sent to
+    // both replicas at once.
+    let orders: Vec<String> = (1..=12).map(|i| format!("ORDER-R{i}")).collect();
+    for order in &orders {
+        platform_books(&platform, order, 9, "10:00", 100_000).await;
+    }
+    let sends = orders.iter().flat_map(|order| {
+        [&a, &b].map(|t| {
+            let body = settlement_of(order);
+            async move { t.notify(body).await }
+        })
+    });
+    futures_util::future::join_all(sends).await;
+
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT payment_status, meeting_link_id::text FROM bookings WHERE order_id LIKE 'ORDER-R%'",
+    )
+    .fetch_all(&platform)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 12);
+    assert!(rows.iter().all(|(s, _)| s == "paid"), "{rows:?}");
+    assert_eq!(
+        rows.iter().filter(|(_, l)| l.is_some()).count(),
+        3,
+        "{rows:?}"
+    );
+    assert_eq!(a.overlaps().await, 0);
+
+    // The platform's own payment, found by polling.
+    platform_books(&platform, "ORDER-R13", 9, "12:00", 100_000).await;
+    exec(
+        &platform,
+        "UPDATE bookings SET payment_status = 'paid', status = 'confirmed' WHERE order_id = 'ORDER-R13'",
+    )
+    .await;
+    eventually(
+        "the platform's own payment got a link behind the pooler",
+        || async { platform_row(&platform, "ORDER-R13").await.2.is_some() },
+    )
+    .await;
+    drop((a, b));
     platform.close().await;
 }

@@ -1,0 +1,100 @@
+//! A real PgBouncer in transaction mode in front of the test server, on a
+//! port of its own, stopped when dropped.
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::db::postgres_base_url;
+
+const BINARY: &str = "/usr/sbin/pgbouncer";
+
+pub struct PgBouncer {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl PgBouncer {
+    /// Starts PgBouncer with `pool_mode = transaction`, letting `users`
+    /// (name, password) in. Panics, saying what to install, without it.
+    pub fn start(users: &[(&str, &str)]) -> Self {
+        assert!(
+            Path::new(BINARY).exists(),
+            "PgBouncer is not installed ({BINARY}): apt-get install pgbouncer"
+        );
+        let server = reqwest::Url::parse(&postgres_base_url()).expect("MEETPOOL_TEST_DATABASE_URL");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let userlist: String = users
+            .iter()
+            .map(|(u, p)| format!("\"{u}\" \"{p}\"\n"))
+            .collect();
+        std::fs::write(dir.path().join("userlist.txt"), userlist).unwrap();
+        std::fs::write(
+            dir.path().join("pgbouncer.ini"),
+            format!(
+                "[databases]\n* = host={host} port={server_port}\n\n[pgbouncer]\n\
+                 listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+                 auth_type = trust\nauth_file = {dir}/userlist.txt\n\
+                 pool_mode = transaction\nmax_client_conn = 500\ndefault_pool_size = 8\n\
+                 ignore_startup_parameters = extra_float_digits\n\
+                 logfile = {dir}/pgbouncer.log\n",
+                host = server.host_str().unwrap_or("127.0.0.1"),
+                server_port = server.port().unwrap_or(5432),
+                dir = dir.path().display(),
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new(BINARY);
+        // PgBouncer refuses to run as root; the files must be readable by
+        // the user it switches to.
+        if is_root() {
+            use std::os::unix::fs::PermissionsExt;
+            for f in ["", "userlist.txt", "pgbouncer.ini"] {
+                let mode = if f.is_empty() { 0o777 } else { 0o644 };
+                std::fs::set_permissions(dir.path().join(f), std::fs::Permissions::from_mode(mode))
+                    .unwrap();
+            }
+            cmd.args(["-u", "postgres"]);
+        }
+        let child = cmd
+            .arg(dir.path().join("pgbouncer.ini"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start PgBouncer");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "PgBouncer did not start: {}",
+                std::fs::read_to_string(dir.path().join("pgbouncer.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+impl Drop for PgBouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
