@@ -24,6 +24,9 @@ pub enum Cmd {
     /// One day's availability and a 30-day capacity report against one
     /// GET /api/bookings/{id}, in alternation (PostgreSQL).
     Reads(ReadsArgs),
+    /// `meetpool adopt` on a platform's database with a large history,
+    /// against building the exclusion index over those bookings alone.
+    Adopt(AdoptArgs),
     /// Print one of the statements a paid notification runs on PostgreSQL, as
     /// the store sends it (`lock`, `candidates` or `write`), for bench/replay.sh.
     Sql { statement: String },
@@ -149,4 +152,23 @@ pub struct SimulateArgs {
     /// Workloads per pool size and scenario (each its own seed).
     #[arg(long, default_value_t = 5)]
     pub seeds: u64,
+}
+
+#[derive(Args)]
+pub struct AdoptArgs {
+    /// The PostgreSQL server (a database of the benchmark's own is made there).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub server_url: String,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub bookings: u32,
+    /// Links in the pool.
+    #[arg(long, default_value_t = 50)]
+    pub links: u32,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -5,6 +5,7 @@
 //! `bench/run.sh` drives all three.
 #![forbid(unsafe_code)]
 
+mod adopt;
 mod check;
 mod cli;
 mod client;
@@ -34,6 +35,7 @@ async fn main() -> Result<()> {
         Cmd::SeedHistory(a) => seed::run(a).await,
         Cmd::Latency(a) => latency::run(a).await,
         Cmd::Reads(a) => reads::run(a).await,
+        Cmd::Adopt(a) => adopt::run(a).await,
         Cmd::Simulate(a) => simulate::run_command(a),
         Cmd::Sql { statement } => sql::print(&statement),
     }

@@ -214,7 +214,7 @@ pub async fn adopt(
     progress("resolving overlapping bookings");
     let losers = resolve_overlaps(&mut tx, options).await?;
     progress("copying bookings");
-    let copied = copy_bookings(&mut tx, options).await?;
+    let copied = copy_bookings(&mut tx, options, progress).await?;
     if copied > 0 {
         report
             .changes
@@ -743,27 +743,38 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         THEN btrim(t)::time END
 $$;
 
+CREATE OR REPLACE FUNCTION meetpool.adopt_earliest(local timestamp, tz text,
+    a timestamptz, b timestamptz, c timestamptz) RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT least(CASE WHEN (a AT TIME ZONE tz) = local THEN a END,
+                 CASE WHEN (b AT TIME ZONE tz) = local THEN b END,
+                 CASE WHEN (c AT TIME ZONE tz) = local THEN c END)
+$$;
+
 -- meetpool_local_instant's rule without its error: NULL in a DST gap.
+-- The candidates are the local time read with the offsets in force a day
+-- either side and with PostgreSQL's own reading; those that read back as
+-- the same local time are valid and the earliest wins. One expression,
+-- so that the planner inlines it into a bulk copy.
 CREATE OR REPLACE FUNCTION meetpool.adopt_instant(local timestamp, tz text) RETURNS timestamptz
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT min(c) FROM (
-        SELECT (local - (((g + d) AT TIME ZONE tz) - ((g + d) AT TIME ZONE 'UTC'))) AT TIME ZONE 'UTC' AS c
-        FROM (SELECT local AT TIME ZONE tz AS g) AS guess,
-             (VALUES (interval '-24 hours'), (interval '0'), (interval '24 hours')) AS o(d)
-    ) AS candidates
-    WHERE (c AT TIME ZONE tz) = local
+    SELECT meetpool.adopt_earliest(local, tz,
+        (local - ((((local AT TIME ZONE tz) - interval '24 hours') AT TIME ZONE tz)
+                  - (((local AT TIME ZONE tz) - interval '24 hours') AT TIME ZONE 'UTC'))) AT TIME ZONE 'UTC',
+        (local - ((((local AT TIME ZONE tz) + interval '24 hours') AT TIME ZONE tz)
+                  - (((local AT TIME ZONE tz) + interval '24 hours') AT TIME ZONE 'UTC'))) AT TIME ZONE 'UTC',
+        local AT TIME ZONE tz)
 $$;
 
 -- meetpool's state for the platform's payment_status and status.
 CREATE OR REPLACE FUNCTION meetpool.platform_state(ps text, st text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT coalesce(
-        CASE WHEN 'refunded' IN (p, s) THEN 'refunded' END,
-        CASE WHEN s IN ('cancelled', 'expired', 'failed') THEN s END,
-        CASE WHEN p IN ('cancelled', 'expired', 'failed') THEN p END,
-        CASE WHEN 'paid' IN (p, s) THEN 'paid' END,
-        'pending')
-    FROM (SELECT {ps_state} AS p, {st_state} AS s) AS states
+    SELECT CASE
+        WHEN 'refunded' IN ({ps_state}, {st_state}) THEN 'refunded'
+        WHEN {st_state} IN ('cancelled', 'expired', 'failed') THEN {st_state}
+        WHEN {ps_state} IN ('cancelled', 'expired', 'failed') THEN {ps_state}
+        WHEN 'paid' IN ({ps_state}, {st_state}) THEN 'paid'
+        ELSE 'pending' END
 $$;
 
 CREATE OR REPLACE FUNCTION meetpool.platform_payment_status(state text) RETURNS text
@@ -893,11 +904,11 @@ async fn stage_bookings(
         "NULL::uuid".to_owned()
     };
     let assigned = &platform.assigned_at;
+    // Reading a wall-clock time in a zone costs more than the rest of a
+    // row: it is done once per distinct time (`i`), not per booking.
     sqlx::raw_sql(&format!(
         "CREATE TEMP TABLE meetpool_adopt ON COMMIT DROP AS \
-         SELECT s.*, meetpool.adopt_instant(s.booking_date + s.booking_time, {tz}) AS starts_at, \
-                NULL::uuid AS moved_from \
-         FROM ( \
+         WITH s AS MATERIALIZED ( \
            SELECT b.id, b.order_id::text AS platform_order, coalesce(b.order_id::text, b.id::text) AS order_id, \
                   coalesce(b.user_id::text, '') AS user_id, coalesce(b.expert_id::text, '') AS expert_id, \
                   t.id AS session_type_id, t.duration, b.booking_date, \
@@ -911,11 +922,12 @@ async fn stage_bookings(
            FROM {p}.bookings b \
            LEFT JOIN meetpool.session_types t ON t.id = coalesce(b.session_type_id, {default_type}) \
            LEFT JOIN meetpool.meeting_links_pool l ON l.id = b.meeting_link_id \
-           WHERE NOT EXISTS (SELECT 1 FROM meetpool.bookings m WHERE m.id = b.id) \
-         ) AS s; \
-         ALTER TABLE meetpool_adopt ADD COLUMN ends_at timestamptz; \
-         UPDATE meetpool_adopt SET ends_at = starts_at + make_interval(mins => duration) \
-           WHERE starts_at IS NOT NULL AND duration IS NOT NULL; \
+           WHERE NOT EXISTS (SELECT 1 FROM meetpool.bookings m WHERE m.id = b.id)), \
+         i AS (SELECT l, meetpool.adopt_instant(l, {tz}) AS starts_at FROM ( \
+           SELECT DISTINCT booking_date + booking_time AS l FROM s WHERE booking_time IS NOT NULL) d) \
+         SELECT s.*, i.starts_at, i.starts_at + make_interval(mins => s.duration) AS ends_at, \
+                NULL::uuid AS moved_from \
+         FROM s LEFT JOIN i ON i.l = s.booking_date + s.booking_time; \
          CREATE INDEX ON meetpool_adopt (id); \
          ANALYZE meetpool_adopt",
         tz = lit(&options.settings.timezone),
@@ -1044,7 +1056,11 @@ async fn resolve_overlaps(
     Ok(losers)
 }
 
-async fn copy_bookings(tx: &mut PgConnection, options: &AdoptOptions) -> Result<u64> {
+async fn copy_bookings(
+    tx: &mut PgConnection,
+    options: &AdoptOptions,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<u64> {
     let buffer = i32::try_from(options.settings.buffer_minutes).unwrap_or(0);
     // The derived columns are computed here for all rows at once rather
     // than by bookings_derive() row by row; the copy is not an event the
@@ -1052,6 +1068,45 @@ async fn copy_bookings(tx: &mut PgConnection, options: &AdoptOptions) -> Result<
     sqlx::raw_sql("ALTER TABLE meetpool.bookings DISABLE TRIGGER USER")
         .execute(&mut *tx)
         .await?;
+    // Into an empty table (a first adoption), the indexes and constraints
+    // are built once over all the rows, as the migrations define them,
+    // rather than row by row: several times faster.
+    let empty: bool = sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM meetpool.bookings)")
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut rebuild: Vec<String> = Vec::new();
+    if empty {
+        let constraints: Vec<(String, String)> = sqlx::query_as(
+            "SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint \
+             WHERE conrelid = 'meetpool.bookings'::regclass AND contype IN ('u', 'x', 'f') ORDER BY oid",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let indexes: Vec<(String, String)> = sqlx::query_as(
+            "SELECT quote_ident(c.relname), pg_get_indexdef(i.indexrelid) FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE i.indrelid = 'meetpool.bookings'::regclass AND NOT i.indisprimary \
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) \
+             ORDER BY i.indexrelid",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut drop = String::new();
+        for (name, def) in &constraints {
+            let _ = write!(
+                drop,
+                "ALTER TABLE meetpool.bookings DROP CONSTRAINT {name};"
+            );
+            rebuild.push(format!(
+                "ALTER TABLE meetpool.bookings ADD CONSTRAINT {name} {def}"
+            ));
+        }
+        for (name, def) in &indexes {
+            let _ = write!(drop, "DROP INDEX meetpool.{name};");
+            rebuild.push(def.clone());
+        }
+        sqlx::raw_sql(&drop).execute(&mut *tx).await?;
+    }
     let copied = sqlx::query(
         "INSERT INTO meetpool.bookings (id, order_id, user_id, expert_id, session_type_id, \
            booking_date, booking_time, price, payment_status, status, meeting_link_id, \
@@ -1066,6 +1121,10 @@ async fn copy_bookings(tx: &mut PgConnection, options: &AdoptOptions) -> Result<
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    for statement in rebuild {
+        progress(&format!("building: {statement}"));
+        sqlx::raw_sql(&statement).execute(&mut *tx).await?;
+    }
     sqlx::raw_sql("ALTER TABLE meetpool.bookings ENABLE TRIGGER USER")
         .execute(&mut *tx)
         .await?;
