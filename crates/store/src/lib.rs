@@ -58,6 +58,10 @@ fn migrated(
     }
 }
 
+/// The events that take a booking off a link it held (a release, or a move
+/// to another link), as SQL text for both databases.
+const MOVES: &str = "'released', 'manual_released', 'link_changed'";
+
 /// Enabled links that share a room (migration 0004's `room` column), listed
 /// when the migration that makes rooms unique cannot be applied. One text
 /// for both databases.
@@ -143,6 +147,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every pair of bookings that hold the same link at overlapping times
     /// (always empty unless the invariant broke).
     async fn overlapping_pairs(&self) -> Result<Vec<(BookingId, BookingId)>>;
+    /// Bookings starting within `during` that hold a link and were moved
+    /// off another one (released, or changed links) at or after `since`.
+    async fn moved_since(&self, during: Window, since: Timestamp) -> Result<Vec<BookingId>>;
 }
 
 /// One write transaction, in domain terms. Each method is one statement

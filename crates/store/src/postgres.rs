@@ -20,7 +20,7 @@ use crate::error::Kind;
 use crate::{
     Backend, BookingChange, BookingFilter, ConnectOptions, Coordination, DbSettings, Event, Link,
     LinkChange, LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PoolStatus, Result,
-    Schedule, SessionType, Store, StoreError, Tx,
+    Schedule, SessionType, Store, StoreError, Tx, MOVES,
 };
 
 mod sql;
@@ -416,6 +416,23 @@ impl Store for PgStore {
         .await?;
         rows.iter()
             .map(|r| Ok((BookingId(r.try_get("a")?), BookingId(r.try_get("b")?))))
+            .collect()
+    }
+
+    async fn moved_since(&self, during: Window, since: Timestamp) -> Result<Vec<BookingId>> {
+        let rows = sqlx::query(&format!(
+            "SELECT b.id FROM bookings b WHERE b.starts_at >= $1 AND b.starts_at < $2 \
+               AND b.meeting_link_id IS NOT NULL AND EXISTS ( \
+                 SELECT 1 FROM booking_events e WHERE e.booking_id = b.id \
+                   AND e.kind IN ({MOVES}) AND e.created_at >= $3)"
+        ))
+        .bind(during.start.to_sqlx())
+        .bind(during.end.to_sqlx())
+        .bind(since.to_sqlx())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(BookingId(r.try_get("id")?)))
             .collect()
     }
 }
