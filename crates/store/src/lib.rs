@@ -58,9 +58,11 @@ fn migrated(
     }
 }
 
-/// The events that take a booking off a link it held (a release, or a move
-/// to another link), as SQL text for both databases.
-const MOVES: &str = "'released', 'manual_released', 'link_changed'";
+/// An event `e` that moved booking `b` off a link it no longer holds (a
+/// release from another link, or a change of link), as SQL text for both
+/// databases.
+const MOVED: &str = "(e.kind = 'link_changed' OR (e.kind IN ('released', 'manual_released') \
+     AND e.meeting_link_id <> b.meeting_link_id))";
 
 /// Enabled links that share a room (migration 0004's `room` column), listed
 /// when the migration that makes rooms unique cannot be applied. One text
@@ -148,7 +150,7 @@ pub trait Store: Send + Sync + 'static {
     /// (always empty unless the invariant broke).
     async fn overlapping_pairs(&self) -> Result<Vec<(BookingId, BookingId)>>;
     /// Bookings starting within `during` that hold a link and were moved
-    /// off another one (released, or changed links) at or after `since`.
+    /// there from another one at or after `since`.
     async fn moved_since(&self, during: Window, since: Timestamp) -> Result<Vec<BookingId>>;
 }
 

@@ -20,7 +20,7 @@ use crate::error::Kind;
 use crate::{
     Backend, BookingChange, BookingFilter, ConnectOptions, Coordination, DbSettings, Event, Link,
     LinkChange, LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PoolStatus, Result,
-    Schedule, SessionType, Store, StoreError, Tx, MOVES,
+    Schedule, SessionType, Store, StoreError, Tx, MOVED,
 };
 
 mod sql;
@@ -424,7 +424,7 @@ impl Store for PgStore {
             "SELECT b.id FROM bookings b WHERE b.starts_at >= $1 AND b.starts_at < $2 \
                AND b.meeting_link_id IS NOT NULL AND EXISTS ( \
                  SELECT 1 FROM booking_events e WHERE e.booking_id = b.id \
-                   AND e.kind IN ({MOVES}) AND e.created_at >= $3)"
+                   AND {MOVED} AND e.created_at >= $3)"
         ))
         .bind(during.start.to_sqlx())
         .bind(during.end.to_sqlx())

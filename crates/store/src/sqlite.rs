@@ -26,7 +26,7 @@ use crate::error::Kind;
 use crate::{
     Backend, BookingChange, BookingFilter, ConnectOptions, DbSettings, Event, Link, LinkChange,
     LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PaymentChange, PoolStatus, Result,
-    Schedule, SessionType, Store, StoreError, Tx, MOVES,
+    Schedule, SessionType, Store, StoreError, Tx, MOVED,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -464,7 +464,7 @@ impl Store for SqliteStore {
             "SELECT b.id FROM bookings b WHERE b.starts_at >= ? AND b.starts_at < ? \
                AND b.meeting_link_id IS NOT NULL AND EXISTS ( \
                  SELECT 1 FROM booking_events e WHERE e.booking_id = b.id \
-                   AND e.kind IN ({MOVES}) AND e.created_at >= ?)"
+                   AND {MOVED} AND e.created_at >= ?)"
         ))
         .bind(ts_out(during.start))
         .bind(ts_out(during.end))

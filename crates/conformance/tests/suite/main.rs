@@ -40,6 +40,7 @@ macro_rules! on_postgres {
 
 mod admin;
 mod assignment;
+mod browser;
 mod capacity;
 mod cors;
 mod dashboard;

@@ -51,7 +51,8 @@ pub async fn show(State(s): State<AppState>, op: Operator, RawQuery(q): RawQuery
         div.day {
             section aria-labelledby="timeline-h" {
                 h2 id="timeline-h" { "Links" }
-                (timeline::svg(&t, tz))
+                // Wider than a phone: the timeline scrolls sideways there.
+                div.scroll { (timeline::svg(&t, tz)) }
                 (timeline::table(&t, tz))
             }
             aside aria-labelledby="waiting-h" {

@@ -216,7 +216,7 @@ th{font-size:.9rem;color:var(--muted)}
 .field{display:flex;flex-direction:column;gap:.2rem;margin:0 0 .75rem}
 .day{display:grid;grid-template-columns:minmax(0,3fr) minmax(14rem,1fr);gap:1.5rem}
 @media (max-width:50rem){.day{grid-template-columns:1fr}}
-.timeline{width:100%;height:auto;border:1px solid var(--line);border-radius:6px;background:#fff}
+.scroll{overflow-x:auto}.timeline{width:100%;min-width:44rem;height:auto;border:1px solid var(--line);border-radius:6px;background:#fff}
 .timeline .grid{stroke:#e1e1e1}.timeline .hour{font-size:11px;fill:var(--muted)}
 .timeline .label{font-size:12px;fill:var(--ink)}.timeline .off{fill:#767676;font-style:italic}
 .timeline .row{fill:#fafafa}
