@@ -220,10 +220,13 @@ async fn an_operator_watches_and_runs_the_pool_from_the_dashboard() {
         .unwrap()
         .date()
         .to_string();
-    for time in [
+    let times = [
         "09:00", "10:00", "09:30", "11:30", "15:00", "15:00", "15:00",
-    ] {
-        t.create_booking(&st, &day, time, "paid").await;
+    ];
+    for (n, time) in times.into_iter().enumerate() {
+        let order = format!("ORD-{}", 101 + n);
+        t.create_booking_with_order(&order, &st, &day, time, "paid")
+            .await;
     }
     let held = t
         .try_create_booking(json!({
@@ -232,9 +235,13 @@ async fn an_operator_watches_and_runs_the_pool_from_the_dashboard() {
         }))
         .await
         .unwrap();
-    let too_many = t.create_booking(&st, &day, "15:00", "paid").await;
+    let too_many = t
+        .create_booking_with_order("ORD-108", &st, &day, "15:00", "paid")
+        .await;
     assert_eq!(too_many.meeting_link_id, None);
-    let released = t.create_booking(&st, &day, "17:00", "paid").await;
+    let released = t
+        .create_booking_with_order("ORD-109", &st, &day, "17:00", "paid")
+        .await;
     t.release_link(&released.id).await.unwrap();
 
     let op = Operator {

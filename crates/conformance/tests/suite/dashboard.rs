@@ -113,6 +113,7 @@ async fn every_page_and_form_asks_to_sign_in_first(t: TestApp) {
         "/admin/queue",
         "/admin/links",
         &format!("/admin/bookings/{}", uuid::Uuid::new_v4()),
+        "/admin/no-such-page",
     ] {
         let answer = v.get(page).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{page}");
@@ -169,6 +170,9 @@ async fn only_the_admin_token_signs_in_and_the_cookie_stays_with_this_site(t: Te
     assert!(page.body.contains("Pool status"));
     assert_eq!(page.headers["cache-control"], "no-store");
     assert_eq!(page.headers["x-frame-options"], "DENY");
+    let missing = v.get("/admin/no-such-page").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("The dashboard has no such page."));
 
     // Behind a proxy that took the request over https.
     let answer = v

@@ -79,7 +79,7 @@ pub async fn show(State(s): State<AppState>, op: Operator, Path(id): Path<String
         StatusCode::OK,
         page(
             &op,
-            "/admin/queue",
+            "",
             &format!("Booking {}", booking.order_id),
             None,
             body,

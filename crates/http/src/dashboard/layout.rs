@@ -41,6 +41,7 @@ pub fn respond(status: StatusCode, page: Markup) -> Response {
 pub enum Notice {
     Done(String),
     Refused(String),
+    Warning(String),
 }
 
 impl Notice {
@@ -49,6 +50,9 @@ impl Notice {
             Notice::Done(text) => html! { p.notice.done role="status" { (text) } },
             Notice::Refused(text) => {
                 html! { p.notice.refused role="alert" { strong { "Not done: " } (text) } }
+            }
+            Notice::Warning(text) => {
+                html! { p.notice.refused role="alert" { strong { "Warning: " } (text) } }
             }
         }
     }

@@ -43,6 +43,15 @@ pub fn router() -> Router<AppState> {
         .route("/admin/links", get(links::show).post(links::add))
         .route("/admin/links/{id}/availability", post(links::availability))
         .route("/admin/links/{id}/notes", post(links::notes))
+        .route("/admin/{*rest}", get(unknown_page))
+}
+
+async fn unknown_page(_: Operator) -> Response {
+    layout::message_page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "The dashboard has no such page.",
+    )
 }
 
 async fn style() -> impl IntoResponse {
@@ -143,7 +152,7 @@ async fn overview(State(s): State<AppState>, op: Operator) -> Response {
     };
     let full = days.iter().filter(|d| d.warning).count();
     let notice = (full > 0).then(|| {
-        Notice::Refused(format!(
+        Notice::Warning(format!(
             "the pool is full at the busiest moment of {full} of the coming {DAYS_AHEAD} days: \
              add links before more bookings are paid"
         ))

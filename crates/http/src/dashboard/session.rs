@@ -151,14 +151,13 @@ async fn form_bytes(req: Request, state: &AppState) -> Result<Bytes, Response> {
         .map_err(IntoResponse::into_response)
 }
 
-fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Response> {
-    serde_urlencoded::from_bytes(bytes).map_err(|e| {
-        message_page(
-            StatusCode::BAD_REQUEST,
-            "The form could not be read",
-            &format!("{e}. Nothing was changed: go back, reload the page and try again."),
-        )
-    })
+/// A form whose fields do not fit what it should hold.
+fn unreadable(e: serde_urlencoded::de::Error) -> Response {
+    message_page(
+        StatusCode::BAD_REQUEST,
+        "The form could not be read",
+        &format!("{e}. Nothing was changed: go back, reload the page and try again."),
+    )
 }
 
 /// A form that needs no session (signing in).
@@ -168,7 +167,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Unsigned<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
-        Ok(Unsigned(parse(&form_bytes(req, state).await?)?))
+        let bytes = form_bytes(req, state).await?;
+        serde_urlencoded::from_bytes(&bytes)
+            .map(Unsigned)
+            .map_err(unreadable)
     }
 }
 
@@ -206,10 +208,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
                  missing or stale). Nothing was changed: reload the page and try again.",
             ));
         }
-        Ok(Posted {
-            op,
-            form: parse(&bytes)?,
-        })
+        let form = serde_urlencoded::from_bytes(&bytes).map_err(unreadable)?;
+        Ok(Posted { op, form })
     }
 }
 
