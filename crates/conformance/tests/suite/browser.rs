@@ -8,6 +8,7 @@
 //! and those run on both in the HTTP tests beside this one. Without
 //! Chromium the test is skipped with a message, except when `CI` is set:
 //! then it fails.
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,7 +28,7 @@ fn in_ci() -> bool {
 /// A program from `env` if set, else from Debian's package, else on PATH.
 fn program(env: &str, name: &str) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(env) {
-        return Some(PathBuf::from(path));
+        return Some(PathBuf::from(path)).filter(|p| p.exists());
     }
     let debian = Path::new("/usr/bin").join(name);
     if debian.exists() {
@@ -64,7 +65,11 @@ impl Driver {
             let why = "chromium and chromedriver are not installed \
                        (apt-get install chromium chromium-driver)";
             assert!(!in_ci(), "CI is set and the browser test cannot run: {why}");
-            eprintln!("SKIPPED the browser test: {why}; with CI=true this is a failure.");
+            // Past the test harness's capture, so that it shows.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED the browser test: {why}; with CI=true this is a failure."
+            );
             return None;
         };
         let port = std::net::TcpListener::bind("127.0.0.1:0")

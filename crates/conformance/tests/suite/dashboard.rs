@@ -13,6 +13,7 @@ on_both!(
     a_form_without_the_sessions_csrf_token_is_refused_and_changes_nothing,
     signing_out_ends_the_session_in_the_browser,
     a_chosen_link_busy_at_that_time_is_refused_on_the_queue_page,
+    the_day_page_draws_each_session_on_its_link_and_marks_the_moved_ones,
 );
 
 /// A browser without script: it follows no redirect by itself and keeps
@@ -299,4 +300,75 @@ async fn a_chosen_link_busy_at_that_time_is_refused_on_the_queue_page(t: TestApp
         t.booking(&waiting.id).await.meeting_link_id.as_deref(),
         Some(link.id.as_str())
     );
+}
+
+/// The bar of `booking` on the day page, as drawn: `<rect class="KIND"
+/// data-booking="ID"`, inside its link's row.
+fn bar_kind(page: &str, link: &str, booking: &str) -> Option<String> {
+    let row = page.find(&format!(r#"<g data-link="{link}""#))?;
+    let row = &page[row..page[row..].find("</g>").map(|end| row + end)?];
+    let at = row.find(&format!(r#"data-booking="{booking}""#))?;
+    let class = row[..at].rfind(r#"<rect class=""#)? + r#"<rect class=""#.len();
+    Some(row[class..class + row[class..].find('"')?].to_owned())
+}
+
+async fn the_day_page_draws_each_session_on_its_link_and_marks_the_moved_ones(t: TestApp) {
+    let st = t.create_session_type(60).await;
+    let first = t.add_link(ROOM).await;
+    let second = t.add_link("https://meet.google.com/ppt-myeq-puu").await;
+    let day = (Timestamp::now() + 48.hours())
+        .in_tz("UTC")
+        .unwrap()
+        .date()
+        .to_string();
+    let morning = t.create_booking(&st, &day, "09:00", "paid").await;
+    let late = t.create_booking(&st, &day, "23:30", "paid").await;
+    let pending = t.create_booking(&st, &day, "12:00", "pending").await;
+    assert_eq!(morning.meeting_link_id.as_deref(), Some(first.id.as_str()));
+
+    let v = Visitor::signed_in(&t).await;
+    let page = v.get(&format!("/admin/day?date={day}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        bar_kind(&page.body, &first.id, &morning.id).as_deref(),
+        Some("paid")
+    );
+    let late_link = t.booking(&late.id).await.meeting_link_id.unwrap();
+    assert_eq!(
+        bar_kind(&page.body, &late_link, &late.id).as_deref(),
+        Some("paid")
+    );
+    assert!(
+        !page.body.contains(&pending.id),
+        "an unpaid booking without a hold holds nothing"
+    );
+
+    // Across midnight: the late session shows on the next day too.
+    let next = jiff::civil::Date::strptime("%Y-%m-%d", &day)
+        .unwrap()
+        .tomorrow()
+        .unwrap();
+    let page = v.get(&format!("/admin/day?date={next}")).await;
+    assert_eq!(
+        bar_kind(&page.body, &late_link, &late.id).as_deref(),
+        Some("paid")
+    );
+
+    // Disabling the first link moves its session to the second: marked.
+    t.update_link(&first.id, serde_json::json!({ "is_available": false }))
+        .await
+        .unwrap();
+    assert_eq!(
+        t.booking(&morning.id).await.meeting_link_id.as_deref(),
+        Some(second.id.as_str())
+    );
+    let page = v.get(&format!("/admin/day?date={day}")).await;
+    assert_eq!(bar_kind(&page.body, &first.id, &morning.id), None);
+    assert_eq!(
+        bar_kind(&page.body, &second.id, &morning.id).as_deref(),
+        Some("moved")
+    );
+
+    let bad = v.get("/admin/day?date=2027-02-30").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
