@@ -216,13 +216,14 @@ th{font-size:.9rem;color:var(--muted)}
 .done{background:#eaf4ea;border-color:#2e7d32}.refused{background:#fbeaea;border-color:var(--warn)}
 .warn{color:var(--warn);font-weight:700}
 .muted{color:var(--muted)}
+.vh{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .inline{display:inline-flex;flex-wrap:wrap;gap:.4rem;align-items:center;margin:.15rem 0}
 .field{display:flex;flex-direction:column;gap:.2rem;margin:0 0 .75rem}
 .day{display:grid;grid-template-columns:minmax(0,3fr) minmax(14rem,1fr);gap:1.5rem}
 @media (max-width:50rem){.day{grid-template-columns:1fr}}
 .scroll{overflow-x:auto}.timeline{width:100%;min-width:44rem;height:auto;border:1px solid var(--line);border-radius:6px;background:#fff}
 .timeline .grid{stroke:#e1e1e1}.timeline .hour{font-size:11px;fill:var(--muted)}
-.timeline .label{font-size:12px;fill:var(--ink)}.timeline .off{fill:#767676;font-style:italic}
+.timeline .label{font-size:13px;fill:var(--ink)}.timeline .off{fill:#767676;font-style:italic}
 .timeline .row{fill:#fafafa}
 .timeline .paid{fill:var(--paid)}.timeline .held{stroke:var(--held);stroke-width:1.5}.timeline .moved{fill:var(--moved);stroke:#2b1145;stroke-width:2}
 .timeline .now{stroke:#c62828;stroke-width:2}

@@ -86,7 +86,7 @@ async fn render(app: &App, op: &Operator, status: StatusCode, notice: Option<Not
                             td {
                                 form.inline method="post" action={ (HERE) "/" (link.id) "/notes" } {
                                     input type="hidden" name="csrf" value=(op.csrf);
-                                    label for={ "notes-" (link.id) } .muted { "Notes" }
+                                    label.vh for={ "notes-" (link.id) } { "Notes for " (short_link(&link.meeting_link)) }
                                     input id={ "notes-" (link.id) } name="notes" type="text" maxlength="500"
                                         value=(link.notes.as_deref().unwrap_or(""));
                                     button.quiet type="submit" { "Save" }

@@ -11,10 +11,10 @@ use super::layout::{short_link, span};
 
 const WIDTH: f64 = 1000.0;
 /// The column of link names.
-const LABELS: f64 = 200.0;
+const LABELS: f64 = 215.0;
 const RIGHT: f64 = 10.0;
 const TOP: f64 = 26.0;
-const ROW: f64 = 30.0;
+const ROW: f64 = 34.0;
 /// Characters of a link shown as its row's label.
 const LABEL_CHARS: usize = 28;
 
