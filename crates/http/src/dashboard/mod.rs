@@ -33,6 +33,7 @@ use session::{Operator, Posted, Unsigned};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin", get(overview))
+        .route("/admin/", get(|| async { Redirect::to("/admin") }))
         .route(layout::STYLE, get(style))
         .route(session::SIGN_IN, get(sign_in_page).post(sign_in))
         .route("/admin/sign-out", post(sign_out))
@@ -112,6 +113,7 @@ async fn sign_in(
         tracing::warn!("dashboard sign-in refused: not the admin token");
         return respond(StatusCode::UNAUTHORIZED, sign_in_form(true));
     }
+    tracing::info!("dashboard sign-in");
     let secure = session::over_https(&headers, &s.app.config().public_url);
     let cookie = session::set_cookie(&session::issue(&admin, Timestamp::now()), secure);
     ([(header::SET_COOKIE, cookie)], Redirect::to("/admin")).into_response()

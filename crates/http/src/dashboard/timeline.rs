@@ -60,15 +60,16 @@ pub fn svg(t: &DayTimeline, tz: &TimeZone) -> Markup {
                     }
                     @for bar in &row.bars {
                         @let (x0, x1) = (x(bar.booking.window.start), x(bar.booking.window.end));
+                        // The title names the link for screen readers and
+                        // shows on hover.
                         a href={ "/admin/bookings/" (bar.booking.id) } {
+                            title {
+                                "Order " (bar.booking.order_id) ", "
+                                (span(bar.booking.window.start, bar.booking.window.end, tz)) ", " (bar.kind.as_str())
+                            }
                             rect class=(bar.kind.as_str()) data-booking=(bar.booking.id)
                                 x=(x0) y=(y + 5.0) width=((x1 - x0).max(2.0)) height=(ROW - 10.0) rx="3"
-                                fill=[(bar.kind == BarKind::Held).then_some(HELD_FILL)] {
-                                title {
-                                    "Order " (bar.booking.order_id) ", "
-                                    (span(bar.booking.window.start, bar.booking.window.end, tz)) ", " (bar.kind.as_str())
-                                }
-                            }
+                                fill=[(bar.kind == BarKind::Held).then_some(HELD_FILL)] {}
                         }
                     }
                 }
