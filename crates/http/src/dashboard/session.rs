@@ -35,8 +35,9 @@ pub const LIFETIME_SECS: i64 = 8 * 60 * 60;
 pub const SIGN_IN: &str = "/admin/sign-in";
 const KEY_PURPOSE: &str = "meetpool dashboard session v1";
 
-/// A signed-in operator, and the token their forms must carry.
-#[derive(Clone, Debug)]
+/// A signed-in operator, and the token their forms must carry (no
+/// `Debug`: the token stays out of logs).
+#[derive(Clone)]
 pub struct Operator {
     pub csrf: String,
 }
