@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use jiff::{Timestamp, ToSpan};
@@ -259,16 +260,12 @@ async fn an_operator_watches_and_runs_the_pool_from_the_dashboard() {
     op.open("/admin").await;
     assert_eq!(op.path().await, "/admin/sign-in");
     op.screenshot("01-sign-in").await;
-    op.find("#token")
-        .await
-        .send_keys(ADMIN_TOKEN)
-        .await
-        .unwrap();
-    op.find("main button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    // By keyboard alone: the token field has the focus, Enter signs in.
+    op.find("#token").await;
+    let focused = op.b.active_element().await.unwrap();
+    assert_eq!(focused.attr("id").await.unwrap().as_deref(), Some("token"));
+    let typed = format!("{ADMIN_TOKEN}{}", &*Key::Enter);
+    focused.send_keys(&typed).await.unwrap();
     assert_eq!(op.text("main h1").await, "Pool status");
     assert_eq!(op.path().await, "/admin");
     let cards = op.text("ul.cards").await;
