@@ -21,6 +21,7 @@ mod allocate;
 mod bookings;
 mod capacity;
 mod config;
+pub mod dashboard;
 mod error;
 mod filter;
 mod join;

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::Extension;
+use hmac::{Hmac, Mac};
 use meetpool_app::AppError;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -33,6 +34,21 @@ impl AdminToken {
         }
     }
 
+    /// A key for `purpose` that only holders of the token can make, and that
+    /// changes with it: every replica derives the same one, and a new token
+    /// voids whatever the old one signed.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.digest).expect("any key length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `given` is the token itself (a sign-in form's field).
+    pub fn is(&self, given: &str) -> bool {
+        let given: [u8; 32] = Sha256::digest(given.trim().as_bytes()).into();
+        given.ct_eq(&self.digest).into()
+    }
+
     pub fn accepts(&self, headers: &HeaderMap) -> bool {
         let Some(given) = headers
             .get(axum::http::header::AUTHORIZATION)
@@ -45,8 +61,7 @@ impl AdminToken {
         else {
             return false;
         };
-        let given: [u8; 32] = Sha256::digest(given.trim().as_bytes()).into();
-        given.ct_eq(&self.digest).into()
+        self.is(given)
     }
 }
 

@@ -7,6 +7,7 @@
 mod auth;
 mod bookings;
 mod cors;
+mod dashboard;
 mod error;
 mod extract;
 mod health;
@@ -84,7 +85,10 @@ pub fn router_with(app: App, admin_token: SecretString, settings: &HttpSettings)
         openapi: openapi::to_bytes(&api),
         http_metrics: http_metrics.clone(),
     };
+    // The dashboard serves HTML, not the API: it is no part of the OpenAPI
+    // document.
     let routes = routes
+        .merge(dashboard::router())
         .fallback(auth::unknown_route)
         .with_state(state)
         .layer(Extension(Arc::new(AdminToken::new(admin_token))));

@@ -58,6 +58,12 @@ fn migrated(
     }
 }
 
+/// An event `e` that moved booking `b` off a link it no longer holds (a
+/// release from another link, or a change of link), as SQL text for both
+/// databases.
+const MOVED: &str = "(e.kind = 'link_changed' OR (e.kind IN ('released', 'manual_released') \
+     AND e.meeting_link_id <> b.meeting_link_id))";
+
 /// Enabled links that share a room (migration 0004's `room` column), listed
 /// when the migration that makes rooms unique cannot be applied. One text
 /// for both databases.
@@ -143,6 +149,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every pair of bookings that hold the same link at overlapping times
     /// (always empty unless the invariant broke).
     async fn overlapping_pairs(&self) -> Result<Vec<(BookingId, BookingId)>>;
+    /// Bookings starting within `during` that hold a link and were moved
+    /// there from another one at or after `since`.
+    async fn moved_since(&self, during: Window, since: Timestamp) -> Result<Vec<BookingId>>;
 
     /// Whether this is a platform's database adopted in place (`meetpool
     /// adopt`): the platform's own writes then arrive as

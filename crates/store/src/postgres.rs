@@ -20,7 +20,7 @@ use crate::error::Kind;
 use crate::{
     Backend, BookingChange, BookingFilter, ClaimedChange, ConnectOptions, Coordination, DbSettings,
     Event, Link, LinkChange, LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PlatformChange,
-    PoolStatus, Result, Schedule, SessionType, Store, StoreError, Tx, Wakeups,
+    PoolStatus, Result, Schedule, SessionType, Store, StoreError, Tx, Wakeups, MOVED,
 };
 
 pub mod adoption;
@@ -499,6 +499,24 @@ impl Store for PgStore {
         .await?;
         rows.iter()
             .map(|r| Ok((BookingId(r.try_get("a")?), BookingId(r.try_get("b")?))))
+            .collect()
+    }
+
+    async fn moved_since(&self, during: Window, since: Timestamp) -> Result<Vec<BookingId>> {
+        let rows = sqlx::query(&format!(
+            "SELECT b.id FROM bookings b WHERE b.starts_at >= $1 AND b.starts_at < $2 \
+               AND b.meeting_link_id IS NOT NULL AND EXISTS ( \
+                 SELECT 1 FROM booking_events e WHERE e.booking_id = b.id \
+                   AND {MOVED} AND e.created_at >= $3)"
+        ))
+        .bind(during.start.to_sqlx())
+        .bind(during.end.to_sqlx())
+        .bind(since.to_sqlx())
+        .persistent(self.prepared)
+        .fetch_all(&mut *self.session().await?)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(BookingId(r.try_get("id")?)))
             .collect()
     }
 

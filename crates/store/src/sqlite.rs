@@ -26,7 +26,7 @@ use crate::error::Kind;
 use crate::{
     Backend, BookingChange, BookingFilter, ConnectOptions, DbSettings, Event, Link, LinkChange,
     LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PaymentChange, PoolStatus, Result,
-    Schedule, SessionType, Store, StoreError, Tx,
+    Schedule, SessionType, Store, StoreError, Tx, MOVED,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -456,6 +456,23 @@ impl Store for SqliteStore {
                     uuid_in(r.try_get::<&str, _>("b")?)?,
                 ))
             })
+            .collect()
+    }
+
+    async fn moved_since(&self, during: Window, since: Timestamp) -> Result<Vec<BookingId>> {
+        let rows = sqlx::query(&format!(
+            "SELECT b.id FROM bookings b WHERE b.starts_at >= ? AND b.starts_at < ? \
+               AND b.meeting_link_id IS NOT NULL AND EXISTS ( \
+                 SELECT 1 FROM booking_events e WHERE e.booking_id = b.id \
+                   AND {MOVED} AND e.created_at >= ?)"
+        ))
+        .bind(ts_out(during.start))
+        .bind(ts_out(during.end))
+        .bind(ts_out(since))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| uuid_in(r.try_get::<&str, _>("id")?))
             .collect()
     }
 }

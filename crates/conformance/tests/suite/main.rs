@@ -41,8 +41,10 @@ macro_rules! on_postgres {
 mod admin;
 mod adopt;
 mod assignment;
+mod browser;
 mod capacity;
 mod cors;
+mod dashboard;
 mod holds;
 mod invariant;
 mod join;

@@ -1,0 +1,374 @@
+//! The operator dashboard over plain HTTP, as a browser without script
+//! would use it: nothing without signing in, the admin token and nothing
+//! else signs in, the session cookie's flags, and no form changes anything
+//! without the session's CSRF token.
+use jiff::{Timestamp, ToSpan};
+use meetpool_conformance::{TestApp, ADMIN_TOKEN};
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::StatusCode;
+
+on_both!(
+    every_page_and_form_asks_to_sign_in_first,
+    only_the_admin_token_signs_in_and_the_cookie_stays_with_this_site,
+    a_form_without_the_sessions_csrf_token_is_refused_and_changes_nothing,
+    signing_out_ends_the_session_in_the_browser,
+    a_chosen_link_busy_at_that_time_is_refused_on_the_queue_page,
+    the_day_page_draws_each_session_on_its_link_and_marks_the_moved_ones,
+);
+
+/// A browser without script: it follows no redirect by itself and keeps
+/// the session cookie it is given.
+struct Visitor<'a> {
+    t: &'a TestApp,
+    http: reqwest::Client,
+    cookie: Option<String>,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .map_or("", |v| v.to_str().unwrap())
+    }
+
+    fn set_cookie(&self) -> Option<&str> {
+        self.headers.get(SET_COOKIE).map(|v| v.to_str().unwrap())
+    }
+
+    /// The CSRF token the page's forms carry.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find(r#"name="csrf" value=""#)
+            .unwrap_or_else(|| panic!("no form on the page: {}", self.body));
+        let rest = &self.body[at + r#"name="csrf" value=""#.len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+}
+
+impl<'a> Visitor<'a> {
+    fn new(t: &'a TestApp) -> Self {
+        Self {
+            t,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Answer {
+        let req = match &self.cookie {
+            Some(c) => req.header("cookie", c),
+            None => req,
+        };
+        let res = req.send().await.unwrap();
+        Answer {
+            status: res.status(),
+            headers: res.headers().clone(),
+            body: res.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.send(self.http.get(self.t.url(path))).await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Answer {
+        self.send(self.http.post(self.t.url(path)).form(form)).await
+    }
+
+    /// Signs in with `token`; keeps the cookie it is given.
+    async fn sign_in_with(&mut self, token: &str) -> Answer {
+        let answer = self.post("/admin/sign-in", &[("token", token)]).await;
+        if let Some(set) = answer.set_cookie() {
+            self.cookie = Some(set.split(';').next().unwrap().to_owned());
+        }
+        answer
+    }
+
+    async fn signed_in(t: &'a TestApp) -> Self {
+        let mut v = Self::new(t);
+        let answer = v.sign_in_with(ADMIN_TOKEN).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        v
+    }
+}
+
+const ROOM: &str = "https://meet.google.com/kcw-ebey-pqu";
+
+async fn every_page_and_form_asks_to_sign_in_first(t: TestApp) {
+    let link = t.add_link(ROOM).await;
+    let v = Visitor::new(&t);
+    for page in [
+        "/admin",
+        "/admin/day",
+        "/admin/day?date=2030-01-01",
+        "/admin/queue",
+        "/admin/links",
+        &format!("/admin/bookings/{}", uuid::Uuid::new_v4()),
+        "/admin/no-such-page",
+    ] {
+        let answer = v.get(page).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{page}");
+        assert_eq!(answer.location(), "/admin/sign-in", "{page}");
+        assert!(!answer.body.contains(ROOM), "{page}: {}", answer.body);
+    }
+    let disable = format!("/admin/links/{}/availability", link.id);
+    let answer = v.post(&disable, &[("enabled", "false")]).await;
+    assert_eq!(answer.location(), "/admin/sign-in");
+    assert!(t.link(&link.id).await.is_available, "nothing changed");
+
+    let page = v.get("/admin/sign-in").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page
+        .body
+        .contains(r#"<label for="token">Admin token</label>"#));
+    assert!(page.body.contains(r#"type="password""#));
+}
+
+async fn only_the_admin_token_signs_in_and_the_cookie_stays_with_this_site(t: TestApp) {
+    let mut v = Visitor::new(&t);
+    for wrong in [
+        "",
+        "test-admin-token-",
+        "TEST-ADMIN-TOKEN",
+        "Bearer test-admin-token",
+    ] {
+        let answer = v.sign_in_with(wrong).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{wrong:?}");
+        assert!(answer.set_cookie().is_none(), "{wrong:?}");
+        assert!(answer.body.contains("that is not the admin token"));
+    }
+    // A made-up or altered cookie is no session.
+    v.cookie = Some("meetpool_session=4102444800.abc.def".into());
+    assert_eq!(v.get("/admin").await.location(), "/admin/sign-in");
+
+    let answer = v.sign_in_with(ADMIN_TOKEN).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert_eq!(answer.location(), "/admin");
+    let cookie = answer.set_cookie().expect("a session cookie");
+    let flags: Vec<&str> = cookie.split("; ").skip(1).collect();
+    assert_eq!(
+        flags,
+        [
+            "Path=/admin",
+            "Max-Age=28800",
+            "HttpOnly",
+            "SameSite=Strict"
+        ],
+        "no Secure over plain http: the browser would drop it"
+    );
+    let page = v.get("/admin").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Pool status"));
+    assert_eq!(page.headers["cache-control"], "no-store");
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+    let missing = v.get("/admin/no-such-page").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("The dashboard has no such page."));
+
+    // Behind a proxy that took the request over https.
+    let answer = v
+        .send(
+            v.http
+                .post(t.url("/admin/sign-in"))
+                .header("x-forwarded-proto", "https")
+                .form(&[("token", ADMIN_TOKEN)]),
+        )
+        .await;
+    assert!(answer.set_cookie().unwrap().ends_with("; Secure"));
+
+    // The API's bearer token is not a dashboard session, nor the reverse.
+    let bearer = Visitor::new(&t)
+        .send(v.http.get(t.url("/admin")).bearer_auth(ADMIN_TOKEN))
+        .await;
+    assert_eq!(bearer.location(), "/admin/sign-in");
+    let api = v.get("/api/links").await;
+    assert_eq!(api.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn a_form_without_the_sessions_csrf_token_is_refused_and_changes_nothing(t: TestApp) {
+    let v = Visitor::signed_in(&t).await;
+    let page = v.get("/admin/links").await;
+    let csrf = page.csrf();
+    let other = Visitor::signed_in(&t).await.get("/admin").await.csrf();
+    assert_ne!(csrf, other);
+
+    for form in [
+        vec![("meeting_link", ROOM)],
+        vec![("meeting_link", ROOM), ("csrf", "")],
+        vec![("meeting_link", ROOM), ("csrf", &other)],
+        vec![("meeting_link", ROOM), ("csrf", &csrf[1..])],
+    ] {
+        let answer = v.post("/admin/links", &form).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{form:?}");
+        assert!(answer.body.contains("Nothing was changed"));
+    }
+    assert!(t.links().await.is_empty(), "no link was added");
+
+    let answer = v
+        .post("/admin/links", &[("meeting_link", ROOM), ("csrf", &csrf)])
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    let links = t.links().await;
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].meeting_link, ROOM);
+    let shown = v.get(answer.location()).await;
+    assert!(shown.body.contains("Added meet.google.com/kcw-ebey-pqu."));
+
+    // A duplicate is refused on the page, in words, and changes nothing.
+    let answer = v
+        .post("/admin/links", &[("meeting_link", ROOM), ("csrf", &csrf)])
+        .await;
+    assert_eq!(answer.status, StatusCode::CONFLICT);
+    assert!(
+        answer.body.contains("is already in the pool"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(t.links().await.len(), 1);
+}
+
+async fn signing_out_ends_the_session_in_the_browser(t: TestApp) {
+    let mut v = Visitor::signed_in(&t).await;
+    let csrf = v.get("/admin").await.csrf();
+    let refused = v.post("/admin/sign-out", &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    let answer = v.post("/admin/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert_eq!(answer.location(), "/admin/sign-in");
+    let cookie = answer.set_cookie().expect("the cookie is cleared");
+    assert!(cookie.starts_with("meetpool_session=;"), "{cookie}");
+    assert!(cookie.contains("Max-Age=0"), "{cookie}");
+    v.cookie = Some("meetpool_session=".into());
+    assert_eq!(v.get("/admin").await.location(), "/admin/sign-in");
+}
+
+async fn a_chosen_link_busy_at_that_time_is_refused_on_the_queue_page(t: TestApp) {
+    let st = t.create_session_type(60).await;
+    let link = t.add_link(ROOM).await;
+    let day = (Timestamp::now() + 48.hours())
+        .in_tz("UTC")
+        .unwrap()
+        .date()
+        .to_string();
+    let holder = t.create_booking(&st, &day, "10:00", "paid").await;
+    assert_eq!(holder.meeting_link_id.as_deref(), Some(link.id.as_str()));
+    let waiting = t.create_booking(&st, &day, "10:30", "paid").await;
+    assert_eq!(waiting.meeting_link_id, None);
+
+    let v = Visitor::signed_in(&t).await;
+    let queue = v.get("/admin/queue").await;
+    assert!(queue.body.contains(&waiting.order_id));
+    assert!(queue.body.contains("kcw-ebey-pqu — busy then"));
+    let csrf = queue.csrf();
+    let assign = format!("/admin/bookings/{}/assign", waiting.id);
+    let answer = v
+        .post(&assign, &[("link", &link.id), ("csrf", &csrf)])
+        .await;
+    assert_eq!(answer.status, StatusCode::CONFLICT);
+    assert!(
+        answer.body.contains("is held by booking") && answer.body.contains("Nothing was changed"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(t.booking(&waiting.id).await.meeting_link_id, None);
+    let answer = v.post(&assign, &[("csrf", &csrf)]).await;
+    assert_eq!(answer.status, StatusCode::CONFLICT);
+    assert!(answer.body.contains("No link is free for order"));
+
+    // Once the holder moves away, the same choice is taken.
+    t.update_booking(&holder.id, serde_json::json!({ "booking_time": "15:00" }))
+        .await
+        .unwrap();
+    let answer = v
+        .post(&assign, &[("link", &link.id), ("csrf", &csrf)])
+        .await;
+    // The reschedule's freed time went to the waiting booking already, or
+    // the operator's choice gave it: either way it holds the link now.
+    assert!(answer.status == StatusCode::SEE_OTHER, "{}", answer.body);
+    assert_eq!(
+        t.booking(&waiting.id).await.meeting_link_id.as_deref(),
+        Some(link.id.as_str())
+    );
+}
+
+/// The bar of `booking` on the day page, as drawn: `<rect class="KIND"
+/// data-booking="ID"`, inside its link's row.
+fn bar_kind(page: &str, link: &str, booking: &str) -> Option<String> {
+    let row = page.find(&format!(r#"<g data-link="{link}""#))?;
+    let row = &page[row..page[row..].find("</g>").map(|end| row + end)?];
+    let at = row.find(&format!(r#"data-booking="{booking}""#))?;
+    let class = row[..at].rfind(r#"<rect class=""#)? + r#"<rect class=""#.len();
+    Some(row[class..class + row[class..].find('"')?].to_owned())
+}
+
+async fn the_day_page_draws_each_session_on_its_link_and_marks_the_moved_ones(t: TestApp) {
+    let st = t.create_session_type(60).await;
+    let first = t.add_link(ROOM).await;
+    let second = t.add_link("https://meet.google.com/ppt-myeq-puu").await;
+    let day = (Timestamp::now() + 48.hours())
+        .in_tz("UTC")
+        .unwrap()
+        .date()
+        .to_string();
+    let morning = t.create_booking(&st, &day, "09:00", "paid").await;
+    let late = t.create_booking(&st, &day, "23:30", "paid").await;
+    let pending = t.create_booking(&st, &day, "12:00", "pending").await;
+    assert_eq!(morning.meeting_link_id.as_deref(), Some(first.id.as_str()));
+
+    let v = Visitor::signed_in(&t).await;
+    let page = v.get(&format!("/admin/day?date={day}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        bar_kind(&page.body, &first.id, &morning.id).as_deref(),
+        Some("paid")
+    );
+    let late_link = t.booking(&late.id).await.meeting_link_id.unwrap();
+    assert_eq!(
+        bar_kind(&page.body, &late_link, &late.id).as_deref(),
+        Some("paid")
+    );
+    assert!(
+        !page.body.contains(&pending.id),
+        "an unpaid booking without a hold holds nothing"
+    );
+
+    // Across midnight: the late session shows on the next day too.
+    let next = jiff::civil::Date::strptime("%Y-%m-%d", &day)
+        .unwrap()
+        .tomorrow()
+        .unwrap();
+    let page = v.get(&format!("/admin/day?date={next}")).await;
+    assert_eq!(
+        bar_kind(&page.body, &late_link, &late.id).as_deref(),
+        Some("paid")
+    );
+
+    // Disabling the first link moves its session to the second: marked.
+    t.update_link(&first.id, serde_json::json!({ "is_available": false }))
+        .await
+        .unwrap();
+    assert_eq!(
+        t.booking(&morning.id).await.meeting_link_id.as_deref(),
+        Some(second.id.as_str())
+    );
+    let page = v.get(&format!("/admin/day?date={day}")).await;
+    assert_eq!(bar_kind(&page.body, &first.id, &morning.id), None);
+    assert_eq!(
+        bar_kind(&page.body, &second.id, &morning.id).as_deref(),
+        Some("moved")
+    );
+
+    let bad = v.get("/admin/day?date=2027-02-30").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
