@@ -1,0 +1,123 @@
+//! `meetpool adopt` and `meetpool serve --no-migrate` as a platform's
+//! operator runs them on its own PostgreSQL database.
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use meetpool_conformance::{run_on, Backend, PlatformDb};
+use serde_json::Value;
+
+const VALUES: [&str; 6] = [
+    "--payment-status-values",
+    "pending=waiting,failed=waiting,cancelled=waiting,expired=waiting",
+    "--status-values",
+    "paid=confirmed,failed=cancelled,expired=cancelled,refunded=cancelled",
+    "--default-duration",
+    "60",
+];
+
+fn meetpool(url: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_meetpool"));
+    cmd.args(args)
+        .env("DATABASE_URL", url)
+        .env("MEETPOOL_TIMEZONE", "Asia/Jakarta")
+        .env_remove("MEETPOOL_BUFFER_MINUTES")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run meetpool")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_rehearses_adopts_and_serves_a_platform_database() {
+    run_on(Backend::Postgres, operator_story).await;
+}
+
+async fn operator_story(db: PlatformDb) {
+    let owner = db.owner_url();
+    let mut args = vec!["adopt", "--role", &db.role];
+    args.extend(VALUES);
+
+    // Without the vocabulary: refused, saying which states and how; exit 1.
+    let out = run(&mut meetpool(
+        &owner,
+        &["adopt", "--dry-run", "--role", &db.role],
+    ));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("--payment-status-values pending=VALUE"),
+        "{text}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was changed"));
+
+    // The dry run, for scripts.
+    let mut dry = args.clone();
+    dry.extend(["--dry-run", "--json"]);
+    let out = run(&mut meetpool(&owner, &dry));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["found"]["bookings"], 9);
+    // Progress goes to stderr while it works.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("copying bookings"));
+
+    // Adopt, readable: the moves and what to look at.
+    let out = run(meetpool(&owner, &args).env("MEETPOOL_ROLE_PASSWORD", &db.role_password));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "ORDER-A2",
+        "moved: it overlapped",
+        "assign_meeting_link",
+        "serve --no-migrate",
+    ] {
+        assert!(text.contains(needle), "{needle} not in:\n{text}");
+    }
+
+    // The service, as the role adoption made, with the usual configuration.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut serve = meetpool(&db.service_url(), &["serve", "--no-migrate"])
+        .env("MEETPOOL_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MEETPOOL_ADMIN_TOKEN", "adopt-admin")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let booking = loop {
+        assert!(Instant::now() < deadline, "meetpool serve did not answer");
+        if let Ok(res) = http
+            .get(format!(
+                "http://127.0.0.1:{port}/api/bookings/00000000-0000-4000-e000-000000000003"
+            ))
+            .bearer_auth("adopt-admin")
+            .send()
+            .await
+        {
+            break res.json::<Value>().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    assert_eq!(booking["order_id"], "ORDER-A3");
+    assert_eq!(booking["payment_status"], "paid");
+    assert!(booking["meeting_link"].is_string(), "{booking}");
+}
