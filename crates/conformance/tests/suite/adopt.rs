@@ -377,6 +377,33 @@ async fn the_platform_keeps_working_and_meetpool_assigns_its_links(db: PlatformD
     .await;
     assert_eq!(platform_row(&platform, "ORDER-A4").await.2, None);
 
+    // What meetpool's own API creates, the platform's tables hold too: a
+    // link added by an operator, a checkout hold (in the platform's words).
+    let added = t.add_link("https://meet.google.com/ddd-dddd-ddd").await;
+    let in_pool: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM meeting_links_pool WHERE id = $1::uuid AND is_available",
+    )
+    .bind(&added.id)
+    .fetch_one(&platform)
+    .await
+    .unwrap();
+    assert_eq!(in_pool, 1);
+    let held = t
+        .try_create_booking(serde_json::json!({
+            "order_id": "ORDER-H1", "user_id": USER, "expert_id": EXPERT,
+            "session_type_id": HOUR, "booking_date": moved.booking_date, "booking_time": "18:00",
+            "price": 150000, "hold": true,
+        }))
+        .await
+        .expect("a hold on the new link");
+    assert_eq!(held.meeting_link_id.as_deref(), Some(added.id.as_str()));
+    let h1 = platform_row(&platform, "ORDER-H1").await;
+    assert_eq!((h1.0.as_str(), h1.1.as_str()), ("waiting", "pending"));
+    assert_eq!(
+        h1.3.as_deref(),
+        Some("https://meet.google.com/ddd-dddd-ddd")
+    );
+
     assert_eq!(t.overlaps().await, 0);
     let problems: i64 = sqlx::query_scalar("SELECT count(*) FROM meetpool.adoption_problems")
         .fetch_one(&platform)
