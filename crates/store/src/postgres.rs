@@ -228,10 +228,25 @@ impl Store for PgStore {
         // holds a session lock that it does not release when a migration
         // fails, and a pooled connection would keep it, stalling every
         // later migration on this database.
+        // Up to date: nothing to lock or create (and nothing the service's
+        // role on an adopted database would be refused).
+        if self.ready().await.is_ok() {
+            return Ok(());
+        }
         let mut conn = self.session_connection("migrating").await?;
         let Err(failed) = MIGRATOR.run_direct(&mut conn).await else {
             return Ok(());
         };
+        if let sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(db)) = &failed {
+            if db.code().as_deref() == Some("42501") {
+                return Err(StoreError::Config(format!(
+                    "this database role may not apply meetpool's migrations ({}). On a database \
+                     adopted with `meetpool adopt`, run adopt again as the tables' owner, then \
+                     `meetpool serve --no-migrate`",
+                    db.message()
+                )));
+            }
+        }
         drop(conn);
         let duplicates = sqlx::query_as(crate::DUPLICATE_ROOMS_SQL)
             .persistent(self.prepared)
