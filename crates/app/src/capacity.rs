@@ -4,7 +4,7 @@
 use jiff::civil::{Date, Time};
 use jiff::SignedDuration;
 use meetpool_domain::time::LocalSlot;
-use meetpool_domain::{peak_concurrency, SessionTypeId, Window};
+use meetpool_domain::{peak_load, SessionTypeId, Window};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -122,29 +122,34 @@ impl App {
         }
         let first = self.local_day(from)?;
         let last = self.local_day(to)?;
-        let sessions = self
-            .store()
-            .paid_sessions(Window::new(first.start, last.end))
-            .await?;
-        let enabled = usize::try_from(self.pool_status().await?.available_links).unwrap_or(0);
-        let busy: Vec<Window> = sessions
+        // Two independent reads: on two connections at once.
+        let sessions = async {
+            Ok::<_, AppError>(
+                self.store()
+                    .paid_sessions(Window::new(first.start, last.end))
+                    .await?,
+            )
+        };
+        let (sessions, status) = tokio::try_join!(sessions, self.pool_status())?;
+        let enabled = usize::try_from(status.available_links).unwrap_or(0);
+        let buffer = SignedDuration::from_mins(i64::from(self.config().buffer_minutes));
+        let busy: Vec<(Window, usize)> = sessions
             .iter()
-            .map(|(w, _)| {
-                Window::new(
-                    w.start,
-                    w.end + SignedDuration::from_mins(i64::from(self.config().buffer_minutes)),
-                )
+            .map(|s| {
+                let w = s.window;
+                (Window::new(w.start, w.end + buffer), s.sessions as usize)
             })
             .collect();
         let mut out = Vec::new();
         let mut day = from;
         while day <= to {
             let window = self.local_day(day)?;
-            let peak = peak_concurrency(&busy, &window);
+            let peak = peak_load(busy.iter().copied(), &window);
             let unassigned = sessions
                 .iter()
-                .filter(|(w, linked)| !linked && window.start <= w.start && w.start < window.end)
-                .count();
+                .filter(|s| window.start <= s.window.start && s.window.start < window.end)
+                .map(|s| s.unlinked as usize)
+                .sum();
             out.push(DayCapacity {
                 date: day.to_string(),
                 peak_sessions: peak,

@@ -215,14 +215,23 @@ mod tests {
 /// enough). Windows are half-open, so one ending as another starts do not
 /// count together.
 pub fn peak_concurrency(sessions: &[Window], during: &Window) -> usize {
-    let mut edges: Vec<(jiff::Timestamp, i32)> = sessions
-        .iter()
-        .filter(|w| w.start < during.end && during.start < w.end)
-        .flat_map(|w| [(w.start.max(during.start), 1), (w.end.min(during.end), -1)])
+    peak_load(sessions.iter().map(|w| (*w, 1)), during)
+}
+
+/// [`peak_concurrency`] of sessions given as windows, each with how many
+/// sessions share it.
+pub fn peak_load(sessions: impl IntoIterator<Item = (Window, usize)>, during: &Window) -> usize {
+    let mut edges: Vec<(jiff::Timestamp, i64)> = sessions
+        .into_iter()
+        .filter(|(w, n)| *n > 0 && w.start < during.end && during.start < w.end)
+        .flat_map(|(w, n)| {
+            let n = i64::try_from(n).unwrap_or(i64::MAX);
+            [(w.start.max(during.start), n), (w.end.min(during.end), -n)]
+        })
         .collect();
     // Ends before starts at the same instant.
     edges.sort();
-    let (mut now, mut peak) = (0i32, 0i32);
+    let (mut now, mut peak) = (0i64, 0i64);
     for (_, step) in edges {
         now += step;
         peak = peak.max(now);
@@ -263,5 +272,25 @@ mod peak_tests {
             "clipped to the day"
         );
         assert_eq!(peak_concurrency(&[w(30, 31)], &day), 0);
+    }
+
+    #[test]
+    fn a_shared_window_counts_as_its_sessions() {
+        let day = w(0, 24);
+        assert_eq!(
+            peak_load([(w(10, 12), 3), (w(11, 13), 2), (w(12, 14), 4)], &day),
+            6
+        );
+        assert_eq!(
+            peak_load([(w(10, 12), 3), (w(12, 14), 2)], &day),
+            3,
+            "back to back"
+        );
+        assert_eq!(peak_load([(w(23, 25), 5), (w(10, 11), 0)], &day), 5);
+        let singles = [w(10, 12), w(11, 13), w(11, 15), w(14, 16), w(11, 15)];
+        assert_eq!(
+            peak_load(singles.iter().map(|w| (*w, 1)), &day),
+            peak_concurrency(&singles, &day)
+        );
     }
 }

@@ -13,7 +13,7 @@ pub mod repack;
 pub mod time;
 pub mod values;
 
-pub use allocation::{choose_link, peak_concurrency, LinkCandidate, Policy};
+pub use allocation::{choose_link, peak_concurrency, peak_load, LinkCandidate, Policy};
 pub use booking::{Booking, EventKind, NewBooking};
 pub use ids::{BookingId, LinkId, SessionTypeId};
 pub use join::{join, Join};

@@ -143,9 +143,10 @@ pub trait Store: Send + Sync + 'static {
     /// sessions that overlap `during`: the pool's free time over a stretch,
     /// in one range read (availability).
     async fn link_sessions(&self, during: Window) -> Result<Vec<LinkCandidate>>;
-    /// The sessions of paid bookings that overlap `during`, each with
-    /// whether it holds a link.
-    async fn paid_sessions(&self, during: Window) -> Result<Vec<(Window, bool)>>;
+    /// The sessions of paid bookings that overlap `during`, counted by
+    /// window (in no particular order): at busy times many sessions share
+    /// one, and the capacity report needs only how many.
+    async fn paid_sessions(&self, during: Window) -> Result<Vec<PaidWindow>>;
     /// Every pair of bookings that hold the same link at overlapping times
     /// (always empty unless the invariant broke).
     async fn overlapping_pairs(&self) -> Result<Vec<(BookingId, BookingId)>>;

@@ -235,3 +235,12 @@ pub struct ClaimedChange {
     pub id: i64,
     pub change: PlatformChange,
 }
+
+/// The paid sessions that share one window: how many, and how many of
+/// them hold no link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PaidWindow {
+    pub window: Window,
+    pub sessions: u32,
+    pub unlinked: u32,
+}

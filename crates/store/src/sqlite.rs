@@ -25,8 +25,8 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use crate::error::Kind;
 use crate::{
     Backend, BookingChange, BookingFilter, ConnectOptions, DbSettings, Event, Link, LinkChange,
-    LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PaymentChange, PoolStatus, Result,
-    Schedule, SessionType, Store, StoreError, Tx, MOVED,
+    LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PaidWindow, PaymentChange, PoolStatus,
+    Result, Schedule, SessionType, Store, StoreError, Tx, MOVED,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -416,10 +416,12 @@ impl Store for SqliteStore {
         links_from(&rows)
     }
 
-    async fn paid_sessions(&self, during: Window) -> Result<Vec<(Window, bool)>> {
+    async fn paid_sessions(&self, during: Window) -> Result<Vec<PaidWindow>> {
         let rows = sqlx::query(
-            "SELECT starts_at, ends_at, meeting_link_id IS NOT NULL AS linked FROM bookings \
-             WHERE payment_status = 'paid' AND starts_at < ?2 AND ends_at > ?1 AND starts_at > ?3",
+            "SELECT starts_at, ends_at, count(*) AS sessions, \
+               sum(meeting_link_id IS NULL) AS unlinked FROM bookings \
+             WHERE payment_status = 'paid' AND starts_at < ?2 AND ends_at > ?1 AND starts_at > ?3 \
+             GROUP BY starts_at, ends_at",
         )
         .bind(ts_out(during.start))
         .bind(ts_out(during.end))
@@ -430,10 +432,14 @@ impl Store for SqliteStore {
             .map(|r| {
                 let start: String = r.try_get("starts_at")?;
                 let end: String = r.try_get("ends_at")?;
-                Ok((
-                    Window::new(ts_in(&start)?, ts_in(&end)?),
-                    r.try_get("linked")?,
-                ))
+                let count = |name: &str| -> Result<u32> {
+                    u32::try_from(r.try_get::<i64, _>(name)?).map_err(StoreError::corrupt)
+                };
+                Ok(PaidWindow {
+                    window: Window::new(ts_in(&start)?, ts_in(&end)?),
+                    sessions: count("sessions")?,
+                    unlinked: count("unlinked")?,
+                })
             })
             .collect()
     }

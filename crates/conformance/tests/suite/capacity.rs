@@ -9,6 +9,7 @@ on_both!(
     availability_is_what_a_hold_at_that_start_gets,
     availability_counts_the_buffer_as_a_booking_does,
     capacity_counts_each_days_peak_against_the_pool,
+    capacity_counts_every_session_of_a_shared_window,
 );
 
 const DAY: &str = "2031-05-06";
@@ -142,4 +143,40 @@ async fn capacity_counts_each_days_peak_against_the_pool(t: TestApp) {
         let (s, _) = t.get(&format!("/api/capacity?{bad}")).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }
+}
+
+/// Many sessions share one window at busy times (the store counts them by
+/// window): each still counts, linked or not, and a session carries its
+/// count into the next day.
+async fn capacity_counts_every_session_of_a_shared_window(t: TestApp) {
+    t.add_link("https://meet.google.com/aaa-aaaa-aaa").await;
+    t.add_link("https://meet.google.com/bbb-bbbb-bbb").await;
+    let st = t.create_session_type(60).await;
+    // Two take the links; the third and fourth wait without one.
+    for _ in 0..3 {
+        t.create_booking(&st, DAY, "12:00", "paid").await;
+    }
+    t.create_booking(&st, DAY, "12:30", "paid").await;
+    t.create_booking(&st, "2031-05-07", "23:30", "paid").await;
+    t.create_booking(&st, "2031-05-07", "23:30", "failed").await;
+
+    let (s, days) = t.get("/api/capacity?from=2031-05-06&to=2031-05-08").await;
+    assert_eq!(s, StatusCode::OK, "{days}");
+    let row = |d: &Value| {
+        (
+            d["date"].as_str().unwrap().to_owned(),
+            d["peak_sessions"].as_u64().unwrap(),
+            d["headroom"].as_i64().unwrap(),
+            d["unassigned"].as_u64().unwrap(),
+            d["warning"].as_bool().unwrap(),
+        )
+    };
+    assert_eq!(
+        days.as_array().unwrap().iter().map(row).collect::<Vec<_>>(),
+        vec![
+            ("2031-05-06".to_owned(), 4, -2, 2, true),
+            ("2031-05-07".to_owned(), 1, 1, 0, false),
+            ("2031-05-08".to_owned(), 1, 1, 0, false),
+        ]
+    );
 }
