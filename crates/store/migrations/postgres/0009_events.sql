@@ -1,0 +1,118 @@
+-- Outbound events. Every change a platform must hear about is written to
+-- `outbound_events` by the database itself, in the transaction that makes
+-- the change: a rolled-back change leaves no event and a committed one
+-- always has its event, whoever wrote it (the service, an operator's SQL).
+-- The service delivers the rows and records each one's fate on it.
+
+-- Whether changes write events: on while the service is configured to
+-- deliver them, so that a database without a receiver does not pile up
+-- events nobody will take.
+ALTER TABLE meetpool_settings ADD COLUMN events_enabled boolean NOT NULL DEFAULT false;
+
+CREATE TABLE outbound_events (
+    -- Commit order per booking: a booking's changes are serialised by its
+    -- row lock, so its events' numbers follow the order they happened in.
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- `webhook-id`: unique, the same on every attempt.
+    id text NOT NULL UNIQUE DEFAULT 'evt_' || replace(gen_random_uuid()::text, '-', ''),
+    type text NOT NULL,
+    booking_id uuid,
+    -- Events about a state rather than a change (pool.low) are raised once
+    -- per key.
+    dedup_key text UNIQUE,
+    data jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    -- A replica delivering the event holds it until then; a replica that
+    -- died holding it lets it go when this passes.
+    leased_until timestamptz,
+    last_error text,
+    delivered_at timestamptz
+);
+CREATE INDEX outbound_events_due ON outbound_events (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX outbound_events_booking ON outbound_events (booking_id, seq) WHERE status = 'pending';
+CREATE INDEX outbound_events_status ON outbound_events (status, seq);
+
+-- A booking as events carry it: the same text on both databases.
+CREATE VIEW outbound_booking AS
+SELECT b.id, jsonb_build_object(
+    'id', b.id, 'order_id', b.order_id, 'user_id', b.user_id, 'expert_id', b.expert_id,
+    'session_type_id', b.session_type_id,
+    'booking_date', to_char(b.booking_date, 'YYYY-MM-DD'),
+    'booking_time', to_char(b.booking_time, 'HH24:MI'),
+    'starts_at', to_char(b.starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+    'ends_at', to_char(b.ends_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+    'price', b.price, 'payment_status', b.payment_status, 'status', b.status,
+    'meeting_link_id', b.meeting_link_id, 'meeting_link', l.meeting_link,
+    'reschedules', b.reschedules, 'join_token', b.join_token) AS doc
+FROM bookings b LEFT JOIN meeting_links_pool l ON l.id = b.meeting_link_id;
+
+-- One event per kind of change, in this order: the payment, the time,
+-- then the link.
+CREATE FUNCTION meetpool_booking_outbound() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    booking jsonb;
+BEGIN
+    IF NOT (SELECT events_enabled FROM meetpool_settings WHERE id = 1) THEN
+        RETURN NULL;
+    END IF;
+    SELECT doc INTO booking FROM outbound_booking WHERE id = NEW.id;
+    IF NEW.payment_status IS DISTINCT FROM OLD.payment_status THEN
+        INSERT INTO outbound_events (type, booking_id, data) VALUES (
+            'booking.payment_changed', NEW.id,
+            jsonb_build_object('booking', booking, 'previous_payment_status', OLD.payment_status));
+    END IF;
+    IF (NEW.starts_at, NEW.ends_at, NEW.session_type_id)
+       IS DISTINCT FROM (OLD.starts_at, OLD.ends_at, OLD.session_type_id) THEN
+        INSERT INTO outbound_events (type, booking_id, data) VALUES (
+            'booking.rescheduled', NEW.id,
+            jsonb_build_object('booking', booking, 'previous', jsonb_build_object(
+                'booking_date', to_char(OLD.booking_date, 'YYYY-MM-DD'),
+                'booking_time', to_char(OLD.booking_time, 'HH24:MI'),
+                'starts_at', to_char(OLD.starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                'ends_at', to_char(OLD.ends_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                'session_type_id', OLD.session_type_id)));
+    END IF;
+    IF NEW.meeting_link_id IS DISTINCT FROM OLD.meeting_link_id THEN
+        INSERT INTO outbound_events (type, booking_id, data) VALUES (
+            CASE WHEN OLD.meeting_link_id IS NULL THEN 'booking.link_assigned'
+                 WHEN NEW.meeting_link_id IS NULL THEN 'booking.link_released'
+                 ELSE 'booking.link_changed' END,
+            NEW.id,
+            jsonb_build_object('booking', booking, 'previous_link',
+                (SELECT jsonb_build_object('id', l.id, 'meeting_link', l.meeting_link)
+                 FROM meeting_links_pool l WHERE l.id = OLD.meeting_link_id)));
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER bookings_outbound AFTER UPDATE ON bookings FOR EACH ROW
+WHEN (NEW.payment_status IS DISTINCT FROM OLD.payment_status
+      OR NEW.meeting_link_id IS DISTINCT FROM OLD.meeting_link_id
+      OR NEW.starts_at IS DISTINCT FROM OLD.starts_at
+      OR NEW.ends_at IS DISTINCT FROM OLD.ends_at
+      OR NEW.session_type_id IS DISTINCT FROM OLD.session_type_id)
+EXECUTE FUNCTION meetpool_booking_outbound();
+
+-- A booking that needed a link and found none free.
+CREATE FUNCTION meetpool_exhausted_outbound() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT (SELECT events_enabled FROM meetpool_settings WHERE id = 1) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO outbound_events (type, booking_id, data)
+    SELECT 'pool.exhausted', NEW.booking_id,
+           jsonb_build_object('booking', v.doc, 'enabled_links', NEW.detail -> 'enabled_links')
+    FROM outbound_booking v WHERE v.id = NEW.booking_id;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER booking_events_outbound AFTER INSERT ON booking_events FOR EACH ROW
+WHEN (NEW.kind = 'pool_exhausted')
+EXECUTE FUNCTION meetpool_exhausted_outbound();
