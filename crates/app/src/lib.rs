@@ -22,6 +22,7 @@ mod bookings;
 mod capacity;
 mod config;
 mod error;
+mod events;
 mod filter;
 mod join;
 mod links;
@@ -43,6 +44,10 @@ pub use bookings::{AssignOutcome, BookingInput, PaymentOutcome};
 pub use capacity::{Availability, DayCapacity, CAPACITY_MAX_DAYS};
 pub use config::{Config, MidtransVerify};
 pub use error::AppError;
+pub use events::{
+    parse_duration, parse_schedule, DeliveryView, EventsConfig, DEFAULT_RETRY_SCHEDULE,
+    DEFAULT_TIMEOUT, DELIVERIES_MAX,
+};
 pub use filter::BookingQuery;
 pub use join::JoinView;
 pub use links::LinkInput;
@@ -60,6 +65,7 @@ pub struct App {
     http: reqwest::Client,
     settler: Arc<settle::Settler>,
     counters: Arc<metrics::Counters>,
+    events: Arc<events::Events>,
 }
 
 impl App {
@@ -73,6 +79,7 @@ impl App {
                 .expect("HTTP client"),
             settler: Arc::default(),
             counters: Arc::default(),
+            events: Arc::default(),
         }
     }
 
@@ -95,6 +102,7 @@ impl App {
     pub async fn prepare_database(&self) -> Result<()> {
         self.store.migrate().await?;
         self.store.configure(&self.config.db_settings()).await?;
+        self.record_events(self.config.events.is_some()).await?;
         Ok(())
     }
 
@@ -108,6 +116,11 @@ impl App {
             self.store.migrate().await?;
         } else {
             self.store.ready().await?;
+        }
+        if self.config.events.is_some() {
+            // Events stay on for every replica until `meetpool migrate`
+            // runs without an events URL.
+            self.record_events(true).await?;
         }
         let mine = self.config.db_settings();
         let shared = self.store.adopt_settings(&mine).await?;
