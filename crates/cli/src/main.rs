@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod events;
 mod output;
 
 use std::process::ExitCode;

@@ -8,6 +8,7 @@ mod auth;
 mod bookings;
 mod cors;
 mod error;
+mod events;
 mod extract;
 mod health;
 mod join;
@@ -55,7 +56,8 @@ fn api(cors: Option<CorsLayer>) -> OpenApiRouter<AppState> {
         .merge(session_types::router())
         .merge(links::router())
         .merge(bookings::router())
-        .merge(pool::router());
+        .merge(pool::router())
+        .merge(events::router());
     let previous = seed::router().merge(midtrans::previous_system());
     let previous = match cors {
         Some(cors) => previous.layer(cors),

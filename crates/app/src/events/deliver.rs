@@ -100,9 +100,11 @@ impl App {
             .await;
         let result = match sent {
             // The answer is read so that the connection can be kept.
-            Ok(res) if res.status().is_success() => res.bytes().await.map(drop).map_err(|e| {
-                failure(&e, config.timeout)
-            }),
+            Ok(res) if res.status().is_success() => res
+                .bytes()
+                .await
+                .map(drop)
+                .map_err(|e| failure(&e, config.timeout)),
             Ok(res) => Err(format!("answered HTTP {}", res.status().as_u16())),
             Err(e) => Err(failure(&e, config.timeout)),
         };
@@ -125,7 +127,12 @@ impl App {
                 }
             },
         };
-        match self.store().outbox().record(event.seq, event.attempts, &attempt).await {
+        match self
+            .store()
+            .outbox()
+            .record(event.seq, event.attempts, &attempt)
+            .await
+        {
             Ok(()) => self.events.metrics.count(outcome),
             Err(e) => {
                 // The lease runs out and the event goes again.
@@ -145,7 +152,10 @@ impl App {
         if let (Some(Value::String(token)), Some(data)) = (token, data.as_object_mut()) {
             let base = self.config().public_url.trim_end_matches('/');
             data.insert("join_url".into(), json!(format!("{base}/j/{token}")));
-            data.insert("calendar_url".into(), json!(format!("{base}/j/{token}.ics")));
+            data.insert(
+                "calendar_url".into(),
+                json!(format!("{base}/j/{token}.ics")),
+            );
         }
         json!({
             "type": event.kind,
@@ -158,7 +168,9 @@ impl App {
     /// Raises `pool.low` for each of the coming days whose peak reaches the
     /// pool's size, once per day and pool size.
     async fn raise_pool_low(&self) {
-        let today = Timestamp::now().to_zoned(self.config().timezone.clone()).date();
+        let today = Timestamp::now()
+            .to_zoned(self.config().timezone.clone())
+            .date();
         let Ok(last) = today.checked_add(jiff::Span::new().days(POOL_LOW_DAYS - 1)) else {
             return;
         };

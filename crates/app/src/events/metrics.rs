@@ -6,7 +6,9 @@ use std::time::Duration;
 use meetpool_store::OutboxStats;
 
 /// Upper bounds of the delivery-lag histogram, in seconds.
-const LAG_BUCKETS: [f64; 11] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0, 600.0, 3600.0];
+const LAG_BUCKETS: [f64; 11] = [
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0, 600.0, 3600.0,
+];
 
 #[derive(Default)]
 pub(crate) struct EventMetrics {
@@ -20,7 +22,9 @@ pub(crate) struct EventMetrics {
 /// What became of one attempt, for the counters.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Outcome {
-    Delivered { lag: Duration },
+    Delivered {
+        lag: Duration,
+    },
     /// Failed; another attempt is scheduled.
     Retried,
     /// Failed, and the schedule is spent.
@@ -88,7 +92,12 @@ impl EventMetrics {
         if let Some(s) = stats {
             let oldest = s
                 .oldest_pending
-                .map(|t| jiff::Timestamp::now().duration_since(t).as_secs_f64().max(0.0))
+                .map(|t| {
+                    jiff::Timestamp::now()
+                        .duration_since(t)
+                        .as_secs_f64()
+                        .max(0.0)
+                })
                 .unwrap_or(0.0);
             let _ = write!(
                 out,
