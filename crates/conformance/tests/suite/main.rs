@@ -42,6 +42,7 @@ mod admin;
 mod assignment;
 mod capacity;
 mod cors;
+mod events;
 mod holds;
 mod invariant;
 mod join;
