@@ -88,8 +88,7 @@ async fn receive(
     if !seen.ids.insert(id) {
         seen.duplicates += 1;
     } else if let Some(written) = written {
-        seen.lags
-            .push(now.duration_since(written).unsigned_abs());
+        seen.lags.push(now.duration_since(written).unsigned_abs());
     }
     StatusCode::NO_CONTENT
 }

@@ -67,11 +67,18 @@ pub struct OutboundEvent {
 /// What became of one attempt.
 #[derive(Clone, Debug)]
 pub enum Attempt {
-    Delivered { at: Timestamp },
+    Delivered {
+        at: Timestamp,
+    },
     /// Failed; tried again from `next`.
-    RetryAt { error: String, next: Timestamp },
+    RetryAt {
+        error: String,
+        next: Timestamp,
+    },
     /// Failed, and the schedule is spent.
-    GaveUp { error: String },
+    GaveUp {
+        error: String,
+    },
 }
 
 /// The log at a glance, for the metrics.
@@ -101,14 +108,14 @@ pub trait Outbox: Send + Sync {
         limit: u32,
     ) -> Result<Vec<OutboundEvent>>;
 
-    /// Records the outcome of the attempt that claimed `seq` as its
-    /// `attempt`th; ignored when the event was claimed again since (its
-    /// lease had passed).
-    async fn record(&self, seq: i64, attempt: u32, outcome: &Attempt) -> Result<()>;
+    /// Records the outcomes of attempts, each as (`seq`, the attempt count
+    /// its claim returned, the outcome), in one statement where the
+    /// database allows; an outcome is ignored when its event was claimed
+    /// again since (its lease had passed).
+    async fn record(&self, outcomes: &[(i64, u32, Attempt)]) -> Result<()>;
 
     /// Events by status (all when `None`), newest first.
-    async fn list(&self, status: Option<DeliveryStatus>, limit: u32)
-        -> Result<Vec<OutboundEvent>>;
+    async fn list(&self, status: Option<DeliveryStatus>, limit: u32) -> Result<Vec<OutboundEvent>>;
 
     /// Makes an undelivered event due at `now` with a fresh schedule.
     /// [`crate::StoreError::NotFound`] for an unknown id,

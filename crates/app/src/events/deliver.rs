@@ -79,12 +79,31 @@ impl App {
             if batch.is_empty() {
                 return;
             }
-            join_all(batch.into_iter().map(|e| self.deliver(config, client, e))).await;
+            let sent = join_all(batch.iter().map(|e| self.deliver(config, client, e))).await;
+            let outcomes: Vec<_> = batch
+                .iter()
+                .zip(&sent)
+                .map(|(e, (attempt, _))| (e.seq, e.attempts, attempt.clone()))
+                .collect();
+            if let Err(e) = self.store().outbox().record(&outcomes).await {
+                // The leases run out and the events go again.
+                warn!(error = %e, "cannot record deliveries; they will be sent again");
+                return;
+            }
+            for (_, outcome) in sent {
+                self.events.metrics.count(outcome);
+            }
         }
     }
 
-    async fn deliver(&self, config: &EventsConfig, client: &reqwest::Client, event: OutboundEvent) {
-        let body = self.event_body(&event);
+    /// One attempt at `event`, and what became of it.
+    async fn deliver(
+        &self,
+        config: &EventsConfig,
+        client: &reqwest::Client,
+        event: &OutboundEvent,
+    ) -> (Attempt, Outcome) {
+        let body = self.event_body(event);
         let timestamp = Timestamp::now().as_second();
         let sent = client
             .post(&config.url)
@@ -127,18 +146,7 @@ impl App {
                 }
             },
         };
-        match self
-            .store()
-            .outbox()
-            .record(event.seq, event.attempts, &attempt)
-            .await
-        {
-            Ok(()) => self.events.metrics.count(outcome),
-            Err(e) => {
-                // The lease runs out and the event goes again.
-                warn!(event_id = %event.id, error = %e, "cannot record an event's delivery; it will be sent again");
-            }
-        }
+        (attempt, outcome)
     }
 
     /// `{"type", "timestamp", "data"}`, with the booking's join and

@@ -9,9 +9,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::{ts, PgStore};
-use crate::{
-    Attempt, DeliveryStatus, OutboundEvent, Outbox, OutboxStats, Result, StoreError,
-};
+use crate::{Attempt, DeliveryStatus, OutboundEvent, Outbox, OutboxStats, Result, StoreError};
 use meetpool_domain::BookingId;
 
 const COLUMNS: &str = "o.seq, o.id, o.type, o.booking_id, o.data::text AS data, o.created_at, \
@@ -73,35 +71,48 @@ impl Outbox for PgStore {
         Ok(events)
     }
 
-    async fn record(&self, seq: i64, attempt: u32, outcome: &Attempt) -> Result<()> {
-        let (status, error, next, delivered) = match outcome {
-            Attempt::Delivered { at } => ("delivered", None, None, Some(at.to_sqlx())),
-            Attempt::RetryAt { error, next } => {
-                ("pending", Some(error), Some(next.to_sqlx()), None)
-            }
-            Attempt::GaveUp { error } => ("failed", Some(error), None, None),
-        };
+    async fn record(&self, outcomes: &[(i64, u32, Attempt)]) -> Result<()> {
+        let mut seqs = Vec::with_capacity(outcomes.len());
+        let mut attempts = Vec::with_capacity(outcomes.len());
+        let mut statuses = Vec::with_capacity(outcomes.len());
+        let mut errors: Vec<Option<&str>> = Vec::with_capacity(outcomes.len());
+        let mut nexts = Vec::with_capacity(outcomes.len());
+        let mut delivered = Vec::with_capacity(outcomes.len());
+        for (seq, attempt, outcome) in outcomes {
+            seqs.push(*seq);
+            attempts.push(i32::try_from(*attempt).unwrap_or(i32::MAX));
+            let (status, error, next, at) = match outcome {
+                Attempt::Delivered { at } => ("delivered", None, None, Some(at.to_sqlx())),
+                Attempt::RetryAt { error, next } => {
+                    ("pending", Some(error.as_str()), Some(next.to_sqlx()), None)
+                }
+                Attempt::GaveUp { error } => ("failed", Some(error.as_str()), None, None),
+            };
+            statuses.push(status);
+            errors.push(error);
+            nexts.push(next);
+            delivered.push(at);
+        }
         sqlx::query(
-            "UPDATE outbound_events SET status = $3, last_error = $4, \
-               next_attempt_at = COALESCE($5, next_attempt_at), delivered_at = $6, leased_until = NULL \
-             WHERE seq = $1 AND attempts = $2 AND status = 'pending'",
+            "UPDATE outbound_events o SET status = r.status, last_error = r.error, \
+               next_attempt_at = COALESCE(r.next, o.next_attempt_at), delivered_at = r.delivered, \
+               leased_until = NULL \
+             FROM unnest($1::int8[], $2::int4[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[]) \
+               AS r(seq, attempt, status, error, next, delivered) \
+             WHERE o.seq = r.seq AND o.attempts = r.attempt AND o.status = 'pending'",
         )
-        .bind(seq)
-        .bind(i32::try_from(attempt).unwrap_or(i32::MAX))
-        .bind(status)
-        .bind(error)
-        .bind(next)
+        .bind(seqs)
+        .bind(attempts)
+        .bind(statuses)
+        .bind(errors)
+        .bind(nexts)
         .bind(delivered)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    async fn list(
-        &self,
-        status: Option<DeliveryStatus>,
-        limit: u32,
-    ) -> Result<Vec<OutboundEvent>> {
+    async fn list(&self, status: Option<DeliveryStatus>, limit: u32) -> Result<Vec<OutboundEvent>> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM outbound_events o WHERE ($1::text IS NULL OR o.status = $1) \
              ORDER BY o.seq DESC LIMIT $2"

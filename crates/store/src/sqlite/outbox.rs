@@ -6,9 +6,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::{ts_in, uuid_in, SqliteStore};
-use crate::{
-    Attempt, DeliveryStatus, OutboundEvent, Outbox, OutboxStats, Result, StoreError,
-};
+use crate::{Attempt, DeliveryStatus, OutboundEvent, Outbox, OutboxStats, Result, StoreError};
 
 const COLUMNS: &str = "seq, id, type, booking_id, data, created_at, status, attempts, \
     next_attempt_at, last_error, delivered_at";
@@ -35,6 +33,33 @@ fn event_row(r: &SqliteRow) -> Result<OutboundEvent> {
         last_error: r.try_get("last_error")?,
         delivered_at: delivered.as_deref().map(ts_in).transpose()?,
     })
+}
+
+async fn record_one(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    seq: i64,
+    attempt: u32,
+    outcome: &Attempt,
+) -> Result<()> {
+    let (status, error, next, delivered) = match outcome {
+        Attempt::Delivered { at } => ("delivered", None, None, Some(ms(*at))),
+        Attempt::RetryAt { error, next } => ("pending", Some(error), Some(ms(*next)), None),
+        Attempt::GaveUp { error } => ("failed", Some(error), None, None),
+    };
+    sqlx::query(
+        "UPDATE outbound_events SET status = ?3, last_error = ?4, \
+           next_attempt_at = COALESCE(?5, next_attempt_at), delivered_at = ?6, leased_until = NULL \
+         WHERE seq = ?1 AND attempts = ?2 AND status = 'pending'",
+    )
+    .bind(seq)
+    .bind(i64::from(attempt))
+    .bind(status)
+    .bind(error)
+    .bind(next)
+    .bind(delivered)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -75,34 +100,17 @@ impl Outbox for SqliteStore {
         Ok(events)
     }
 
-    async fn record(&self, seq: i64, attempt: u32, outcome: &Attempt) -> Result<()> {
+    async fn record(&self, outcomes: &[(i64, u32, Attempt)]) -> Result<()> {
         let _guard = self.write_lock.lock().await;
-        let (status, error, next, delivered) = match outcome {
-            Attempt::Delivered { at } => ("delivered", None, None, Some(ms(*at))),
-            Attempt::RetryAt { error, next } => ("pending", Some(error), Some(ms(*next)), None),
-            Attempt::GaveUp { error } => ("failed", Some(error), None, None),
-        };
-        sqlx::query(
-            "UPDATE outbound_events SET status = ?3, last_error = ?4, \
-               next_attempt_at = COALESCE(?5, next_attempt_at), delivered_at = ?6, leased_until = NULL \
-             WHERE seq = ?1 AND attempts = ?2 AND status = 'pending'",
-        )
-        .bind(seq)
-        .bind(i64::from(attempt))
-        .bind(status)
-        .bind(error)
-        .bind(next)
-        .bind(delivered)
-        .execute(&self.pool)
-        .await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for (seq, attempt, outcome) in outcomes {
+            record_one(&mut tx, *seq, *attempt, outcome).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
-    async fn list(
-        &self,
-        status: Option<DeliveryStatus>,
-        limit: u32,
-    ) -> Result<Vec<OutboundEvent>> {
+    async fn list(&self, status: Option<DeliveryStatus>, limit: u32) -> Result<Vec<OutboundEvent>> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM outbound_events WHERE (?1 IS NULL OR status = ?1) \
              ORDER BY seq DESC LIMIT ?2"
