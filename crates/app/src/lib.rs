@@ -102,7 +102,9 @@ impl App {
     pub async fn prepare_database(&self) -> Result<()> {
         self.store.migrate().await?;
         self.store.configure(&self.config.db_settings()).await?;
-        self.record_events(self.config.events.is_some()).await?;
+        if self.config.events.is_some() {
+            self.record_events(true).await?;
+        }
         Ok(())
     }
 
@@ -118,8 +120,10 @@ impl App {
             self.store.ready().await?;
         }
         if self.config.events.is_some() {
-            // Events stay on for every replica until `meetpool migrate`
-            // runs without an events URL.
+            // On for every replica from now on: a replica or a migration
+            // without the URL leaves it on, so that no change goes
+            // unrecorded while another replica delivers (`meetpool events
+            // off` turns it off).
             self.record_events(true).await?;
         }
         let mine = self.config.db_settings();

@@ -23,6 +23,13 @@ pub enum EventsCommand {
     /// Send an undelivered event again now (a failed one gets a fresh
     /// retry schedule).
     Retry { id: String },
+    /// Start writing events for every change (`serve` with an events URL
+    /// does it too).
+    On,
+    /// Stop writing events: for a database whose platform no longer
+    /// receives them (a replica started with an events URL turns them on
+    /// again).
+    Off,
 }
 
 /// The events configuration the flags and environment describe: none
@@ -84,6 +91,15 @@ pub async fn run(app: &App, cmd: EventsCommand, as_json: bool) -> anyhow::Result
                     "LAST ERROR",
                 ],
                 &rows,
+            );
+            Ok(())
+        }
+        EventsCommand::On | EventsCommand::Off => {
+            let on = matches!(cmd, EventsCommand::On);
+            app.record_events(on).await?;
+            println!(
+                "events are {} for every change",
+                if on { "written" } else { "no longer written" }
             );
             Ok(())
         }

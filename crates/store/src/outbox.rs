@@ -96,7 +96,9 @@ pub trait Outbox: Send + Sync {
     /// database's setting).
     async fn set_recording(&self, on: bool) -> Result<()>;
 
-    /// Claims up to `limit` events due at `now`, oldest first, until
+    /// Claims up to `limit` events due at `now`, longest due first (so
+    /// that a backlog waiting for its retries is not read on every claim),
+    /// until
     /// `lease_until`: each one's attempt count goes up, and no other claim
     /// returns it before the lease passes. An event is not due while an
     /// earlier event of its booking is pending, so a booking's events go

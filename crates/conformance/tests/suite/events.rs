@@ -22,6 +22,7 @@ on_both!(
     two_replicas_deliver_every_event_once,
     without_an_events_url_no_event_is_written,
     a_day_whose_peak_reaches_the_pool_raises_pool_low_once,
+    events_stay_on_for_every_replica_until_turned_off,
 );
 
 const DAY: &str = "2031-06-03";
@@ -510,4 +511,32 @@ async fn a_day_whose_peak_reaches_the_pool_raises_pool_low_once(backend: Backend
         1,
         "raised once"
     );
+}
+
+async fn events_stay_on_for_every_replica_until_turned_off(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let t = start(backend, &receiver).await;
+    t.add_link(ROOM_A).await;
+    let st = t.create_session_type(60).await;
+    // A migration run without the events URL (a deploy step, say) leaves
+    // them on.
+    let store = meetpool_store::connect(&t.db.url, &Default::default())
+        .await
+        .unwrap();
+    let plain = meetpool_app::App::new(
+        std::sync::Arc::from(store),
+        meetpool_app::Config::new("UTC").unwrap(),
+    );
+    plain.prepare_database().await.unwrap();
+    let first = t.create_booking(&st, DAY, "10:00", "paid").await;
+    let got = receiver.wait_for_accepted(1).await;
+    assert_eq!(got[0].booking_id(), Some(first.id.as_str()));
+
+    // Turned off (`meetpool events off`): changes write nothing.
+    plain.record_events(false).await.unwrap();
+    t.set_payment_status(&first.id, "refunded").await.unwrap();
+    assert_eq!(deliveries(&t, "").await.len(), 1);
+    plain.record_events(true).await.unwrap();
+    t.create_booking(&st, DAY, "11:00", "paid").await;
+    receiver.wait_for_accepted(2).await;
 }

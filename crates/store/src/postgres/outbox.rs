@@ -57,7 +57,7 @@ impl Outbox for PgStore {
                  AND (e.leased_until IS NULL OR e.leased_until <= $1) \
                  AND NOT EXISTS (SELECT 1 FROM outbound_events p \
                    WHERE p.status = 'pending' AND p.booking_id = e.booking_id AND p.seq < e.seq) \
-               ORDER BY e.seq LIMIT $3 FOR UPDATE SKIP LOCKED) \
+               ORDER BY e.next_attempt_at, e.seq LIMIT $3 FOR UPDATE SKIP LOCKED) \
              UPDATE outbound_events o SET attempts = o.attempts + 1, leased_until = $2 \
              FROM due WHERE o.seq = due.seq RETURNING {COLUMNS}"
         ))

@@ -87,7 +87,7 @@ impl Outbox for SqliteStore {
                  AND (e.leased_until IS NULL OR e.leased_until <= ?1) \
                  AND (e.booking_id IS NULL OR NOT EXISTS (SELECT 1 FROM outbound_events p \
                    WHERE p.status = 'pending' AND p.booking_id = e.booking_id AND p.seq < e.seq)) \
-               ORDER BY e.seq LIMIT ?3) \
+               ORDER BY e.next_attempt_at, e.seq LIMIT ?3) \
              RETURNING {COLUMNS}"
         ))
         .bind(ms(now))
