@@ -19,7 +19,7 @@ CREATE TABLE outbound_events (
     booking_id uuid,
     -- Events about a state rather than a change (pool.low) are raised once
     -- per key.
-    dedup_key text UNIQUE,
+    dedup_key text,
     data jsonb NOT NULL,
     created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
@@ -31,9 +31,12 @@ CREATE TABLE outbound_events (
     last_error text,
     delivered_at timestamptz
 );
-CREATE INDEX outbound_events_due ON outbound_events (next_attempt_at) WHERE status = 'pending';
+-- Only undelivered events are indexed beyond their ids: a delivered event
+-- leaves the partial indexes, so the log's growth does not slow the claims.
+CREATE INDEX outbound_events_due ON outbound_events (next_attempt_at, seq) WHERE status = 'pending';
 CREATE INDEX outbound_events_booking ON outbound_events (booking_id, seq) WHERE status = 'pending';
-CREATE INDEX outbound_events_status ON outbound_events (status, seq);
+CREATE INDEX outbound_events_failed ON outbound_events (seq) WHERE status = 'failed';
+CREATE UNIQUE INDEX outbound_events_dedup ON outbound_events (dedup_key) WHERE dedup_key IS NOT NULL;
 
 -- A booking as events carry it: the same text on both databases.
 CREATE VIEW outbound_booking AS

@@ -2,6 +2,9 @@
 //! claim skips the rows another replica is claiming (`FOR UPDATE SKIP
 //! LOCKED`) and leases what it takes, so that each event is in one
 //! replica's hands at a time, and back in the pool when that replica died.
+//! A booking's first pending event is found by one probe of
+//! `outbound_events_booking` per due event: a scalar subquery, which the
+//! planner cannot turn into a join over the whole backlog.
 use jiff::Timestamp;
 use jiff_sqlx::ToSqlx;
 use sqlx::postgres::PgRow;
@@ -55,8 +58,8 @@ impl Outbox for PgStore {
             "WITH due AS (SELECT e.seq FROM outbound_events e \
                WHERE e.status = 'pending' AND e.next_attempt_at <= $1 \
                  AND (e.leased_until IS NULL OR e.leased_until <= $1) \
-                 AND NOT EXISTS (SELECT 1 FROM outbound_events p \
-                   WHERE p.status = 'pending' AND p.booking_id = e.booking_id AND p.seq < e.seq) \
+                 AND (e.booking_id IS NULL OR e.seq = (SELECT min(p.seq) FROM outbound_events p \
+                   WHERE p.status = 'pending' AND p.booking_id = e.booking_id)) \
                ORDER BY e.next_attempt_at, e.seq LIMIT $3 FOR UPDATE SKIP LOCKED) \
              UPDATE outbound_events o SET attempts = o.attempts + 1, leased_until = $2 \
              FROM due WHERE o.seq = due.seq RETURNING {COLUMNS}"
@@ -156,7 +159,7 @@ impl Outbox for PgStore {
         let row = sqlx::query(
             "SELECT (SELECT count(*) FROM outbound_events WHERE status = 'pending') AS pending, \
                (SELECT count(*) FROM outbound_events WHERE status = 'failed') AS failed, \
-               (SELECT created_at FROM outbound_events WHERE status = 'pending' ORDER BY seq LIMIT 1) AS oldest",
+               (SELECT min(created_at) FROM outbound_events WHERE status = 'pending') AS oldest",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -173,7 +176,7 @@ impl Outbox for PgStore {
         let done = sqlx::query(
             "INSERT INTO outbound_events (type, dedup_key, data) \
              SELECT $1, $2, $3::jsonb WHERE (SELECT events_enabled FROM meetpool_settings WHERE id = 1) \
-             ON CONFLICT (dedup_key) DO NOTHING",
+             ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING",
         )
         .bind(kind)
         .bind(dedup_key)

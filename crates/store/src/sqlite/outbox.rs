@@ -85,8 +85,8 @@ impl Outbox for SqliteStore {
              WHERE seq IN (SELECT e.seq FROM outbound_events e \
                WHERE e.status = 'pending' AND e.next_attempt_at <= ?1 \
                  AND (e.leased_until IS NULL OR e.leased_until <= ?1) \
-                 AND (e.booking_id IS NULL OR NOT EXISTS (SELECT 1 FROM outbound_events p \
-                   WHERE p.status = 'pending' AND p.booking_id = e.booking_id AND p.seq < e.seq)) \
+                 AND (e.booking_id IS NULL OR e.seq = (SELECT min(p.seq) FROM outbound_events p \
+                   WHERE p.status = 'pending' AND p.booking_id = e.booking_id)) \
                ORDER BY e.next_attempt_at, e.seq LIMIT ?3) \
              RETURNING {COLUMNS}"
         ))
@@ -155,7 +155,7 @@ impl Outbox for SqliteStore {
         let (pending, failed, oldest): (i64, i64, Option<String>) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM outbound_events WHERE status = 'pending'), \
                (SELECT count(*) FROM outbound_events WHERE status = 'failed'), \
-               (SELECT created_at FROM outbound_events WHERE status = 'pending' ORDER BY seq LIMIT 1)",
+               (SELECT min(created_at) FROM outbound_events WHERE status = 'pending')",
         )
         .fetch_one(&self.pool)
         .await?;
