@@ -23,7 +23,7 @@ use meetpool_domain::{
 
 pub use error::{DuplicateRoom, StoreError};
 pub use model::*;
-pub use outbox::{Attempt, DeliveryStatus, OutboundEvent, Outbox, OutboxStats};
+pub use outbox::{Attempt, Claim, DeliveryStatus, OutboundEvent, Outbox, OutboxStats};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

@@ -81,6 +81,19 @@ pub enum Attempt {
     },
 }
 
+/// Events in one replica's hands for an attempt.
+#[async_trait]
+pub trait Claim: Send {
+    /// The events, in order of writing, each with `attempts` counting the
+    /// attempt about to be made.
+    fn events(&self) -> &[OutboundEvent];
+
+    /// Records each attempt's outcome (by the event's `seq`) and lets the
+    /// events go. Dropping a claim instead leaves the events as they were,
+    /// due again.
+    async fn record(self: Box<Self>, outcomes: &[(i64, Attempt)]) -> Result<()>;
+}
+
 /// The log at a glance, for the metrics.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OutboxStats {
@@ -98,23 +111,17 @@ pub trait Outbox: Send + Sync {
 
     /// Claims up to `limit` events due at `now`, longest due first (so
     /// that a backlog waiting for its retries is not read on every claim),
-    /// until
-    /// `lease_until`: each one's attempt count goes up, and no other claim
-    /// returns it before the lease passes. An event is not due while an
-    /// earlier event of its booking is pending, so a booking's events go
-    /// out in order and never two at once.
+    /// for one attempt each: no other claim returns them until the claim
+    /// is recorded or dropped, or, should this process die, until
+    /// `lease_until`. An event is not due while an earlier event of its
+    /// booking is pending, so a booking's events go out in order and never
+    /// two at once.
     async fn claim(
         &self,
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
-    ) -> Result<Vec<OutboundEvent>>;
-
-    /// Records the outcomes of attempts, each as (`seq`, the attempt count
-    /// its claim returned, the outcome), in one statement where the
-    /// database allows; an outcome is ignored when its event was claimed
-    /// again since (its lease had passed).
-    async fn record(&self, outcomes: &[(i64, u32, Attempt)]) -> Result<()>;
+    ) -> Result<Box<dyn Claim>>;
 
     /// Events by status (all when `None`), newest first.
     async fn list(&self, status: Option<DeliveryStatus>, limit: u32) -> Result<Vec<OutboundEvent>>;

@@ -1,11 +1,12 @@
 //! The deliverer: claims due events, POSTs each, records the outcome.
 //!
-//! Each claim is leased for one attempt's timeout and a margin, so a
-//! replica that dies mid-attempt (kill -9 included) only delays its
-//! events until the lease passes; another replica, or this one restarted,
-//! then sends them again (at least once). A booking's events go out one at
-//! a time, in order: the claim never returns an event while an earlier one
-//! of the same booking is pending.
+//! A claim holds its events for one attempt each (PostgreSQL: row locks in
+//! the claim's transaction; SQLite: a lease for the attempt's timeout and
+//! a margin), so a replica that dies mid-attempt (kill -9 included) only
+//! delays its events until its connection or its lease goes; another
+//! replica, or this one restarted, then sends them again (at least once).
+//! A booking's events go out one at a time, in order: the claim never
+//! returns an event while an earlier one of the same booking is pending.
 use std::future::Future;
 use std::time::Duration;
 
@@ -69,24 +70,31 @@ impl App {
         loop {
             let now = Timestamp::now();
             let lease = now + config.timeout + LEASE_MARGIN;
-            let batch = match self.store().outbox().claim(now, lease, BATCH).await {
-                Ok(batch) => batch,
+            let claim = match self.store().outbox().claim(now, lease, BATCH).await {
+                Ok(claim) => claim,
                 Err(e) => {
                     warn!(error = %e, "cannot read the outbound events; trying again shortly");
                     return;
                 }
             };
-            if batch.is_empty() {
+            if claim.events().is_empty() {
                 return;
             }
-            let sent = join_all(batch.iter().map(|e| self.deliver(config, client, e))).await;
-            let outcomes: Vec<_> = batch
+            let sent = join_all(
+                claim
+                    .events()
+                    .iter()
+                    .map(|e| self.deliver(config, client, e)),
+            )
+            .await;
+            let outcomes: Vec<_> = claim
+                .events()
                 .iter()
                 .zip(&sent)
-                .map(|(e, (attempt, _))| (e.seq, e.attempts, attempt.clone()))
+                .map(|(e, (attempt, _))| (e.seq, attempt.clone()))
                 .collect();
-            if let Err(e) = self.store().outbox().record(&outcomes).await {
-                // The leases run out and the events go again.
+            if let Err(e) = claim.record(&outcomes).await {
+                // The events are due again once the claim lets them go.
                 warn!(error = %e, "cannot record deliveries; they will be sent again");
                 return;
             }

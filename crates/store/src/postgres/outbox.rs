@@ -1,7 +1,8 @@
 //! The outbound event log on PostgreSQL, for any number of replicas: a
-//! claim skips the rows another replica is claiming (`FOR UPDATE SKIP
-//! LOCKED`) and leases what it takes, so that each event is in one
-//! replica's hands at a time, and back in the pool when that replica died.
+//! claim skips the rows another replica holds (`FOR UPDATE SKIP LOCKED`)
+//! and holds what it takes until it records the outcomes, so that each
+//! event is in one replica's hands at a time, and back in the pool the
+//! moment that replica's connection goes.
 //! A booking's first pending event is found by one probe of
 //! `outbound_events_booking` per due event: a scalar subquery, which the
 //! planner cannot turn into a join over the whole backlog.
@@ -12,11 +13,76 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::{ts, PgStore};
-use crate::{Attempt, DeliveryStatus, OutboundEvent, Outbox, OutboxStats, Result, StoreError};
+use crate::{
+    Attempt, Claim, DeliveryStatus, OutboundEvent, Outbox, OutboxStats, Result, StoreError,
+};
 use meetpool_domain::BookingId;
 
 const COLUMNS: &str = "o.seq, o.id, o.type, o.booking_id, o.data::text AS data, o.created_at, \
     o.status, o.attempts, o.next_attempt_at, o.last_error, o.delivered_at";
+
+/// [`COLUMNS`] with the attempt about to be made counted.
+const COLUMNS_NEXT_ATTEMPT: &str = "o.seq, o.id, o.type, o.booking_id, o.data::text AS data, \
+    o.created_at, o.status, o.attempts + 1 AS attempts, o.next_attempt_at, o.last_error, \
+    o.delivered_at";
+
+/// Claimed events stay locked by the claim's transaction (`FOR UPDATE`)
+/// while they are attempted: no other replica's claim returns them, and if
+/// this process dies its connection goes, the transaction with it, and the
+/// events are due again at once. Nothing is written until the outcomes are.
+struct PgClaim {
+    tx: Option<sqlx::Transaction<'static, sqlx::Postgres>>,
+    events: Vec<OutboundEvent>,
+}
+
+#[async_trait::async_trait]
+impl Claim for PgClaim {
+    fn events(&self) -> &[OutboundEvent] {
+        &self.events
+    }
+
+    async fn record(self: Box<Self>, outcomes: &[(i64, Attempt)]) -> Result<()> {
+        let Some(mut tx) = self.tx else {
+            return Ok(());
+        };
+        let mut seqs = Vec::with_capacity(outcomes.len());
+        let mut statuses = Vec::with_capacity(outcomes.len());
+        let mut errors: Vec<Option<&str>> = Vec::with_capacity(outcomes.len());
+        let mut nexts = Vec::with_capacity(outcomes.len());
+        let mut delivered = Vec::with_capacity(outcomes.len());
+        for (seq, outcome) in outcomes {
+            seqs.push(*seq);
+            let (status, error, next, at) = match outcome {
+                Attempt::Delivered { at } => ("delivered", None, None, Some(at.to_sqlx())),
+                Attempt::RetryAt { error, next } => {
+                    ("pending", Some(error.as_str()), Some(next.to_sqlx()), None)
+                }
+                Attempt::GaveUp { error } => ("failed", Some(error.as_str()), None, None),
+            };
+            statuses.push(status);
+            errors.push(error);
+            nexts.push(next);
+            delivered.push(at);
+        }
+        sqlx::query(
+            "UPDATE outbound_events o SET status = r.status, last_error = r.error, \
+               attempts = o.attempts + 1, next_attempt_at = COALESCE(r.next, o.next_attempt_at), \
+               delivered_at = r.delivered \
+             FROM unnest($1::int8[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) \
+               AS r(seq, status, error, next, delivered) \
+             WHERE o.seq = r.seq",
+        )
+        .bind(seqs)
+        .bind(statuses)
+        .bind(errors)
+        .bind(nexts)
+        .bind(delivered)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
 
 fn event_row(r: &PgRow) -> Result<OutboundEvent> {
     let data: String = r.try_get("data")?;
@@ -51,68 +117,27 @@ impl Outbox for PgStore {
     async fn claim(
         &self,
         now: Timestamp,
-        lease_until: Timestamp,
+        _lease_until: Timestamp,
         limit: u32,
-    ) -> Result<Vec<OutboundEvent>> {
+    ) -> Result<Box<dyn Claim>> {
+        let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(&format!(
-            "WITH due AS (SELECT e.seq FROM outbound_events e \
-               WHERE e.status = 'pending' AND e.next_attempt_at <= $1 \
-                 AND (e.leased_until IS NULL OR e.leased_until <= $1) \
-                 AND (e.booking_id IS NULL OR e.seq = (SELECT min(p.seq) FROM outbound_events p \
-                   WHERE p.status = 'pending' AND p.booking_id = e.booking_id)) \
-               ORDER BY e.next_attempt_at, e.seq LIMIT $3 FOR UPDATE SKIP LOCKED) \
-             UPDATE outbound_events o SET attempts = o.attempts + 1, leased_until = $2 \
-             FROM due WHERE o.seq = due.seq RETURNING {COLUMNS}"
+            "SELECT {COLUMNS_NEXT_ATTEMPT} FROM outbound_events o \
+             WHERE o.status = 'pending' AND o.next_attempt_at <= $1 \
+               AND (o.booking_id IS NULL OR o.seq = (SELECT min(p.seq) FROM outbound_events p \
+                 WHERE p.status = 'pending' AND p.booking_id = o.booking_id)) \
+             ORDER BY o.next_attempt_at, o.seq LIMIT $2 FOR UPDATE SKIP LOCKED"
         ))
         .bind(now.to_sqlx())
-        .bind(lease_until.to_sqlx())
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         let mut events = rows.iter().map(event_row).collect::<Result<Vec<_>>>()?;
         events.sort_by_key(|e| e.seq);
-        Ok(events)
-    }
-
-    async fn record(&self, outcomes: &[(i64, u32, Attempt)]) -> Result<()> {
-        let mut seqs = Vec::with_capacity(outcomes.len());
-        let mut attempts = Vec::with_capacity(outcomes.len());
-        let mut statuses = Vec::with_capacity(outcomes.len());
-        let mut errors: Vec<Option<&str>> = Vec::with_capacity(outcomes.len());
-        let mut nexts = Vec::with_capacity(outcomes.len());
-        let mut delivered = Vec::with_capacity(outcomes.len());
-        for (seq, attempt, outcome) in outcomes {
-            seqs.push(*seq);
-            attempts.push(i32::try_from(*attempt).unwrap_or(i32::MAX));
-            let (status, error, next, at) = match outcome {
-                Attempt::Delivered { at } => ("delivered", None, None, Some(at.to_sqlx())),
-                Attempt::RetryAt { error, next } => {
-                    ("pending", Some(error.as_str()), Some(next.to_sqlx()), None)
-                }
-                Attempt::GaveUp { error } => ("failed", Some(error.as_str()), None, None),
-            };
-            statuses.push(status);
-            errors.push(error);
-            nexts.push(next);
-            delivered.push(at);
-        }
-        sqlx::query(
-            "UPDATE outbound_events o SET status = r.status, last_error = r.error, \
-               next_attempt_at = COALESCE(r.next, o.next_attempt_at), delivered_at = r.delivered, \
-               leased_until = NULL \
-             FROM unnest($1::int8[], $2::int4[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[]) \
-               AS r(seq, attempt, status, error, next, delivered) \
-             WHERE o.seq = r.seq AND o.attempts = r.attempt AND o.status = 'pending'",
-        )
-        .bind(seqs)
-        .bind(attempts)
-        .bind(statuses)
-        .bind(errors)
-        .bind(nexts)
-        .bind(delivered)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        Ok(Box::new(PgClaim {
+            tx: (!events.is_empty()).then_some(tx),
+            events,
+        }))
     }
 
     async fn list(&self, status: Option<DeliveryStatus>, limit: u32) -> Result<Vec<OutboundEvent>> {

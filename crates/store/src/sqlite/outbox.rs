@@ -6,7 +6,9 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::{ts_in, uuid_in, SqliteStore};
-use crate::{Attempt, DeliveryStatus, OutboundEvent, Outbox, OutboxStats, Result, StoreError};
+use crate::{
+    Attempt, Claim, DeliveryStatus, OutboundEvent, Outbox, OutboxStats, Result, StoreError,
+};
 
 const COLUMNS: &str = "seq, id, type, booking_id, data, created_at, status, attempts, \
     next_attempt_at, last_error, delivered_at";
@@ -62,6 +64,40 @@ async fn record_one(
     Ok(())
 }
 
+/// SQLite has one writer: a transaction cannot stay open while events are
+/// attempted, so a claim leases its events (the lease is written) and the
+/// outcomes are recorded only where the attempt count is still the claim's.
+struct SqliteClaim {
+    pool: sqlx::SqlitePool,
+    write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    events: Vec<OutboundEvent>,
+}
+
+#[async_trait::async_trait]
+impl Claim for SqliteClaim {
+    fn events(&self) -> &[OutboundEvent] {
+        &self.events
+    }
+
+    async fn record(self: Box<Self>, outcomes: &[(i64, Attempt)]) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let _guard = self.write_lock.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for (seq, outcome) in outcomes {
+            let attempt = self
+                .events
+                .iter()
+                .find(|e| e.seq == *seq)
+                .map_or(0, |e| e.attempts);
+            record_one(&mut tx, *seq, attempt, outcome).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 #[async_trait::async_trait]
 impl Outbox for SqliteStore {
     async fn set_recording(&self, on: bool) -> Result<()> {
@@ -78,7 +114,7 @@ impl Outbox for SqliteStore {
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
-    ) -> Result<Vec<OutboundEvent>> {
+    ) -> Result<Box<dyn Claim>> {
         let _guard = self.write_lock.lock().await;
         let rows = sqlx::query(&format!(
             "UPDATE outbound_events SET attempts = attempts + 1, leased_until = ?2 \
@@ -97,17 +133,11 @@ impl Outbox for SqliteStore {
         .await?;
         let mut events = rows.iter().map(event_row).collect::<Result<Vec<_>>>()?;
         events.sort_by_key(|e| e.seq);
-        Ok(events)
-    }
-
-    async fn record(&self, outcomes: &[(i64, u32, Attempt)]) -> Result<()> {
-        let _guard = self.write_lock.lock().await;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for (seq, attempt, outcome) in outcomes {
-            record_one(&mut tx, *seq, *attempt, outcome).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        Ok(Box::new(SqliteClaim {
+            pool: self.pool.clone(),
+            write_lock: self.write_lock.clone(),
+            events,
+        }))
     }
 
     async fn list(&self, status: Option<DeliveryStatus>, limit: u32) -> Result<Vec<OutboundEvent>> {
