@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use meetpool_conformance::{Answer, Receiver, EVENTS_SECRET};
+use meetpool_conformance::{runs_on, Answer, Backend, Receiver, TestDb, EVENTS_SECRET};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "events-admin";
@@ -19,13 +19,18 @@ fn free_port() -> u16 {
         .port()
 }
 
+fn sqlite(dir: &Path) -> String {
+    format!("sqlite:{}", dir.join("events.db").display())
+}
+
 fn meetpool(dir: &Path, receiver: &str) -> Command {
+    meetpool_on(dir, &sqlite(dir), receiver)
+}
+
+fn meetpool_on(dir: &Path, db: &str, receiver: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_meetpool"));
     cmd.current_dir(dir)
-        .env(
-            "DATABASE_URL",
-            format!("sqlite:{}", dir.join("events.db").display()),
-        )
+        .env("DATABASE_URL", db)
         .env("MEETPOOL_ADMIN_TOKEN", TOKEN)
         .env("MEETPOOL_EVENTS_URL", receiver)
         .env("MEETPOOL_EVENTS_SECRET", EVENTS_SECRET)
@@ -35,8 +40,8 @@ fn meetpool(dir: &Path, receiver: &str) -> Command {
     cmd
 }
 
-fn serve(dir: &Path, receiver: &str, port: u16) -> Child {
-    meetpool(dir, receiver)
+fn serve(dir: &Path, db: &str, receiver: &str, port: u16) -> Child {
+    meetpool_on(dir, db, receiver)
         .arg("serve")
         .env("MEETPOOL_LISTEN", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
@@ -45,8 +50,8 @@ fn serve(dir: &Path, receiver: &str, port: u16) -> Child {
         .expect("start meetpool serve")
 }
 
-fn run(dir: &Path, receiver: &str, args: &[&str]) -> Output {
-    meetpool(dir, receiver).args(args).output().unwrap()
+fn run(dir: &Path, db: &str, receiver: &str, args: &[&str]) -> Output {
+    meetpool_on(dir, db, receiver).args(args).output().unwrap()
 }
 
 async fn wait_ready(http: &reqwest::Client, base: &str) {
@@ -63,15 +68,29 @@ async fn wait_ready(http: &reqwest::Client, base: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_in_flight_when_the_server_is_killed_is_delivered_after_the_restart() {
+async fn an_event_in_flight_when_the_server_is_killed_is_delivered_after_the_restart_sqlite() {
     let dir = tempfile::tempdir().unwrap();
+    killed_mid_delivery(dir.path(), &sqlite(dir.path())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_in_flight_when_the_server_is_killed_is_delivered_after_the_restart_postgres() {
+    if !runs_on(Backend::Postgres).await {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::create(Backend::Postgres).await;
+    killed_mid_delivery(dir.path(), &db.url).await;
+}
+
+async fn killed_mid_delivery(dir: &Path, db: &str) {
     let receiver = Receiver::start().await;
     // The first attempt never gets an answer: the server dies holding it.
     receiver.script([Answer::Hang]);
     let http = reqwest::Client::new();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut server = serve(dir.path(), &receiver.url, port);
+    let mut server = serve(dir, db, &receiver.url, port);
     wait_ready(&http, &base).await;
     let post = |path: &str, body: Value| {
         http.post(format!("{base}{path}"))
@@ -109,7 +128,7 @@ async fn an_event_in_flight_when_the_server_is_killed_is_delivered_after_the_res
     server.kill().expect("SIGKILL");
     server.wait().unwrap();
 
-    let mut server = serve(dir.path(), &receiver.url, port);
+    let mut server = serve(dir, db, &receiver.url, port);
     wait_ready(&http, &base).await;
     let got = receiver.wait_for_accepted(1).await;
     // Recorded as delivered (an answer not yet recorded would be sent again).
@@ -137,7 +156,7 @@ async fn an_event_in_flight_when_the_server_is_killed_is_delivered_after_the_res
     assert_eq!(got[0].booking_id(), booking["id"].as_str());
     assert!(got[0].verified);
 
-    let out = run(dir.path(), &receiver.url, &["events", "list", "--json"]);
+    let out = run(dir, db, &receiver.url, &["events", "list", "--json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -148,19 +167,19 @@ async fn an_event_in_flight_when_the_server_is_killed_is_delivered_after_the_res
     assert_eq!(log[0]["status"], json!("delivered"));
     assert_eq!(log[0]["id"], json!(got[0].id));
 
-    let failed = run(dir.path(), &receiver.url, &["events", "list", "--failed"]);
+    let failed = run(dir, db, &receiver.url, &["events", "list", "--failed"]);
     assert!(failed.status.success());
     let table = String::from_utf8(failed.stdout).unwrap();
     assert!(table.contains("(none)"), "{table}");
 
-    let again = run(dir.path(), &receiver.url, &["events", "retry", &got[0].id]);
+    let again = run(dir, db, &receiver.url, &["events", "retry", &got[0].id]);
     assert!(!again.status.success());
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("delivered already"),
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
-    let unknown = run(dir.path(), &receiver.url, &["events", "retry", "evt_none"]);
+    let unknown = run(dir, db, &receiver.url, &["events", "retry", "evt_none"]);
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("event not found"));
 }
 
