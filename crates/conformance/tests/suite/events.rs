@@ -105,6 +105,9 @@ async fn a_paid_booking_tells_the_platform_its_link_signed(backend: Backend) {
         got[0].body["data"]["previous_payment_status"],
         json!("pending")
     );
+    // Both events show the booking as the change left it: paid, with its
+    // link.
+    assert_eq!(got[0].body["data"]["booking"], data["booking"]);
 
     // The calendar URL (under MEETPOOL_PUBLIC_URL) serves the session's
     // calendar file.
