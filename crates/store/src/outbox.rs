@@ -43,12 +43,20 @@ impl std::str::FromStr for DeliveryStatus {
     }
 }
 
+/// The database's prefix and the event's number in a `webhook-id`
+/// (`evt_{prefix}_{seq}`), if it is one.
+pub(crate) fn parse_id(id: &str) -> Option<(&str, i64)> {
+    let (prefix, seq) = id.strip_prefix("evt_")?.rsplit_once('_')?;
+    Some((prefix, seq.parse().ok()?))
+}
+
 /// One outbound event and its delivery.
 #[derive(Clone, Debug)]
 pub struct OutboundEvent {
     /// Order of writing (a booking's events are delivered in this order).
     pub seq: i64,
-    /// `webhook-id`: the same on every attempt.
+    /// `webhook-id`, `evt_{the database's prefix}_{seq}`: the same on every
+    /// attempt.
     pub id: String,
     /// `booking.link_assigned`, `pool.low`, ...
     pub kind: String,

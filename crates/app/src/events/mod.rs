@@ -40,8 +40,9 @@ pub(crate) struct Events {
 /// One event and how its delivery stands.
 #[derive(Serialize, ToSchema)]
 pub struct DeliveryView {
-    /// The `webhook-id` every attempt carries.
-    #[schema(example = "evt_3f1c9b0a7d2e4c5b8a6f0e1d2c3b4a59")]
+    /// The `webhook-id` every attempt carries: `evt_`, the database's
+    /// prefix, `_`, the event's number.
+    #[schema(example = "evt_3f1c9b0a7d_1042")]
     pub id: String,
     #[schema(example = "booking.link_assigned")]
     #[serde(rename = "type")]

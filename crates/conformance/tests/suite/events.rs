@@ -78,6 +78,10 @@ async fn a_paid_booking_tells_the_platform_its_link_signed(backend: Backend) {
         assert!(d.verified, "the signature checks out: {d:?}");
         assert!(d.signature.starts_with("v1,"), "{d:?}");
         assert!(d.id.starts_with("evt_"), "{d:?}");
+        assert!(
+            d.id.rsplit('_').next().unwrap().parse::<u64>().is_ok(),
+            "{d:?}"
+        );
     }
     let assigned = &got[1].body;
     assert!(
@@ -387,10 +391,15 @@ async fn an_event_that_failed_for_good_stays_visible_and_can_be_retried(backend:
         (s, e["error"]["code"].as_str()),
         (StatusCode::CONFLICT, Some("already_delivered"))
     );
-    let (s, _) = t
-        .post("/api/events/deliveries/evt_nothing/retry", json!({}))
-        .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+    for unknown in ["evt_nothing", "evt_0000000000_1", "evt_x_99999"] {
+        let (s, _) = t
+            .post(
+                &format!("/api/events/deliveries/{unknown}/retry"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{unknown}");
+    }
     let (s, e) = t.get("/api/events/deliveries?status=lost").await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),

@@ -7,10 +7,14 @@
 -- Whether changes write events: on while the service is configured to
 -- deliver them.
 ALTER TABLE meetpool_settings ADD COLUMN events_enabled INTEGER NOT NULL DEFAULT 0;
+-- An event's `webhook-id` is `evt_{events_prefix}_{seq}`: unique, the same
+-- on every attempt, distinct between databases, and without an index of
+-- its own.
+ALTER TABLE meetpool_settings ADD COLUMN events_prefix TEXT NOT NULL DEFAULT '';
+UPDATE meetpool_settings SET events_prefix = lower(hex(randomblob(5)));
 
 CREATE TABLE outbound_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE DEFAULT ('evt_' || lower(hex(randomblob(16)))),
     type TEXT NOT NULL,
     booking_id TEXT,
     dedup_key TEXT,

@@ -18,11 +18,14 @@ use crate::{
 };
 use meetpool_domain::BookingId;
 
-const COLUMNS: &str = "o.seq, o.id, o.type, o.booking_id, o.data::text AS data, o.created_at, \
+const COLUMNS: &str =
+    "o.seq, 'evt_' || (SELECT events_prefix FROM meetpool_settings WHERE id = 1) \
+    || '_' || o.seq AS id, o.type, o.booking_id, o.data::text AS data, o.created_at, \
     o.status, o.attempts, o.next_attempt_at, o.last_error, o.delivered_at";
 
 /// [`COLUMNS`] with the attempt about to be made counted.
-const COLUMNS_NEXT_ATTEMPT: &str = "o.seq, o.id, o.type, o.booking_id, o.data::text AS data, \
+const COLUMNS_NEXT_ATTEMPT: &str = "o.seq, 'evt_' || (SELECT events_prefix FROM meetpool_settings \
+    WHERE id = 1) || '_' || o.seq AS id, o.type, o.booking_id, o.data::text AS data, \
     o.created_at, o.status, o.attempts + 1 AS attempts, o.next_attempt_at, o.last_error, \
     o.delivered_at";
 
@@ -153,25 +156,32 @@ impl Outbox for PgStore {
     }
 
     async fn retry(&self, id: &str, now: Timestamp) -> Result<OutboundEvent> {
+        let (prefix, seq) = crate::outbox::parse_id(id).ok_or(StoreError::NotFound)?;
         let row = sqlx::query(&format!(
             "UPDATE outbound_events o SET next_attempt_at = $2, \
                attempts = CASE WHEN o.status = 'failed' THEN 0 ELSE o.attempts END, \
                leased_until = CASE WHEN o.status = 'failed' THEN NULL ELSE o.leased_until END, \
                status = 'pending' \
-             WHERE o.id = $1 AND o.status <> 'delivered' RETURNING {COLUMNS}"
+             WHERE o.seq = $1 AND o.status <> 'delivered' \
+               AND $3 = (SELECT events_prefix FROM meetpool_settings WHERE id = 1) \
+             RETURNING {COLUMNS}"
         ))
-        .bind(id)
+        .bind(seq)
         .bind(now.to_sqlx())
+        .bind(prefix)
         .fetch_optional(&self.pool)
         .await?;
         match row {
             Some(r) => event_row(&r),
             None => {
-                let known: Option<i64> =
-                    sqlx::query_scalar("SELECT seq FROM outbound_events WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(&self.pool)
-                        .await?;
+                let known: Option<i64> = sqlx::query_scalar(
+                    "SELECT seq FROM outbound_events WHERE seq = $1 \
+                     AND $2 = (SELECT events_prefix FROM meetpool_settings WHERE id = 1)",
+                )
+                .bind(seq)
+                .bind(prefix)
+                .fetch_optional(&self.pool)
+                .await?;
                 Err(match known {
                     Some(_) => StoreError::Conflict("delivered".into()),
                     None => StoreError::NotFound,

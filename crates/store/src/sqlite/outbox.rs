@@ -10,7 +10,8 @@ use crate::{
     Attempt, Claim, DeliveryStatus, OutboundEvent, Outbox, OutboxStats, Result, StoreError,
 };
 
-const COLUMNS: &str = "seq, id, type, booking_id, data, created_at, status, attempts, \
+const COLUMNS: &str = "seq, 'evt_' || (SELECT events_prefix FROM meetpool_settings WHERE id = 1) \
+    || '_' || seq AS id, type, booking_id, data, created_at, status, attempts, \
     next_attempt_at, last_error, delivered_at";
 
 fn ms(t: Timestamp) -> String {
@@ -153,26 +154,33 @@ impl Outbox for SqliteStore {
     }
 
     async fn retry(&self, id: &str, now: Timestamp) -> Result<OutboundEvent> {
+        let (prefix, seq) = crate::outbox::parse_id(id).ok_or(StoreError::NotFound)?;
         let _guard = self.write_lock.lock().await;
         let row = sqlx::query(&format!(
             "UPDATE outbound_events SET next_attempt_at = ?2, \
                attempts = CASE WHEN status = 'failed' THEN 0 ELSE attempts END, \
                leased_until = CASE WHEN status = 'failed' THEN NULL ELSE leased_until END, \
                status = 'pending' \
-             WHERE id = ?1 AND status <> 'delivered' RETURNING {COLUMNS}"
+             WHERE seq = ?1 AND status <> 'delivered' \
+               AND ?3 = (SELECT events_prefix FROM meetpool_settings WHERE id = 1) \
+             RETURNING {COLUMNS}"
         ))
-        .bind(id)
+        .bind(seq)
         .bind(ms(now))
+        .bind(prefix)
         .fetch_optional(&self.pool)
         .await?;
         match row {
             Some(r) => event_row(&r),
             None => {
-                let known: Option<i64> =
-                    sqlx::query_scalar("SELECT seq FROM outbound_events WHERE id = ?")
-                        .bind(id)
-                        .fetch_optional(&self.pool)
-                        .await?;
+                let known: Option<i64> = sqlx::query_scalar(
+                    "SELECT seq FROM outbound_events WHERE seq = ?1 \
+                     AND ?2 = (SELECT events_prefix FROM meetpool_settings WHERE id = 1)",
+                )
+                .bind(seq)
+                .bind(prefix)
+                .fetch_optional(&self.pool)
+                .await?;
                 Err(match known {
                     Some(_) => StoreError::Conflict("delivered".into()),
                     None => StoreError::NotFound,
