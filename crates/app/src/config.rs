@@ -4,6 +4,8 @@ use meetpool_domain::Policy;
 use meetpool_store::DbSettings;
 use secrecy::SecretString;
 
+use crate::EventsConfig;
+
 /// How a Midtrans notification is trusted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum MidtransVerify {
@@ -39,6 +41,8 @@ pub struct Config {
     /// Repacking (opt-in): when no link is free, booked sessions starting
     /// more than this many minutes from now may move to make room.
     pub repack_freeze_minutes: Option<u32>,
+    /// Where outbound events go, and how (off when `None`).
+    pub events: Option<EventsConfig>,
 }
 
 impl Config {
@@ -58,6 +62,7 @@ impl Config {
             slot_minutes: 30,
             hold_minutes: 15,
             repack_freeze_minutes: None,
+            events: None,
         })
     }
 

@@ -23,6 +23,7 @@ mod capacity;
 mod config;
 pub mod dashboard;
 mod error;
+mod events;
 mod filter;
 mod join;
 mod links;
@@ -45,6 +46,10 @@ pub use bookings::{AssignOutcome, BookingInput, PaymentOutcome};
 pub use capacity::{Availability, DayCapacity, CAPACITY_MAX_DAYS};
 pub use config::{Config, MidtransVerify};
 pub use error::AppError;
+pub use events::{
+    parse_duration, parse_schedule, DeliveryView, EventsConfig, DEFAULT_RETRY_SCHEDULE,
+    DEFAULT_TIMEOUT, DELIVERIES_MAX,
+};
 pub use filter::BookingQuery;
 pub use join::JoinView;
 pub use links::LinkInput;
@@ -62,6 +67,7 @@ pub struct App {
     http: reqwest::Client,
     settler: Arc<settle::Settler>,
     counters: Arc<metrics::Counters>,
+    events: Arc<events::Events>,
 }
 
 impl App {
@@ -75,6 +81,7 @@ impl App {
                 .expect("HTTP client"),
             settler: Arc::default(),
             counters: Arc::default(),
+            events: Arc::default(),
         }
     }
 
@@ -97,6 +104,9 @@ impl App {
     pub async fn prepare_database(&self) -> Result<()> {
         self.store.migrate().await?;
         self.store.configure(&self.config.db_settings()).await?;
+        if self.config.events.is_some() {
+            self.record_events(true).await?;
+        }
         Ok(())
     }
 
@@ -110,6 +120,13 @@ impl App {
             self.store.migrate().await?;
         } else {
             self.store.ready().await?;
+        }
+        if self.config.events.is_some() {
+            // On for every replica from now on: a replica or a migration
+            // without the URL leaves it on, so that no change goes
+            // unrecorded while another replica delivers (`meetpool events
+            // off` turns it off).
+            self.record_events(true).await?;
         }
         let mine = self.config.db_settings();
         let shared = self.store.adopt_settings(&mine).await?;

@@ -27,7 +27,13 @@ impl App {
     /// The gauges of `GET /metrics`, read now.
     pub async fn gauges(&self) -> String {
         let status = self.pool_status().await.ok();
-        crate::metrics::render_gauges(status.as_ref(), self.store().connections_in_use())
+        let mut out =
+            crate::metrics::render_gauges(status.as_ref(), self.store().connections_in_use());
+        if self.config().events.is_some() {
+            let stats = self.store().outbox().stats().await.ok();
+            out.push_str(&self.events.metrics.render(stats.as_ref()));
+        }
+        out
     }
 
     pub async fn pool_status(&self) -> Result<PoolStatus> {

@@ -5,8 +5,9 @@
 //! in it what the change should report (counts, log lines, alerts), and
 //! commits it. The reports happen only after the commit succeeds: a
 //! transaction that fails, or that is retried, reports nothing, because its
-//! `Work` is dropped with them. The event outbox will be written at the same
-//! point, inside the transaction just before its commit.
+//! `Work` is dropped with them. Outbound events are the durable kind of
+//! report: the database writes them inside the transaction (its triggers
+//! see every change), and a commit wakes the deliverer.
 //!
 //! Concurrency conflicts (a deadlock, a serialisation failure, the overlap
 //! constraint refusing a link another transaction took first) are retried
@@ -30,6 +31,7 @@ pub(crate) struct Work {
     pub tx: Box<dyn Tx>,
     reports: Vec<Report>,
     counters: Arc<Counters>,
+    wake: Arc<tokio::sync::Notify>,
 }
 
 /// What a committed change tells the operator: a counter and, for the
@@ -131,6 +133,7 @@ impl Work {
     /// Commits the transaction, then makes its reports.
     pub(crate) async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
+        self.wake.notify_one();
         for report in self.reports {
             report.make(&self.counters);
         }
@@ -145,6 +148,7 @@ impl App {
             tx: self.store().begin().await?,
             reports: Vec::new(),
             counters: Arc::clone(&self.counters),
+            wake: Arc::clone(&self.events.wake),
         })
     }
 

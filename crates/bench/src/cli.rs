@@ -78,6 +78,11 @@ pub struct LoadArgs {
     /// processes per notification.
     #[arg(long)]
     pub postgres_pid: Option<u32>,
+    /// Receive the server's outbound events on this address (its
+    /// MEETPOOL_EVENTS_URL points here): after the load, wait for every
+    /// event and report the time from each change to its delivery.
+    #[arg(long)]
+    pub receive_events: Option<std::net::SocketAddr>,
 }
 
 #[derive(Args)]

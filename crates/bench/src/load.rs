@@ -1,7 +1,7 @@
 //! The `load` command: many concurrent clients paying pending bookings, for
 //! throughput, latency and CPU per notification, and then the database
 //! checked for what concurrency must never produce (double bookings).
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use serde_json::json;
@@ -10,12 +10,17 @@ use crate::check::check_db;
 use crate::cli::LoadArgs;
 use crate::client::Bench;
 use crate::cpu::CpuSample;
+use crate::receiver::Receiver;
 use crate::report::{pct, say};
 use crate::send::send_all;
 
 pub async fn run(a: LoadArgs) -> Result<()> {
     let b = Bench::new(a.api.clone(), a.clients)?;
     let j = a.api.json;
+    let receiver = match a.receive_events {
+        Some(addr) => Some(Receiver::listen(addr).await?),
+        None => None,
+    };
     let t0 = Instant::now();
     let orders = b.setup(a.bookings, a.clients).await?;
     say(
@@ -30,6 +35,9 @@ pub async fn run(a: LoadArgs) -> Result<()> {
         ),
     );
     let bodies: Vec<String> = orders.iter().map(|o| b.notification(o)).collect();
+    // The set-up's own events (none are expected: bookings are created
+    // pending) are not the load's.
+    let before = receiver.as_ref().map_or(0, Receiver::received);
     let cpu_before = CpuSample::take(a.server_pid, a.postgres_pid);
     let (t, elapsed) = send_all(&b, &bodies, a.clients).await;
     let cpu =
@@ -56,6 +64,39 @@ pub async fn run(a: LoadArgs) -> Result<()> {
             t.ok, t.errors, t.with_link
         ),
     );
+    // A payment_changed event for each applied notification, and a
+    // link_assigned for each link.
+    let events = match &receiver {
+        Some(r) => {
+            let expected = before + t.ok + t.with_link;
+            let drain = Instant::now();
+            let got = r.wait_for(expected, Duration::from_secs(120)).await;
+            say(
+                j,
+                format!(
+                    "events: {} of {} delivered ({} twice), the last {:.2}s after the load; change to delivery p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                    got.events - before,
+                    expected - before,
+                    got.duplicates,
+                    drain.elapsed().as_secs_f64(),
+                    pct(&got.lags, 50.0),
+                    pct(&got.lags, 99.0),
+                    pct(&got.lags, 100.0),
+                ),
+            );
+            Some(json!({
+                "expected": expected - before,
+                "delivered": got.events - before,
+                "duplicates": got.duplicates,
+                "drain_seconds": drain.elapsed().as_secs_f64(),
+                "lag_p50_ms": pct(&got.lags, 50.0),
+                "lag_p95_ms": pct(&got.lags, 95.0),
+                "lag_p99_ms": pct(&got.lags, 99.0),
+                "lag_max_ms": pct(&got.lags, 100.0),
+            }))
+        }
+        None => None,
+    };
     if let Some(e) = &t.first_error {
         say(j, format!("first error: {e}"));
     }
@@ -93,6 +134,7 @@ pub async fn run(a: LoadArgs) -> Result<()> {
                 "paid": check.as_ref().map(|c| c.paid),
                 "assigned": check.as_ref().map(|c| c.assigned),
                 "cpu_us": cpu.json(),
+                "events": events,
             })
         );
     }

@@ -17,6 +17,7 @@ mod latency;
 mod load;
 mod probe;
 mod reads;
+mod receiver;
 mod report;
 mod seed;
 mod send;

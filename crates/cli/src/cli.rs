@@ -207,6 +207,24 @@ pub struct ConfigArgs {
         global = true
     )]
     pub cors_origins: Vec<String>,
+    /// Where outbound events are POSTed (Standard Webhooks); none: no events.
+    #[arg(long, env = "MEETPOOL_EVENTS_URL", global = true)]
+    pub events_url: Option<String>,
+    /// The events' signing secret, whsec_ followed by base64.
+    #[arg(
+        long,
+        env = "MEETPOOL_EVENTS_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub events_secret: Option<SecretString>,
+    /// The waits after each failed delivery (250ms, 5s, 30m, 2h, 1d);
+    /// once spent, the event has failed for good.
+    #[arg(long, env = "MEETPOOL_EVENTS_RETRY", default_value = meetpool_app::DEFAULT_RETRY_SCHEDULE, global = true)]
+    pub events_retry: String,
+    /// The most one delivery attempt may take, the answer included.
+    #[arg(long, env = "MEETPOOL_EVENTS_TIMEOUT", default_value = meetpool_app::DEFAULT_TIMEOUT, global = true)]
+    pub events_timeout: String,
     /// text or json.
     #[arg(
         long,
@@ -267,6 +285,9 @@ pub enum Command {
     /// Run meetpool on a platform's existing PostgreSQL database, in place
     /// (DATABASE_URL as the tables' owner).
     Adopt(AdoptArgs),
+    /// The outbound event log.
+    #[command(subcommand)]
+    Events(crate::events::EventsCommand),
     /// Per day: the peak of paid sessions against the enabled links.
     Capacity {
         /// The first local day, YYYY-MM-DD (default: today).
@@ -398,6 +419,7 @@ impl ConfigArgs {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", self.listen));
+        config.events = crate::events::config(self)?;
         Ok(config)
     }
 
@@ -525,6 +547,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Events(cmd) => crate::events::run(&app, cmd, as_json).await,
         Command::Capacity { from, to } => capacity(&app, from, to, as_json).await,
         Command::Status => {
             let status = app.pool_status().await?;
@@ -631,14 +654,26 @@ async fn serve(config: &ConfigArgs, app: App, no_migrate: bool) -> anyhow::Resul
     } else {
         None
     };
+    let (stop_deliverer, deliverer_stopped) = tokio::sync::oneshot::channel::<()>();
+    let deliverer = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.run_deliverer(async {
+                let _ = deliverer_stopped.await;
+            })
+            .await
+        })
+    };
     let router = meetpool_http::router_with(app, admin_token, &http);
     let served = meetpool_http::launch_with(listener, router, &http, shutdown_signal()).await;
     let _ = stop_sweeper.send(());
     let _ = stop_sync.send(());
+    let _ = stop_deliverer.send(());
     let _ = sweeper.await;
     if let Some(sync) = sync {
         let _ = sync.await;
     }
+    let _ = deliverer.await;
     served?;
     info!("meetpool stopped");
     Ok(())

@@ -3,6 +3,7 @@
 
 mod adopt;
 mod cli;
+mod events;
 mod output;
 
 use std::process::ExitCode;

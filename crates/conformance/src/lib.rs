@@ -12,6 +12,7 @@ mod client;
 mod db;
 pub mod model;
 mod pooler;
+mod receiver;
 mod run;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub use model::{
     WebhookAnswer, WebhookError,
 };
 pub use pooler::PgBouncer;
+pub use receiver::{verify, Answer, Delivery, Receiver, EVENTS_SECRET};
 pub use run::{run_on, runs_on, Fixture};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
@@ -42,6 +44,7 @@ pub struct TestApp {
     pub app: App,
     stop: Option<oneshot::Sender<()>>,
     stop_sync: Option<oneshot::Sender<()>>,
+    stop_deliverer: Option<oneshot::Sender<()>>,
     pub db: TestDb,
 }
 
@@ -85,6 +88,29 @@ impl TestApp {
     /// Another replica on the same database (its own connection pool).
     pub async fn replica(&self) -> TestApp {
         self.replica_with(&ConnectOptions::default()).await
+    }
+
+    /// The service stopped and started again on the same database, with the
+    /// same configuration.
+    pub async fn restart(mut self) -> TestApp {
+        let config = self.app.config().clone();
+        let db = self.db.share();
+        self.stop_now();
+        drop(self);
+        Self::boot(db, config, &ConnectOptions::default()).await
+    }
+
+    /// Starts meetpool delivering outbound events to `receiver`, with short
+    /// retry waits and timeout (`tweak` may change them).
+    pub async fn start_with_events(
+        backend: Backend,
+        receiver: &Receiver,
+        tweak: impl FnOnce(&mut meetpool_app::EventsConfig),
+    ) -> Self {
+        Self::start_with(backend, |c| {
+            c.events = Some(test_events(&receiver.url, tweak))
+        })
+        .await
     }
 
     /// A replica connecting with other options (PostgreSQL coordination).
@@ -170,6 +196,16 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = meetpool_http::router_with(app.clone(), ADMIN_TOKEN.into(), http);
         let (stop, stopped) = oneshot::channel::<()>();
+        let (stop_deliverer, deliverer_stopped) = oneshot::channel::<()>();
+        tokio::spawn({
+            let app = app.clone();
+            async move {
+                app.run_deliverer(async {
+                    let _ = deliverer_stopped.await;
+                })
+                .await
+            }
+        });
         tokio::spawn(meetpool_http::launch_with(
             listener,
             router,
@@ -184,9 +220,26 @@ impl TestApp {
             app,
             stop: Some(stop),
             stop_sync: None,
+            stop_deliverer: Some(stop_deliverer),
             db,
         }
     }
+}
+
+/// Events to `url` signed with [`EVENTS_SECRET`], retried after 50, 100
+/// and 200 ms, each attempt given 500 ms; then `tweak`.
+pub fn test_events(
+    url: &str,
+    tweak: impl FnOnce(&mut meetpool_app::EventsConfig),
+) -> meetpool_app::EventsConfig {
+    let mut events = meetpool_app::EventsConfig::new(url, EVENTS_SECRET).unwrap();
+    events.retry = [50, 100, 200]
+        .map(std::time::Duration::from_millis)
+        .to_vec();
+    events.timeout = std::time::Duration::from_millis(500);
+    events.poll = std::time::Duration::from_millis(100);
+    tweak(&mut events);
+    events
 }
 
 /// The tests' configuration: UTC, best-fit, no buffer, the fixtures'
@@ -198,14 +251,23 @@ fn test_config(tweak: impl FnOnce(&mut Config)) -> Config {
     config
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
+impl TestApp {
+    fn stop_now(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(stop) = self.stop_sync.take() {
             let _ = stop.send(());
         }
+        if let Some(stop) = self.stop_deliverer.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop_now();
     }
 }
 

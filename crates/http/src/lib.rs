@@ -9,6 +9,7 @@ mod bookings;
 mod cors;
 mod dashboard;
 mod error;
+mod events;
 mod extract;
 mod health;
 mod join;
@@ -56,7 +57,8 @@ fn api(cors: Option<CorsLayer>) -> OpenApiRouter<AppState> {
         .merge(session_types::router())
         .merge(links::router())
         .merge(bookings::router())
-        .merge(pool::router());
+        .merge(pool::router())
+        .merge(events::router());
     let previous = seed::router().merge(midtrans::previous_system());
     let previous = match cors {
         Some(cors) => previous.layer(cors),

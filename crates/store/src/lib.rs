@@ -11,6 +11,7 @@
 
 mod error;
 mod model;
+mod outbox;
 pub mod postgres;
 pub mod sqlite;
 
@@ -22,6 +23,7 @@ use meetpool_domain::{
 
 pub use error::{DuplicateRoom, StoreError};
 pub use model::*;
+pub use outbox::{Attempt, Claim, DeliveryStatus, OutboundEvent, Outbox, OutboxStats};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -120,6 +122,9 @@ pub trait Store: Send + Sync + 'static {
     /// The database answers and every embedded migration is applied
     /// ([`StoreError::NotMigrated`] otherwise).
     async fn ready(&self) -> Result<()>;
+
+    /// The outbound event log.
+    fn outbox(&self) -> &dyn Outbox;
 
     /// Starts a write transaction. Everything that reads and then writes on
     /// what it read goes through one.

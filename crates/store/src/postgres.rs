@@ -306,6 +306,10 @@ impl Store for PgStore {
         crate::migrated(&MIGRATOR, applied)
     }
 
+    fn outbox(&self) -> &dyn crate::Outbox {
+        self
+    }
+
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         let tx = self.pool.begin().await?;
         Ok(Box::new(PgTx {
@@ -677,5 +681,6 @@ fn add_row(links: &mut Vec<LinkCandidate>, r: &PgRow) -> Result<()> {
     Ok(())
 }
 
+mod outbox;
 mod tx;
 pub use tx::PgTx;

@@ -254,6 +254,10 @@ impl Store for SqliteStore {
         crate::migrated(&MIGRATOR, applied)
     }
 
+    fn outbox(&self) -> &dyn crate::Outbox {
+        self
+    }
+
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         let guard = self.write_lock.clone().lock_owned().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -521,5 +525,6 @@ async fn candidates_for(
     links_from(&rows)
 }
 
+mod outbox;
 mod tx;
 pub use tx::SqliteTx;

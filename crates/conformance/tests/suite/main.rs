@@ -45,6 +45,7 @@ mod browser;
 mod capacity;
 mod cors;
 mod dashboard;
+mod events;
 mod holds;
 mod invariant;
 mod join;

@@ -47,14 +47,25 @@ impl SqliteTx {
         Ok(())
     }
 
-    async fn set_link(&mut self, booking: BookingId, link: Option<LinkId>) -> Result<()> {
+    /// The link, and the payment with it when there is one.
+    async fn set_link(
+        &mut self,
+        booking: BookingId,
+        payment: Option<&PaymentChange>,
+        link: Option<LinkId>,
+    ) -> Result<()> {
         let done = sqlx::query(
             "UPDATE bookings SET meeting_link_id = ?1, \
-               assigned_at = CASE WHEN ?1 IS NULL THEN NULL ELSE strftime('%Y-%m-%d %H:%M:%f', 'now') END \
+               assigned_at = CASE WHEN ?1 IS NULL THEN NULL ELSE strftime('%Y-%m-%d %H:%M:%f', 'now') END, \
+               payment_status = COALESCE(?3, payment_status), \
+               payment_transaction_id = COALESCE(?4, payment_transaction_id), \
+               status = CASE WHEN ?3 = 'paid' AND status = 'pending' THEN 'confirmed' ELSE status END \
              WHERE id = ?2",
         )
         .bind(link.map(|l| l.to_string()))
         .bind(booking.to_string())
+        .bind(payment.map(|p| p.status.as_str()))
+        .bind(payment.and_then(|p| p.transaction_id.as_deref()))
         .execute(&mut *self.tx)
         .await?;
         if done.rows_affected() == 0 {
@@ -383,13 +394,16 @@ impl Tx for SqliteTx {
     ) -> Result<Vec<Booking>> {
         let mut written = Vec::with_capacity(changes.len());
         for (id, change) in changes {
-            if let Some(payment) = &change.payment {
-                self.set_payment(*id, payment).await?;
-            }
-            match change.link {
-                LinkChange::Keep => {}
-                LinkChange::Set(link) => self.set_link(*id, Some(link)).await?,
-                LinkChange::Clear => self.set_link(*id, None).await?,
+            // One UPDATE for the payment and the link, as on PostgreSQL, so
+            // that the row's triggers (the outbound events) see the change
+            // whole.
+            match (&change.payment, change.link) {
+                (None, LinkChange::Keep) => {}
+                (Some(payment), LinkChange::Keep) => self.set_payment(*id, payment).await?,
+                (payment, LinkChange::Set(link)) => {
+                    self.set_link(*id, payment.as_ref(), Some(link)).await?
+                }
+                (payment, LinkChange::Clear) => self.set_link(*id, payment.as_ref(), None).await?,
             }
             for event in &change.events {
                 self.record_event(*id, event).await?;

@@ -1,0 +1,238 @@
+//! The deliverer: claims due events, POSTs each, records the outcome.
+//!
+//! A claim holds its events for one attempt each (PostgreSQL: row locks in
+//! the claim's transaction; SQLite: a lease for the attempt's timeout and
+//! a margin), so a replica that dies mid-attempt (kill -9 included) only
+//! delays its events until its connection or its lease goes; another
+//! replica, or this one restarted, then sends them again (at least once).
+//! A booking's events go out one at a time, in order: the claim never
+//! returns an event while an earlier one of the same booking is pending.
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use jiff::{SignedDuration, Timestamp};
+use meetpool_store::{Attempt, OutboundEvent};
+use serde_json::{json, Value};
+use tracing::{debug, info, warn};
+
+use super::metrics::Outcome;
+use super::sign::signature;
+use super::EventsConfig;
+use crate::App;
+
+/// Events claimed (and sent concurrently, one per booking) at a time.
+const BATCH: u32 = 64;
+/// How long past an attempt's timeout its claim holds.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
+/// How often the coming days are checked against the pool's size.
+const POOL_CHECK: Duration = Duration::from_secs(60);
+/// How many coming days `pool.low` looks at.
+const POOL_LOW_DAYS: i64 = 7;
+
+impl App {
+    /// Delivers outbound events until `shutdown` completes: at once after
+    /// each commit, and every `poll` for the rest. Without an events URL it
+    /// returns at once. An attempt under way when `shutdown` completes is
+    /// dropped; its lease lets the event go again later.
+    pub async fn run_deliverer(&self, shutdown: impl Future<Output = ()>) {
+        let Some(config) = self.config().events.clone() else {
+            return;
+        };
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .build()
+            .expect("HTTP client");
+        tokio::pin!(shutdown);
+        let mut pool_checked: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = self.deliver_due(&config, &client) => {}
+            }
+            if pool_checked.is_none_or(|t| t.elapsed() >= POOL_CHECK) {
+                pool_checked = Some(tokio::time::Instant::now());
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = self.raise_pool_low() => {}
+                }
+            }
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = self.events.wake.notified() => {}
+                () = tokio::time::sleep(config.poll) => {}
+            }
+        }
+    }
+
+    /// Claims and sends batches until nothing is due.
+    async fn deliver_due(&self, config: &EventsConfig, client: &reqwest::Client) {
+        loop {
+            let now = Timestamp::now();
+            let lease = now + config.timeout + LEASE_MARGIN;
+            let claim = match self.store().outbox().claim(now, lease, BATCH).await {
+                Ok(claim) => claim,
+                Err(e) => {
+                    warn!(error = %e, "cannot read the outbound events; trying again shortly");
+                    return;
+                }
+            };
+            if claim.events().is_empty() {
+                return;
+            }
+            let sent = join_all(
+                claim
+                    .events()
+                    .iter()
+                    .map(|e| self.deliver(config, client, e)),
+            )
+            .await;
+            let outcomes: Vec<_> = claim
+                .events()
+                .iter()
+                .zip(&sent)
+                .map(|(e, (attempt, _))| (e.seq, attempt.clone()))
+                .collect();
+            if let Err(e) = claim.record(&outcomes).await {
+                // The events are due again once the claim lets them go.
+                warn!(error = %e, "cannot record deliveries; they will be sent again");
+                return;
+            }
+            for (_, outcome) in sent {
+                self.events.metrics.count(outcome);
+            }
+        }
+    }
+
+    /// One attempt at `event`, and what became of it.
+    async fn deliver(
+        &self,
+        config: &EventsConfig,
+        client: &reqwest::Client,
+        event: &OutboundEvent,
+    ) -> (Attempt, Outcome) {
+        let body = self.event_body(event);
+        let timestamp = Timestamp::now().as_second();
+        let sent = client
+            .post(&config.url)
+            .header("webhook-id", &event.id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header(
+                "webhook-signature",
+                signature(config.key(), &event.id, timestamp, &body),
+            )
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await;
+        let result = match sent {
+            // The answer is read so that the connection can be kept.
+            Ok(res) if res.status().is_success() => res
+                .bytes()
+                .await
+                .map(drop)
+                .map_err(|e| failure(&e, config.timeout)),
+            Ok(res) => Err(format!("answered HTTP {}", res.status().as_u16())),
+            Err(e) => Err(failure(&e, config.timeout)),
+        };
+        let now = Timestamp::now();
+        let (attempt, outcome) = match result {
+            Ok(()) => {
+                let lag = now.duration_since(event.created_at).unsigned_abs();
+                debug!(event_id = %event.id, kind = %event.kind, lag_ms = lag.as_millis() as u64, "event delivered");
+                (Attempt::Delivered { at: now }, Outcome::Delivered { lag })
+            }
+            Err(error) => match config.retry.get(event.attempts.saturating_sub(1) as usize) {
+                Some(wait) => {
+                    let next = now + with_jitter(*wait);
+                    info!(event_id = %event.id, kind = %event.kind, attempt = event.attempts, error, next_attempt_at = %next, "event delivery failed; it will be retried");
+                    (Attempt::RetryAt { error, next }, Outcome::Retried)
+                }
+                None => {
+                    warn!(event_id = %event.id, kind = %event.kind, attempts = event.attempts, error, "event delivery failed for good: retry it with `meetpool events retry`");
+                    (Attempt::GaveUp { error }, Outcome::Failed)
+                }
+            },
+        };
+        (attempt, outcome)
+    }
+
+    /// `{"type", "timestamp", "data"}`, with the booking's join and
+    /// calendar URLs in place of its join token.
+    pub(crate) fn event_body(&self, event: &OutboundEvent) -> String {
+        let mut data = event.data.clone();
+        let token = data
+            .get_mut("booking")
+            .and_then(Value::as_object_mut)
+            .and_then(|b| b.remove("join_token"));
+        if let (Some(Value::String(token)), Some(data)) = (token, data.as_object_mut()) {
+            let base = self.config().public_url.trim_end_matches('/');
+            data.insert("join_url".into(), json!(format!("{base}/j/{token}")));
+            data.insert(
+                "calendar_url".into(),
+                json!(format!("{base}/j/{token}.ics")),
+            );
+        }
+        json!({
+            "type": event.kind,
+            "timestamp": event.created_at.to_string(),
+            "data": data,
+        })
+        .to_string()
+    }
+
+    /// Raises `pool.low` for each of the coming days whose peak reaches the
+    /// pool's size, once per day and pool size.
+    async fn raise_pool_low(&self) {
+        let today = Timestamp::now()
+            .to_zoned(self.config().timezone.clone())
+            .date();
+        let Ok(last) = today.checked_add(jiff::Span::new().days(POOL_LOW_DAYS - 1)) else {
+            return;
+        };
+        let days = match self.capacity(None, Some(&last.to_string())).await {
+            Ok(days) => days,
+            Err(e) => {
+                warn!(error = %e, "cannot check the coming days against the pool");
+                return;
+            }
+        };
+        for day in days.iter().filter(|d| d.warning && d.peak_sessions > 0) {
+            let key = format!("pool.low:{}:{}", day.date, day.enabled_links);
+            let data = json!({
+                "date": day.date, "peak_sessions": day.peak_sessions,
+                "enabled_links": day.enabled_links, "unassigned": day.unassigned,
+            });
+            match self.store().outbox().raise("pool.low", &key, &data).await {
+                Ok(true) => {
+                    warn!(date = %day.date, peak = day.peak_sessions, links = day.enabled_links, "the day's peak reaches the pool's size");
+                    self.events.wake.notify_one();
+                }
+                Ok(false) => {}
+                Err(e) => warn!(error = %e, "cannot raise pool.low"),
+            }
+        }
+    }
+}
+
+fn failure(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("no answer within {} ms", timeout.as_millis());
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
+/// `wait` plus up to a quarter more, at random, so that events that failed
+/// together are not all retried at the same instant; never less than the
+/// schedule says.
+fn with_jitter(wait: Duration) -> SignedDuration {
+    let r = uuid::Uuid::new_v4().as_u128() as u64 % 1000;
+    let wait = wait + wait.mul_f64(r as f64 / 4000.0);
+    SignedDuration::try_from(wait).unwrap_or(SignedDuration::MAX)
+}

@@ -1,0 +1,223 @@
+//! The outbound event log on PostgreSQL, for any number of replicas: a
+//! claim skips the rows another replica holds (`FOR UPDATE SKIP LOCKED`)
+//! and holds what it takes until it records the outcomes, so that each
+//! event is in one replica's hands at a time, and back in the pool the
+//! moment that replica's connection goes.
+//! A booking's first pending event is found by one probe of
+//! `outbound_events_booking` per due event: a scalar subquery, which the
+//! planner cannot turn into a join over the whole backlog.
+use jiff::Timestamp;
+use jiff_sqlx::ToSqlx;
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{ts, PgStore};
+use crate::{
+    Attempt, Claim, DeliveryStatus, OutboundEvent, Outbox, OutboxStats, Result, StoreError,
+};
+use meetpool_domain::BookingId;
+
+const COLUMNS: &str =
+    "o.seq, 'evt_' || (SELECT events_prefix FROM meetpool_settings WHERE id = 1) \
+    || '_' || o.seq AS id, o.type, o.booking_id, o.data::text AS data, o.created_at, \
+    o.status, o.attempts, o.next_attempt_at, o.last_error, o.delivered_at";
+
+/// [`COLUMNS`] with the attempt about to be made counted.
+const COLUMNS_NEXT_ATTEMPT: &str = "o.seq, 'evt_' || (SELECT events_prefix FROM meetpool_settings \
+    WHERE id = 1) || '_' || o.seq AS id, o.type, o.booking_id, o.data::text AS data, \
+    o.created_at, o.status, o.attempts + 1 AS attempts, o.next_attempt_at, o.last_error, \
+    o.delivered_at";
+
+/// Claimed events stay locked by the claim's transaction (`FOR UPDATE`)
+/// while they are attempted: no other replica's claim returns them, and if
+/// this process dies its connection goes, the transaction with it, and the
+/// events are due again at once. Nothing is written until the outcomes are.
+struct PgClaim {
+    tx: Option<sqlx::Transaction<'static, sqlx::Postgres>>,
+    events: Vec<OutboundEvent>,
+}
+
+#[async_trait::async_trait]
+impl Claim for PgClaim {
+    fn events(&self) -> &[OutboundEvent] {
+        &self.events
+    }
+
+    async fn record(self: Box<Self>, outcomes: &[(i64, Attempt)]) -> Result<()> {
+        let Some(mut tx) = self.tx else {
+            return Ok(());
+        };
+        let mut seqs = Vec::with_capacity(outcomes.len());
+        let mut statuses = Vec::with_capacity(outcomes.len());
+        let mut errors: Vec<Option<&str>> = Vec::with_capacity(outcomes.len());
+        let mut nexts = Vec::with_capacity(outcomes.len());
+        let mut delivered = Vec::with_capacity(outcomes.len());
+        for (seq, outcome) in outcomes {
+            seqs.push(*seq);
+            let (status, error, next, at) = match outcome {
+                Attempt::Delivered { at } => ("delivered", None, None, Some(at.to_sqlx())),
+                Attempt::RetryAt { error, next } => {
+                    ("pending", Some(error.as_str()), Some(next.to_sqlx()), None)
+                }
+                Attempt::GaveUp { error } => ("failed", Some(error.as_str()), None, None),
+            };
+            statuses.push(status);
+            errors.push(error);
+            nexts.push(next);
+            delivered.push(at);
+        }
+        sqlx::query(
+            "UPDATE outbound_events o SET status = r.status, last_error = r.error, \
+               attempts = o.attempts + 1, next_attempt_at = COALESCE(r.next, o.next_attempt_at), \
+               delivered_at = r.delivered \
+             FROM unnest($1::int8[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) \
+               AS r(seq, status, error, next, delivered) \
+             WHERE o.seq = r.seq",
+        )
+        .bind(seqs)
+        .bind(statuses)
+        .bind(errors)
+        .bind(nexts)
+        .bind(delivered)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn event_row(r: &PgRow) -> Result<OutboundEvent> {
+    let data: String = r.try_get("data")?;
+    let status: String = r.try_get("status")?;
+    Ok(OutboundEvent {
+        seq: r.try_get("seq")?,
+        id: r.try_get("id")?,
+        kind: r.try_get("type")?,
+        booking_id: r.try_get::<Option<Uuid>, _>("booking_id")?.map(BookingId),
+        data: serde_json::from_str(&data).map_err(StoreError::corrupt)?,
+        created_at: ts(r, "created_at")?,
+        status: status.parse().map_err(StoreError::corrupt)?,
+        attempts: u32::try_from(r.try_get::<i32, _>("attempts")?).map_err(StoreError::corrupt)?,
+        next_attempt_at: ts(r, "next_attempt_at")?,
+        last_error: r.try_get("last_error")?,
+        delivered_at: r
+            .try_get::<Option<jiff_sqlx::Timestamp>, _>("delivered_at")?
+            .map(|t| t.to_jiff()),
+    })
+}
+
+#[async_trait::async_trait]
+impl Outbox for PgStore {
+    async fn set_recording(&self, on: bool) -> Result<()> {
+        sqlx::query("UPDATE meetpool_settings SET events_enabled = $1 WHERE id = 1 AND events_enabled <> $1")
+            .bind(on)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        now: Timestamp,
+        _lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Box<dyn Claim>> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS_NEXT_ATTEMPT} FROM outbound_events o \
+             WHERE o.status = 'pending' AND o.next_attempt_at <= $1 \
+               AND (o.booking_id IS NULL OR o.seq = (SELECT min(p.seq) FROM outbound_events p \
+                 WHERE p.status = 'pending' AND p.booking_id = o.booking_id)) \
+             ORDER BY o.next_attempt_at, o.seq LIMIT $2 FOR UPDATE SKIP LOCKED"
+        ))
+        .bind(now.to_sqlx())
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut events = rows.iter().map(event_row).collect::<Result<Vec<_>>>()?;
+        events.sort_by_key(|e| e.seq);
+        Ok(Box::new(PgClaim {
+            tx: (!events.is_empty()).then_some(tx),
+            events,
+        }))
+    }
+
+    async fn list(&self, status: Option<DeliveryStatus>, limit: u32) -> Result<Vec<OutboundEvent>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM outbound_events o WHERE ($1::text IS NULL OR o.status = $1) \
+             ORDER BY o.seq DESC LIMIT $2"
+        ))
+        .bind(status.map(DeliveryStatus::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_row).collect()
+    }
+
+    async fn retry(&self, id: &str, now: Timestamp) -> Result<OutboundEvent> {
+        let (prefix, seq) = crate::outbox::parse_id(id).ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(&format!(
+            "UPDATE outbound_events o SET next_attempt_at = $2, \
+               attempts = CASE WHEN o.status = 'failed' THEN 0 ELSE o.attempts END, \
+               leased_until = CASE WHEN o.status = 'failed' THEN NULL ELSE o.leased_until END, \
+               status = 'pending' \
+             WHERE o.seq = $1 AND o.status <> 'delivered' \
+               AND $3 = (SELECT events_prefix FROM meetpool_settings WHERE id = 1) \
+             RETURNING {COLUMNS}"
+        ))
+        .bind(seq)
+        .bind(now.to_sqlx())
+        .bind(prefix)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(r) => event_row(&r),
+            None => {
+                let known: Option<i64> = sqlx::query_scalar(
+                    "SELECT seq FROM outbound_events WHERE seq = $1 \
+                     AND $2 = (SELECT events_prefix FROM meetpool_settings WHERE id = 1)",
+                )
+                .bind(seq)
+                .bind(prefix)
+                .fetch_optional(&self.pool)
+                .await?;
+                Err(match known {
+                    Some(_) => StoreError::Conflict("delivered".into()),
+                    None => StoreError::NotFound,
+                })
+            }
+        }
+    }
+
+    async fn stats(&self) -> Result<OutboxStats> {
+        let row = sqlx::query(
+            "SELECT (SELECT count(*) FROM outbound_events WHERE status = 'pending') AS pending, \
+               (SELECT count(*) FROM outbound_events WHERE status = 'failed') AS failed, \
+               (SELECT min(created_at) FROM outbound_events WHERE status = 'pending') AS oldest",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(OutboxStats {
+            pending: row.try_get("pending")?,
+            failed: row.try_get("failed")?,
+            oldest_pending: row
+                .try_get::<Option<jiff_sqlx::Timestamp>, _>("oldest")?
+                .map(|t| t.to_jiff()),
+        })
+    }
+
+    async fn raise(&self, kind: &str, dedup_key: &str, data: &serde_json::Value) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO outbound_events (type, dedup_key, data) \
+             SELECT $1, $2, $3::jsonb WHERE (SELECT events_enabled FROM meetpool_settings WHERE id = 1) \
+             ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING",
+        )
+        .bind(kind)
+        .bind(dedup_key)
+        .bind(data.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
