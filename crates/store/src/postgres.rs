@@ -235,7 +235,12 @@ impl Store for PgStore {
         // later migration on this database.
         // Up to date: nothing to lock or create (and nothing the service's
         // role on an adopted database would be refused).
-        if self.ready().await.is_ok() {
+        let applied: std::result::Result<Vec<i64>, _> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .persistent(self.prepared)
+                .fetch_all(&mut *self.session().await?)
+                .await;
+        if applied.is_ok_and(|v| MIGRATOR.iter().all(|m| v.contains(&m.version))) {
             return Ok(());
         }
         let mut conn = self.session_connection("migrating").await?;
