@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use meetpool_conformance::{PgBouncer, PlatformDb, TestApp};
+use meetpool_conformance::{test_events, PgBouncer, PlatformDb, Receiver, TestApp};
 use meetpool_store::postgres::adoption::{adopt, AdoptOptions, AdoptReport};
 use meetpool_store::{ConnectOptions, DbSettings};
 use sqlx::PgPool;
@@ -20,6 +20,7 @@ on_postgres!(
     adoption_refuses_a_state_with_no_value_in_the_platforms_columns,
     the_platform_keeps_working_and_meetpool_assigns_its_links,
     two_replicas_behind_a_transaction_pooler_race_without_overlap,
+    the_platforms_own_payment_reaches_the_events_endpoint,
 );
 
 const ZONE: &str = "Asia/Jakarta";
@@ -472,5 +473,54 @@ async fn two_replicas_behind_a_transaction_pooler_race_without_overlap(db: Platf
     )
     .await;
     drop((a, b));
+    platform.close().await;
+}
+
+/// On an adopted database, a change the platform's own code makes is an
+/// event like any other: the platform marks a booking paid, and its
+/// endpoint hears of the payment and of the link meetpool gave.
+async fn the_platforms_own_payment_reaches_the_events_endpoint(db: PlatformDb) {
+    let platform = db.owner().await;
+    assert!(adopted(&db, false).await.refused.is_empty());
+    let receiver = Receiver::start().await;
+    let t = TestApp::start_adopted(db.service_url(), &ConnectOptions::default(), |c| {
+        in_zone(c);
+        c.events = Some(test_events(&receiver.url, |_| {}));
+    })
+    .await;
+    platform_books(&platform, "ORDER-E1", 7, "20:00", 150_000).await;
+    exec(
+        &platform,
+        "UPDATE bookings SET payment_status = 'paid', status = 'confirmed' WHERE order_id = 'ORDER-E1'",
+    )
+    .await;
+    let id: String =
+        sqlx::query_scalar("SELECT id::text FROM bookings WHERE order_id = 'ORDER-E1'")
+            .fetch_one(&platform)
+            .await
+            .unwrap();
+    let got = receiver
+        .wait_until("the payment and the link of the platform's booking", |ds| {
+            ["booking.payment_changed", "booking.link_assigned"]
+                .iter()
+                .all(|k| {
+                    ds.iter()
+                        .any(|d| d.accepted && d.kind() == *k && d.booking_id() == Some(&id))
+                })
+        })
+        .await;
+    let link = got
+        .iter()
+        .find(|d| d.kind() == "booking.link_assigned")
+        .unwrap();
+    assert!(link.verified);
+    let row = platform_row(&platform, "ORDER-E1").await;
+    assert_eq!(
+        link.body["data"]["booking"]["meeting_link_id"].as_str(),
+        row.2.as_deref(),
+        "{:#}",
+        link.body
+    );
+    drop(t);
     platform.close().await;
 }
