@@ -1,5 +1,6 @@
 //! A real PgBouncer in transaction mode in front of the test server, on a
 //! port of its own, stopped when dropped.
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -17,12 +18,22 @@ pub struct PgBouncer {
 
 impl PgBouncer {
     /// Starts PgBouncer with `pool_mode = transaction`, letting `users`
-    /// (name, password) in. Panics, saying what to install, without it.
-    pub fn start(users: &[(&str, &str)]) -> Self {
-        assert!(
-            Path::new(BINARY).exists(),
-            "PgBouncer is not installed ({BINARY}): apt-get install pgbouncer"
-        );
+    /// (name, password) in. `None`, after saying why, where it is not
+    /// installed, outside CI; in CI that is a failure.
+    pub fn start(users: &[(&str, &str)]) -> Option<Self> {
+        if !Path::new(BINARY).exists() {
+            let why = format!("PgBouncer is not installed ({BINARY}; apt-get install pgbouncer)");
+            assert!(
+                !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
+                "CI is set and the pooler test cannot run: {why}"
+            );
+            // Past the test harness's capture, so that it shows.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED the pooler test: {why}; with CI=true this is a failure."
+            );
+            return None;
+        }
         let server = reqwest::Url::parse(&postgres_base_url()).expect("MEETPOOL_TEST_DATABASE_URL");
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -77,11 +88,11 @@ impl PgBouncer {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Self {
+        Some(Self {
             port,
             child,
             _dir: dir,
-        }
+        })
     }
 }
 
