@@ -156,8 +156,20 @@ impl Operator<'_> {
             .unwrap_or_else(|e| panic!("{css}: {e}"))
     }
 
+    /// The text of `css` once it is on the page. A page replaced between
+    /// finding the element and reading it (a form's answer arriving) makes
+    /// the element stale: it is found again on the new page.
     async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.unwrap()
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.find(css).await.text().await {
+                Ok(text) => return text,
+                Err(e) if e.is_stale_element_reference() && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("{css}: {e}"),
+            }
+        }
     }
 
     async fn all(&self, css: &str) -> Vec<fantoccini::elements::Element> {
@@ -266,8 +278,10 @@ async fn an_operator_watches_and_runs_the_pool_from_the_dashboard() {
     assert_eq!(focused.attr("id").await.unwrap().as_deref(), Some("token"));
     let typed = format!("{ADMIN_TOKEN}{}", &*Key::Enter);
     focused.send_keys(&typed).await.unwrap();
+    // Signed in once the overview has replaced the sign-in page.
+    let overview = op.b.current_url().await.unwrap().join("/admin").unwrap();
+    op.b.wait().at_most(WAIT).for_url(&overview).await.unwrap();
     assert_eq!(op.text("main h1").await, "Pool status");
-    assert_eq!(op.path().await, "/admin");
     let cards = op.text("ul.cards").await;
     assert!(cards.contains("3\nlinks enabled, of 3"), "{cards}");
     assert!(cards.contains("2\npaid bookings without a link"), "{cards}");
