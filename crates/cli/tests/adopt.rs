@@ -86,6 +86,15 @@ async fn operator_story(db: PlatformDb) {
         assert!(text.contains(needle), "{needle} not in:\n{text}");
     }
 
+    // The service's role cannot change meetpool's schema, and need not:
+    // an up-to-date database asks nothing of `migrate`.
+    let out = run(&mut meetpool(&db.service_url(), &["migrate"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // The service, as the role adoption made, with the usual configuration.
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
