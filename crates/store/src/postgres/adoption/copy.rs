@@ -1,0 +1,597 @@
+//! What adoption does, step by step, inside its one transaction: meetpool's
+//! schema, the copy of the platform's rows, overlaps resolved, links placed
+//! and written back, the service's role.
+use super::*;
+
+pub(super) async fn install_schema(
+    tx: &mut PgConnection,
+    platform: &Platform,
+    options: &AdoptOptions,
+    report: &mut AdoptReport,
+) -> Result<()> {
+    let extensions: bool = sqlx::query_scalar("SELECT to_regnamespace('extensions') IS NOT NULL")
+        .fetch_one(&mut *tx)
+        .await?;
+    let gist: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'btree_gist')",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let home = if extensions { "extensions" } else { SCHEMA };
+    sqlx::raw_sql(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {SCHEMA}; \
+         CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA {home}; \
+         SET LOCAL search_path = {SCHEMA}{}",
+        if extensions { ", extensions" } else { "" }
+    ))
+    .execute(&mut *tx)
+    .await?;
+    if !gist {
+        report.changes.push(format!(
+            "create the extension btree_gist in the schema {home}"
+        ));
+    }
+    let applied: Vec<i64> = if report.already_adopted {
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&mut *tx)
+            .await?
+    } else {
+        report.changes.push(format!(
+            "create the schema {SCHEMA} for meetpool's own tables"
+        ));
+        Vec::new()
+    };
+    let pending = MIGRATOR
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .count();
+    // Inside this transaction: each migration in a savepoint of its own.
+    MIGRATOR.run_direct(&mut *tx).await?;
+    if pending > 0 {
+        report.changes.push(format!(
+            "apply {pending} of meetpool's migrations in {SCHEMA}"
+        ));
+    }
+    let settings_changed = sqlx::query(
+        "UPDATE meetpool_settings SET timezone = $1, buffer_minutes = $2, chosen = true \
+         WHERE id = 1 AND (timezone, buffer_minutes, chosen) IS DISTINCT FROM ($1, $2, true)",
+    )
+    .bind(&options.settings.timezone)
+    .bind(i32::try_from(options.settings.buffer_minutes).unwrap_or(0))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if settings_changed > 0 {
+        report.changes.push(format!(
+            "set meetpool's settings: time zone {}, buffer {} minutes",
+            options.settings.timezone, options.settings.buffer_minutes
+        ));
+    }
+    sqlx::raw_sql(&helpers_sql(platform, report))
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn copy_types_and_links(
+    tx: &mut PgConnection,
+    platform: &Platform,
+    options: &AdoptOptions,
+    report: &mut AdoptReport,
+) -> Result<()> {
+    let p = &platform.schema;
+    let dur = &platform.duration;
+    let price = platform.type_price.as_ref().map_or("0".to_owned(), |c| {
+        format!("round(coalesce(t.{c}, 0))::bigint")
+    });
+    let types = sqlx::query(&format!(
+        "INSERT INTO meetpool.session_types (id, name, duration, price) \
+         SELECT t.id, coalesce(t.name::text, ''), t.{dur}, {price} FROM {p}.session_types t \
+         WHERE t.{dur} BETWEEN 1 AND 1440 \
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, duration = excluded.duration \
+         WHERE (session_types.name, session_types.duration) IS DISTINCT FROM (excluded.name, excluded.duration)"
+    ))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if types > 0 {
+        report.changes.push(format!(
+            "copy {types} session types into {SCHEMA}.session_types"
+        ));
+    }
+    if let Some(minutes) = options.default_duration {
+        let added = sqlx::query(
+            "INSERT INTO meetpool.session_types (id, name, duration) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET duration = excluded.duration, name = excluded.name \
+             WHERE session_types.duration <> excluded.duration",
+        )
+        .bind(Uuid::parse_str(DEFAULT_TYPE).expect("a UUID"))
+        .bind(format!("Unspecified ({minutes} min)"))
+        .bind(i32::try_from(minutes).unwrap_or(60))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if added > 0 {
+            report.changes.push(format!(
+                "bookings with no session type last {minutes} minutes (--default-duration)"
+            ));
+        }
+    }
+    let duplicates: Vec<(String, String)> = sqlx::query_as(&format!(
+        "SELECT meetpool_room(meeting_link), string_agg(id::text || ' ' || meeting_link, ', ' ORDER BY created_at, id) \
+         FROM {p}.meeting_links_pool WHERE is_available GROUP BY 1 HAVING count(*) > 1",
+    ))
+    .fetch_all(&mut *tx)
+    .await?;
+    for (room, links) in duplicates {
+        report.refused.push(format!(
+            "the meeting room {room} is in the pool more than once, enabled: {links}. \
+             Disable all but one (UPDATE {p}.meeting_links_pool SET is_available = false WHERE id = ...)"
+        ));
+    }
+    if !report.refused.is_empty() {
+        return Ok(());
+    }
+    let notes = if platform.link_notes {
+        "l.notes::text"
+    } else {
+        "NULL"
+    };
+    let order = if platform_has(tx, p, "meeting_links_pool", "created_at").await? {
+        "l.created_at, l.id"
+    } else {
+        "l.id"
+    };
+    let links = sqlx::query(&format!(
+        "INSERT INTO meetpool.meeting_links_pool (id, meeting_link, notes, is_available) \
+         SELECT l.id, l.meeting_link, {notes}, coalesce(l.is_available, false) \
+         FROM {p}.meeting_links_pool l ORDER BY {order} \
+         ON CONFLICT (id) DO NOTHING"
+    ))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if links > 0 {
+        report.changes.push(format!(
+            "copy {links} links into {SCHEMA}.meeting_links_pool"
+        ));
+    }
+    Ok(())
+}
+
+/// Reads the platform's bookings that meetpool does not hold yet into a
+/// temporary table, with meetpool's reading of each.
+pub(super) async fn stage_bookings(
+    tx: &mut PgConnection,
+    platform: &Platform,
+    options: &AdoptOptions,
+    report: &mut AdoptReport,
+) -> Result<()> {
+    let p = &platform.schema;
+    let price = platform.price.as_ref().map_or("0::bigint".to_owned(), |c| {
+        format!("round(coalesce(b.{c}, 0))::bigint")
+    });
+    let status = if platform.status.is_some() {
+        "b.status::text"
+    } else {
+        "NULL::text"
+    };
+    let default_type = if options.default_duration.is_some() {
+        format!("{}::uuid", lit(DEFAULT_TYPE))
+    } else {
+        "NULL::uuid".to_owned()
+    };
+    let assigned = &platform.assigned_at;
+    // Reading a wall-clock time in a zone costs more than the rest of a
+    // row: it is done once per distinct time (`i`), not per booking.
+    sqlx::raw_sql(&format!(
+        "CREATE TEMP TABLE meetpool_adopt ON COMMIT DROP AS \
+         WITH s AS MATERIALIZED ( \
+           SELECT b.id, b.order_id::text AS platform_order, coalesce(b.order_id::text, b.id::text) AS order_id, \
+                  coalesce(b.user_id::text, '') AS user_id, coalesce(b.expert_id::text, '') AS expert_id, \
+                  t.id AS session_type_id, t.duration, b.booking_date, \
+                  meetpool.adopt_time(b.booking_time::text) AS booking_time, {price} AS price, \
+                  meetpool.platform_state(b.payment_status::text, {status}) AS state, \
+                  coalesce({status}, 'pending') AS status, \
+                  CASE WHEN meetpool.platform_state(b.payment_status::text, {status}) = 'paid' \
+                       THEN l.id END AS link, \
+                  b.meeting_link_id AS platform_link, \
+                  coalesce({assigned}) AS assigned_at \
+           FROM {p}.bookings b \
+           LEFT JOIN meetpool.session_types t ON t.id = coalesce(b.session_type_id, {default_type}) \
+           LEFT JOIN meetpool.meeting_links_pool l ON l.id = b.meeting_link_id \
+           WHERE NOT EXISTS (SELECT 1 FROM meetpool.bookings m WHERE m.id = b.id)), \
+         i AS (SELECT l, meetpool.adopt_instant(l, {tz}) AS starts_at FROM ( \
+           SELECT DISTINCT booking_date + booking_time AS l FROM s WHERE booking_time IS NOT NULL) d) \
+         SELECT s.*, i.starts_at, i.starts_at + make_interval(mins => s.duration) AS ends_at, \
+                NULL::uuid AS moved_from \
+         FROM s LEFT JOIN i ON i.l = s.booking_date + s.booking_time; \
+         CREATE INDEX ON meetpool_adopt (id); \
+         ANALYZE meetpool_adopt",
+        tz = lit(&options.settings.timezone),
+    ))
+    .execute(&mut *tx)
+    .await?;
+    let (paid, unlinked): (i64, i64) = sqlx::query_as(&format!(
+        "SELECT count(*), count(*) FILTER (WHERE meeting_link_id IS NULL) FROM {p}.bookings b \
+         WHERE meetpool.platform_state(b.payment_status::text, {status}) = 'paid'"
+    ))
+    .fetch_one(&mut *tx)
+    .await?;
+    report.found.paid_bookings = paid;
+    report.found.paid_without_link = unlinked;
+    let (total,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM meetpool_adopt WHERE ends_at IS NULL")
+            .fetch_one(&mut *tx)
+            .await?;
+    report.not_adopted_total = u64::try_from(total).unwrap_or_default();
+    let rows = sqlx::query(
+        "SELECT id, platform_order, CASE \
+           WHEN booking_time IS NULL THEN 'booking_time does not read as HH:MM' \
+           WHEN duration IS NULL THEN 'its session type is unknown or has no duration (see --default-duration)' \
+           ELSE 'its time does not exist on that day (a daylight-saving gap)' END \
+         FROM meetpool_adopt WHERE ends_at IS NULL ORDER BY booking_date, id LIMIT 100",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for r in rows {
+        report.not_adopted.push(NotAdopted {
+            booking_id: r.try_get(0)?,
+            order_id: r.try_get(1)?,
+            why: r.try_get(2)?,
+        });
+    }
+    let dupes: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT order_id, count(*) FROM ( \
+           SELECT order_id FROM meetpool_adopt WHERE ends_at IS NOT NULL \
+           UNION ALL SELECT order_id FROM meetpool.bookings) o \
+         GROUP BY order_id HAVING count(*) > 1 ORDER BY order_id LIMIT 20",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for (order, n) in dupes {
+        report.refused.push(format!(
+            "the order id {order} is on {n} bookings; Midtrans reports payments by order id, \
+             so each booking needs its own: give the others new ones"
+        ));
+    }
+    Ok(())
+}
+
+/// A booking holding a link, in the overlap check.
+pub(super) struct Held {
+    id: Uuid,
+    link: Uuid,
+    busy: Window,
+    /// Already meetpool's (an earlier adoption): it keeps its link.
+    kept: bool,
+}
+
+/// The bookings that lose their link to an overlapping one assigned
+/// before them, with the booking that keeps it.
+pub(super) async fn resolve_overlaps(
+    tx: &mut PgConnection,
+    options: &AdoptOptions,
+) -> Result<Vec<(Uuid, Uuid, Uuid)>> {
+    let buffer = i32::try_from(options.settings.buffer_minutes).unwrap_or(0);
+    // Per link in order of start, a running maximum of the ends before
+    // each row starts a new cluster whenever it is not past the row's
+    // start; only clusters of more than one row overlap.
+    let rows = sqlx::query(
+        "WITH r AS ( \
+           SELECT id, link, starts_at, ends_at + make_interval(mins => $1) AS busy_end, false AS kept, assigned_at \
+             FROM meetpool_adopt WHERE link IS NOT NULL AND ends_at IS NOT NULL \
+           UNION ALL \
+           SELECT id, meeting_link_id, lower(busy), upper(busy), true, assigned_at FROM meetpool.bookings \
+             WHERE meeting_link_id IN (SELECT link FROM meetpool_adopt WHERE link IS NOT NULL)), \
+         o AS (SELECT *, max(busy_end) OVER (PARTITION BY link ORDER BY starts_at, id \
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before_end FROM r), \
+         c AS (SELECT *, count(*) FILTER (WHERE before_end IS NULL OR before_end <= starts_at) \
+                 OVER (PARTITION BY link ORDER BY starts_at, id) AS cluster FROM o), \
+         s AS (SELECT *, count(*) OVER (PARTITION BY link, cluster) AS size FROM c) \
+         SELECT id, link, starts_at, busy_end, kept FROM s WHERE size > 1 \
+         ORDER BY link, kept DESC, assigned_at NULLS LAST, id",
+    )
+    .bind(buffer)
+    .fetch_all(&mut *tx)
+    .await?;
+    let ts = |r: &sqlx::postgres::PgRow, c: &str| -> Result<Option<Timestamp>> {
+        Ok(r.try_get::<Option<jiff_sqlx::Timestamp>, _>(c)?
+            .map(|t| t.to_jiff()))
+    };
+    let mut held = Vec::with_capacity(rows.len());
+    for r in &rows {
+        held.push(Held {
+            id: r.try_get("id")?,
+            link: r.try_get("link")?,
+            busy: Window::new(
+                ts(r, "starts_at")?.expect("a start"),
+                ts(r, "busy_end")?.expect("an end"),
+            ),
+            kept: r.try_get("kept")?,
+        });
+    }
+    // Rows come per link, those assigned first first: each keeps the link
+    // unless it overlaps one that kept it.
+    let mut losers = Vec::new();
+    let mut keeping: Vec<&Held> = Vec::new();
+    for h in &held {
+        if keeping.first().is_some_and(|k| k.link != h.link) {
+            keeping.clear();
+        }
+        match keeping.iter().find(|k| k.busy.overlaps(&h.busy)) {
+            Some(winner) if !h.kept => losers.push((h.id, h.link, winner.id)),
+            _ => keeping.push(h),
+        }
+    }
+    if !losers.is_empty() {
+        let ids: Vec<Uuid> = losers.iter().map(|l| l.0).collect();
+        sqlx::query("UPDATE meetpool_adopt SET moved_from = link, link = NULL WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(losers)
+}
+
+pub(super) async fn copy_bookings(
+    tx: &mut PgConnection,
+    options: &AdoptOptions,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<u64> {
+    let buffer = i32::try_from(options.settings.buffer_minutes).unwrap_or(0);
+    // The derived columns are computed here for all rows at once rather
+    // than by bookings_derive() row by row; the copy is not an event the
+    // other triggers should see either.
+    sqlx::raw_sql("ALTER TABLE meetpool.bookings DISABLE TRIGGER USER")
+        .execute(&mut *tx)
+        .await?;
+    // Into an empty table (a first adoption), the indexes and constraints
+    // are built once over all the rows, as the migrations define them,
+    // rather than row by row: several times faster.
+    let empty: bool = sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM meetpool.bookings)")
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut rebuild: Vec<String> = Vec::new();
+    if empty {
+        let constraints: Vec<(String, String)> = sqlx::query_as(
+            "SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint \
+             WHERE conrelid = 'meetpool.bookings'::regclass AND contype IN ('u', 'x', 'f') ORDER BY oid",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let indexes: Vec<(String, String)> = sqlx::query_as(
+            "SELECT quote_ident(c.relname), pg_get_indexdef(i.indexrelid) FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE i.indrelid = 'meetpool.bookings'::regclass AND NOT i.indisprimary \
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) \
+             ORDER BY i.indexrelid",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut drop = String::new();
+        for (name, def) in &constraints {
+            let _ = write!(
+                drop,
+                "ALTER TABLE meetpool.bookings DROP CONSTRAINT {name};"
+            );
+            rebuild.push(format!(
+                "ALTER TABLE meetpool.bookings ADD CONSTRAINT {name} {def}"
+            ));
+        }
+        for (name, def) in &indexes {
+            let _ = write!(drop, "DROP INDEX meetpool.{name};");
+            rebuild.push(def.clone());
+        }
+        sqlx::raw_sql(&drop).execute(&mut *tx).await?;
+    }
+    let copied = sqlx::query(
+        "INSERT INTO meetpool.bookings (id, order_id, user_id, expert_id, session_type_id, \
+           booking_date, booking_time, price, payment_status, status, meeting_link_id, \
+           starts_at, ends_at, busy, assigned_at) \
+         SELECT id, order_id, user_id, expert_id, session_type_id, booking_date, booking_time, \
+           price, state, status, link, starts_at, ends_at, \
+           CASE WHEN link IS NOT NULL THEN tstzrange(starts_at, ends_at + make_interval(mins => $1), '[)') END, \
+           CASE WHEN link IS NOT NULL THEN coalesce(assigned_at, now()) END \
+         FROM meetpool_adopt WHERE ends_at IS NOT NULL",
+    )
+    .bind(buffer)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    for statement in rebuild {
+        progress(&format!("building: {statement}"));
+        sqlx::raw_sql(&statement).execute(&mut *tx).await?;
+    }
+    sqlx::raw_sql("ALTER TABLE meetpool.bookings ENABLE TRIGGER USER")
+        .execute(&mut *tx)
+        .await?;
+    Ok(copied)
+}
+
+/// Gives each booking that lost its link, and each paid one that had none
+/// and has not ended, a free link by best fit, in the order they were
+/// assigned (or paid); those for which none is free join the queue. A
+/// session that has ended only loses its link.
+pub(super) async fn place(
+    tx: &mut PgConnection,
+    losers: &[(Uuid, Uuid, Uuid)],
+    report: &mut AdoptReport,
+) -> Result<()> {
+    let rows = sqlx::query(
+        "SELECT a.id, a.order_id, a.moved_from, a.ends_at > now() AS coming, \
+                a.starts_at, \
+                a.ends_at + make_interval(mins => s.buffer_minutes) AS busy_end \
+         FROM meetpool_adopt a JOIN meetpool.bookings b USING (id) CROSS JOIN meetpool_settings s \
+         WHERE a.ends_at IS NOT NULL AND a.link IS NULL \
+           AND (a.moved_from IS NOT NULL OR (a.state = 'paid' AND a.ends_at > now())) \
+         ORDER BY a.assigned_at NULLS LAST, a.id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for r in rows {
+        let id: Uuid = r.try_get("id")?;
+        let order_id: String = r.try_get("order_id")?;
+        let from: Option<Uuid> = r.try_get("moved_from")?;
+        let coming: bool = r.try_get("coming")?;
+        let overlapped = losers.iter().find(|l| l.0 == id).map(|l| {
+            format!(
+                "it overlapped booking {} on that link, assigned before it",
+                l.2
+            )
+        });
+        let start = r.try_get::<jiff_sqlx::Timestamp, _>("starts_at")?.to_jiff();
+        let end = r.try_get::<jiff_sqlx::Timestamp, _>("busy_end")?.to_jiff();
+        let want = Window::new(start, end);
+        let mut to = None;
+        if coming {
+            let found = sqlx::query(CANDIDATES_SQL)
+                .bind(vec![id])
+                .bind(vec![start.to_sqlx()])
+                .fetch_all(&mut *tx)
+                .await?;
+            let candidates = candidates_from(&found, 1)?.pop().unwrap_or_default();
+            to = choose_link(Policy::BestFit, &want, &candidates).map(|l| l.0);
+        }
+        if let Some(link) = to {
+            sqlx::query(
+                "UPDATE meetpool.bookings SET meeting_link_id = $2, assigned_at = now() WHERE id = $1",
+            )
+            .bind(id)
+            .bind(link)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let why = match (&overlapped, to, coming) {
+            (Some(o), Some(_), _) => format!("moved: {o}"),
+            (Some(o), None, true) => format!("queued, no link free: {o}"),
+            (Some(o), None, false) => format!("link released (the session has ended): {o}"),
+            (None, Some(_), _) => "paid without a link: given a free one".to_owned(),
+            (None, None, _) => "paid without a link: queued, no link free".to_owned(),
+        };
+        let kind = match (from, to) {
+            (Some(_), Some(_)) => "link_changed",
+            (Some(_), None) => "released",
+            (None, Some(_)) => "assigned",
+            (None, None) => "pool_exhausted",
+        };
+        sqlx::query(
+            "INSERT INTO meetpool.booking_events (booking_id, kind, meeting_link_id, detail) \
+             VALUES ($1, $2, $3, jsonb_build_object('source', 'adopt', 'from', $4::text, 'why', $5::text))",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(to.or(from))
+        .bind(from.map(|f| f.to_string()))
+        .bind(&why)
+        .execute(&mut *tx)
+        .await?;
+        report.moves.push(Move {
+            booking_id: id,
+            order_id,
+            from_link: from,
+            to_link: to,
+            why,
+        });
+    }
+    Ok(())
+}
+
+/// Makes each platform booking's link columns say what meetpool holds.
+pub(super) async fn write_back_links(
+    tx: &mut PgConnection,
+    platform: &Platform,
+    options: &AdoptOptions,
+    report: &mut AdoptReport,
+) -> Result<()> {
+    let p = &platform.schema;
+    let differs = if platform.meeting_link {
+        "(p.meeting_link_id, p.meeting_link) IS DISTINCT FROM (m.meeting_link_id, l.meeting_link)"
+    } else {
+        "p.meeting_link_id IS DISTINCT FROM m.meeting_link_id"
+    };
+    let from = format!(
+        "FROM meetpool.bookings m LEFT JOIN meetpool.meeting_links_pool l ON l.id = m.meeting_link_id \
+         WHERE p.id = m.id AND {differs}"
+    );
+    let n = if options.dry_run {
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {p}.bookings p, {}",
+            &from[5..]
+        ))
+        .fetch_one(&mut *tx)
+        .await?;
+        u64::try_from(n).unwrap_or_default()
+    } else {
+        let set_url = if platform.meeting_link {
+            ", meeting_link = l.meeting_link"
+        } else {
+            ""
+        };
+        sqlx::query(&format!(
+            "UPDATE {p}.bookings p SET meeting_link_id = m.meeting_link_id{set_url} {from}"
+        ))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+    };
+    if n > 0 {
+        report.changes.push(format!(
+            "set meeting_link_id{} on {n} of the platform's bookings to the link meetpool holds \
+             for them (the moves above, and unpaid or cancelled bookings that kept a link)",
+            if platform.meeting_link {
+                " and meeting_link"
+            } else {
+                ""
+            }
+        ));
+    }
+    if !report.already_adopted {
+        report.changes.push(format!(
+            "add triggers to {p}.bookings, {p}.meeting_links_pool and {p}.session_types that \
+             keep meetpool's copy in step (the tables themselves are not altered)"
+        ));
+        report.changes.push(format!(
+            "let the role {} use the schema {SCHEMA}, where its search_path points",
+            options.role
+        ));
+    }
+    Ok(())
+}
+
+pub(super) async fn grant(tx: &mut PgConnection, options: &AdoptOptions) -> Result<()> {
+    let role = &options.role;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+            .bind(role)
+            .fetch_one(&mut *tx)
+            .await?;
+    if !exists {
+        sqlx::raw_sql(&format!("CREATE ROLE {role} LOGIN"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(password) = &options.role_password {
+        sqlx::raw_sql(&format!("ALTER ROLE {role} PASSWORD {}", lit(password)))
+            .execute(&mut *tx)
+            .await?;
+    }
+    let db: String = sqlx::query_scalar("SELECT current_database()::text")
+        .fetch_one(&mut *tx)
+        .await?;
+    let ext: bool = sqlx::query_scalar("SELECT to_regnamespace('extensions') IS NOT NULL")
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::raw_sql(&format!(
+        "GRANT USAGE ON SCHEMA {SCHEMA} TO {role}; \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} TO {role}; \
+         GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {SCHEMA} TO {role}; \
+         GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {SCHEMA} TO {role}; \
+         ALTER ROLE {role} IN DATABASE \"{}\" SET search_path = {SCHEMA}{}",
+        db.replace('"', "\"\""),
+        if ext { ", extensions" } else { "" }
+    ))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
