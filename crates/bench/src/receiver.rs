@@ -70,6 +70,12 @@ impl Receiver {
     }
 }
 
+/// The one field of an event the receiver reads.
+#[derive(serde::Deserialize)]
+struct Written<'a> {
+    timestamp: &'a str,
+}
+
 async fn receive(
     State(seen): State<Arc<Mutex<Seen>>>,
     headers: HeaderMap,
@@ -81,9 +87,9 @@ async fn receive(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let written = serde_json::from_slice::<serde_json::Value>(&body)
+    let written = serde_json::from_slice::<Written>(&body)
         .ok()
-        .and_then(|v| v["timestamp"].as_str()?.parse::<Timestamp>().ok());
+        .and_then(|w| w.timestamp.parse::<Timestamp>().ok());
     let mut seen = seen.lock().unwrap();
     if !seen.ids.insert(id) {
         seen.duplicates += 1;

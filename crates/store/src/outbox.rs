@@ -61,8 +61,8 @@ pub struct OutboundEvent {
     /// `booking.link_assigned`, `pool.low`, ...
     pub kind: String,
     pub booking_id: Option<BookingId>,
-    /// What the event says, as the database wrote it.
-    pub data: serde_json::Value,
+    /// What the event says: JSON text, as the database wrote it.
+    pub data: String,
     pub created_at: Timestamp,
     pub status: DeliveryStatus,
     /// Attempts made (since the last retry on demand).
@@ -97,7 +97,9 @@ pub trait Claim: Send {
     fn events(&self) -> &[OutboundEvent];
 
     /// Records each attempt's outcome (by the event's `seq`) and lets the
-    /// events go. Dropping a claim instead leaves the events as they were,
+    /// events go. An event of the claim without an outcome was not
+    /// attempted (an earlier event of its booking failed): it is let go as
+    /// it was. Dropping a claim instead leaves the events as they were,
     /// due again.
     async fn record(self: Box<Self>, outcomes: &[(i64, Attempt)]) -> Result<()>;
 }
@@ -122,8 +124,9 @@ pub trait Outbox: Send + Sync {
     /// for one attempt each: no other claim returns them until the claim
     /// is recorded or dropped, or, should this process die, until
     /// `lease_until`. An event is not due while an earlier event of its
-    /// booking is pending, so a booking's events go out in order and never
-    /// two at once.
+    /// booking is pending, unless the claim takes that one too: a claim
+    /// holds a booking's pending events from its first on (as far as they
+    /// are all due), so that they go out in order, one after the other.
     async fn claim(
         &self,
         now: Timestamp,

@@ -13,6 +13,8 @@ pub const DEFAULT_TIMEOUT: &str = "10s";
 #[derive(Clone)]
 pub struct EventsConfig {
     pub url: String,
+    /// `url`, parsed once.
+    target: url::Url,
     key: Arc<[u8]>,
     /// The waits after each failed attempt; once spent, the event has
     /// failed for good.
@@ -48,11 +50,16 @@ impl EventsConfig {
         }
         Ok(Self {
             url: url.to_owned(),
+            target: parsed,
             key: decode_secret(secret)?.into(),
             retry: parse_schedule(DEFAULT_RETRY_SCHEDULE)?,
             timeout: parse_duration(DEFAULT_TIMEOUT)?,
             poll: Duration::from_secs(1),
         })
+    }
+
+    pub(crate) fn target(&self) -> &url::Url {
+        &self.target
     }
 
     pub(crate) fn key(&self) -> &[u8] {

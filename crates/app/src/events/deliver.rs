@@ -5,15 +5,21 @@
 //! a margin), so a replica that dies mid-attempt (kill -9 included) only
 //! delays its events until its connection or its lease goes; another
 //! replica, or this one restarted, then sends them again (at least once).
-//! A booking's events go out one at a time, in order: the claim never
-//! returns an event while an earlier one of the same booking is pending.
+//! A booking's events go out one at a time, in order: a claim takes a
+//! booking's pending events from its first one on, and they are sent one
+//! after the other; the first that fails stops the rest until its retry.
+//!
+//! Under load, a claim per commit would cost a transaction per event, so
+//! a wake-up waits a moment ([`GATHER`]) for the changes committing with
+//! it, and their events leave in one claim.
 use std::future::Future;
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use jiff::{SignedDuration, Timestamp};
 use meetpool_store::{Attempt, OutboundEvent};
-use serde_json::{json, Value};
+use serde_json::json;
+use serde_json::value::RawValue;
 use tracing::{debug, info, warn};
 
 use super::metrics::Outcome;
@@ -21,8 +27,11 @@ use super::sign::signature;
 use super::EventsConfig;
 use crate::App;
 
-/// Events claimed (and sent concurrently, one per booking) at a time.
-const BATCH: u32 = 64;
+/// Events claimed (and sent concurrently, one booking's after the other)
+/// at a time.
+const BATCH: u32 = 256;
+/// How long a wake-up waits for the changes committing with it.
+const GATHER: Duration = Duration::from_millis(20);
 /// How long past an attempt's timeout its claim holds.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// How often the coming days are checked against the pool's size.
@@ -62,10 +71,14 @@ impl App {
                 () = self.events.wake.notified() => {}
                 () = tokio::time::sleep(config.poll) => {}
             }
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(GATHER) => {}
+            }
         }
     }
 
-    /// Claims and sends batches until nothing is due.
+    /// Claims and sends batches until a claim finds less than a batch due.
     async fn deliver_due(&self, config: &EventsConfig, client: &reqwest::Client) {
         loop {
             let now = Timestamp::now();
@@ -80,28 +93,52 @@ impl App {
             if claim.events().is_empty() {
                 return;
             }
-            let sent = join_all(
-                claim
-                    .events()
-                    .iter()
-                    .map(|e| self.deliver(config, client, e)),
+            let full = claim.events().len() >= BATCH as usize;
+            let sent: Vec<_> = join_all(
+                by_booking(claim.events())
+                    .into_iter()
+                    .map(|events| self.deliver_in_order(config, client, events)),
             )
-            .await;
-            let outcomes: Vec<_> = claim
-                .events()
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+            let outcomes: Vec<_> = sent
                 .iter()
-                .zip(&sent)
-                .map(|(e, (attempt, _))| (e.seq, attempt.clone()))
+                .map(|(seq, attempt, _)| (*seq, attempt.clone()))
                 .collect();
             if let Err(e) = claim.record(&outcomes).await {
                 // The events are due again once the claim lets them go.
                 warn!(error = %e, "cannot record deliveries; they will be sent again");
                 return;
             }
-            for (_, outcome) in sent {
+            for (_, _, outcome) in sent {
                 self.events.metrics.count(outcome);
             }
+            if !full {
+                return;
+            }
         }
+    }
+
+    /// One booking's claimed events, one after the other, until one fails:
+    /// the rest wait for its retry, unattempted.
+    async fn deliver_in_order(
+        &self,
+        config: &EventsConfig,
+        client: &reqwest::Client,
+        events: Vec<&OutboundEvent>,
+    ) -> Vec<(i64, Attempt, Outcome)> {
+        let mut sent = Vec::with_capacity(events.len());
+        for event in events {
+            let (attempt, outcome) = self.deliver(config, client, event).await;
+            let delivered = matches!(attempt, Attempt::Delivered { .. });
+            sent.push((event.seq, attempt, outcome));
+            if !delivered {
+                break;
+            }
+        }
+        sent
     }
 
     /// One attempt at `event`, and what became of it.
@@ -114,7 +151,7 @@ impl App {
         let body = self.event_body(event);
         let timestamp = Timestamp::now().as_second();
         let sent = client
-            .post(&config.url)
+            .post(config.target().clone())
             .header("webhook-id", &event.id)
             .header("webhook-timestamp", timestamp.to_string())
             .header(
@@ -158,27 +195,57 @@ impl App {
     }
 
     /// `{"type", "timestamp", "data"}`, with the booking's join and
-    /// calendar URLs in place of its join token.
+    /// calendar URLs in place of its join token. Only the data's top level
+    /// and its booking are taken apart; every other value is copied as the
+    /// database wrote it.
     pub(crate) fn event_body(&self, event: &OutboundEvent) -> String {
-        let mut data = event.data.clone();
-        let token = data
-            .get_mut("booking")
-            .and_then(Value::as_object_mut)
-            .and_then(|b| b.remove("join_token"));
-        if let (Some(Value::String(token)), Some(data)) = (token, data.as_object_mut()) {
-            let base = self.config().public_url.trim_end_matches('/');
-            data.insert("join_url".into(), json!(format!("{base}/j/{token}")));
-            data.insert(
-                "calendar_url".into(),
-                json!(format!("{base}/j/{token}.ics")),
-            );
+        let mut body = String::with_capacity(event.data.len() + 256);
+        body.push_str(r#"{"type":"#);
+        push_str_value(&mut body, &event.kind);
+        body.push_str(r#","timestamp":"#);
+        push_str_value(&mut body, &event.created_at.to_string());
+        body.push_str(r#","data":"#);
+        match serde_json::from_str::<Fields>(&event.data) {
+            Ok(fields) => {
+                let mut token = None;
+                let mut first = true;
+                body.push('{');
+                for (key, value) in &fields {
+                    push_key(&mut body, &mut first, key);
+                    let booking = (*key == "booking")
+                        .then(|| serde_json::from_str::<Fields>(value.get()).ok())
+                        .flatten();
+                    match booking {
+                        Some(booking) => {
+                            let mut first = true;
+                            body.push('{');
+                            for (key, value) in &booking {
+                                if *key == "join_token" {
+                                    token = serde_json::from_str::<&str>(value.get()).ok();
+                                } else {
+                                    push_key(&mut body, &mut first, key);
+                                    body.push_str(value.get());
+                                }
+                            }
+                            body.push('}');
+                        }
+                        None => body.push_str(value.get()),
+                    }
+                }
+                if let Some(token) = token {
+                    let base = self.config().public_url.trim_end_matches('/');
+                    push_key(&mut body, &mut first, "join_url");
+                    push_str_value(&mut body, &format!("{base}/j/{token}"));
+                    push_key(&mut body, &mut first, "calendar_url");
+                    push_str_value(&mut body, &format!("{base}/j/{token}.ics"));
+                }
+                body.push('}');
+            }
+            // Not an object: passed on as it is.
+            Err(_) => body.push_str(&event.data),
         }
-        json!({
-            "type": event.kind,
-            "timestamp": event.created_at.to_string(),
-            "data": data,
-        })
-        .to_string()
+        body.push('}');
+        body
     }
 
     /// Raises `pool.low` for each of the coming days whose peak reaches the
@@ -213,6 +280,45 @@ impl App {
             }
         }
     }
+}
+
+/// Claimed events grouped by booking, each group in order of writing;
+/// an event about no booking is a group of its own.
+fn by_booking(events: &[OutboundEvent]) -> Vec<Vec<&OutboundEvent>> {
+    let mut groups: Vec<Vec<&OutboundEvent>> = Vec::new();
+    let mut index: std::collections::HashMap<_, usize> = std::collections::HashMap::new();
+    for event in events {
+        match event.booking_id {
+            Some(booking) => match index.entry(booking) {
+                std::collections::hash_map::Entry::Occupied(at) => {
+                    groups[*at.get()].push(event);
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(groups.len());
+                    groups.push(vec![event]);
+                }
+            },
+            None => groups.push(vec![event]),
+        }
+    }
+    groups
+}
+
+/// A JSON object's members, their values as written.
+type Fields<'a> = std::collections::BTreeMap<&'a str, &'a RawValue>;
+
+/// `,"key":` (without the comma for the first member).
+fn push_key(out: &mut String, first: &mut bool, key: &str) {
+    if !std::mem::take(first) {
+        out.push(',');
+    }
+    push_str_value(out, key);
+    out.push(':');
+}
+
+/// `text` as a JSON string.
+fn push_str_value(out: &mut String, text: &str) {
+    out.push_str(&serde_json::to_string(text).unwrap_or_default());
 }
 
 fn failure(e: &reqwest::Error, timeout: Duration) -> String {

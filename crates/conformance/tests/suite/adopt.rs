@@ -430,8 +430,13 @@ async fn two_replicas_behind_a_transaction_pooler_race_without_overlap(db: Platf
         ..ConnectOptions::default()
     };
     let url = db.service_url_via(bouncer.port);
-    let a = TestApp::start_adopted(url.clone(), &pooled, in_zone).await;
-    let b = TestApp::start_adopted(url, &pooled, in_zone).await;
+    let receiver = Receiver::start().await;
+    let with_events = |c: &mut meetpool_app::Config| {
+        in_zone(c);
+        c.events = Some(test_events(&receiver.url, |_| {}));
+    };
+    let a = TestApp::start_adopted(url.clone(), &pooled, with_events).await;
+    let b = TestApp::start_adopted(url, &pooled, with_events).await;
 
     // Twelve paid sessions at one time, three links: each settlement sent to
     // both replicas at once.
@@ -473,6 +478,28 @@ async fn two_replicas_behind_a_transaction_pooler_race_without_overlap(db: Platf
         "the platform's own payment got a link behind the pooler",
         || async { platform_row(&platform, "ORDER-R13").await.2.is_some() },
     )
+    .await;
+
+    // Events too go through the pooler: thirteen payments (the platform's
+    // own included), four links given, nine bookings that found none; each
+    // delivered once.
+    let got = receiver
+        .wait_until("every event, through the pooler", |ds| {
+            ds.iter().filter(|d| d.accepted).count() >= 26
+        })
+        .await;
+    let accepted: Vec<_> = got.iter().filter(|d| d.accepted).collect();
+    let count = |kind: &str| accepted.iter().filter(|d| d.kind() == kind).count();
+    assert_eq!(count("booking.payment_changed"), 13, "{accepted:#?}");
+    assert_eq!(count("booking.link_assigned"), 4, "{accepted:#?}");
+    assert_eq!(count("pool.exhausted"), 9, "{accepted:#?}");
+    let ids: std::collections::HashSet<_> = accepted.iter().map(|d| d.id.clone()).collect();
+    assert_eq!(ids.len(), accepted.len(), "each event once");
+    eventually("the delivery log, read through the pooler", || async {
+        let (status, log) = a.get("/api/events/deliveries?status=delivered").await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{log}");
+        log.as_array().unwrap().len() == 26
+    })
     .await;
     drop((a, b));
     platform.close().await;

@@ -15,6 +15,7 @@ on_both!(
     every_change_of_a_booking_arrives_once_and_in_order,
     a_rolled_back_change_leaves_no_event_and_a_committed_one_has_its_event,
     a_receiver_that_fails_the_first_attempts_gets_the_event_again,
+    a_failed_event_holds_back_the_later_events_of_its_booking,
     a_receiver_down_for_a_while_gets_everything_once_it_is_back,
     a_receiver_that_hangs_is_given_up_on_and_tried_again,
     an_event_that_failed_for_good_stays_visible_and_can_be_retried,
@@ -270,6 +271,38 @@ async fn a_receiver_that_fails_the_first_attempts_gets_the_event_again(backend: 
         metrics.contains("meetpool_event_deliveries_total{outcome=\"retried\"} 2"),
         "{metrics}"
     );
+}
+
+async fn a_failed_event_holds_back_the_later_events_of_its_booking(backend: Backend) {
+    let receiver = Receiver::start().await;
+    receiver.script([Answer::Status(500)]);
+    let t = start(backend, &receiver).await;
+    t.add_link(ROOM_A).await;
+    let st = t.create_session_type(60).await;
+    let booking = t.create_booking(&st, DAY, "10:00", "pending").await;
+    // One change, two events: the payment, then the link it brought.
+    let paid = t.set_payment_status(&booking.id, "paid").await.unwrap();
+    assert!(paid.meeting_link_id.is_some());
+
+    let got = receiver.wait_for_accepted(2).await;
+    assert_eq!(
+        kinds(&got),
+        ["booking.payment_changed", "booking.link_assigned"]
+    );
+    // The link's event waited for the payment's retry, unattempted.
+    assert_eq!(
+        kinds(&receiver.attempts()),
+        [
+            "booking.payment_changed",
+            "booking.payment_changed",
+            "booking.link_assigned"
+        ]
+    );
+    let log = wait_for_status(&t, "delivered", 2).await;
+    assert_eq!(log[0]["type"], json!("booking.link_assigned"));
+    assert_eq!(log[0]["attempts"], json!(1), "{log:#?}");
+    assert_eq!(log[1]["type"], json!("booking.payment_changed"));
+    assert_eq!(log[1]["attempts"], json!(2), "{log:#?}");
 }
 
 async fn a_receiver_down_for_a_while_gets_everything_once_it_is_back(backend: Backend) {

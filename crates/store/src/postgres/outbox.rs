@@ -35,6 +35,8 @@ const COLUMNS_NEXT_ATTEMPT: &str = "o.seq, 'evt_' || (SELECT events_prefix FROM 
 /// events are due again at once. Nothing is written until the outcomes are.
 struct PgClaim {
     tx: Option<sqlx::Transaction<'static, sqlx::Postgres>>,
+    /// Whether statements may be prepared and kept (not behind a pooler).
+    prepared: bool,
     events: Vec<OutboundEvent>,
 }
 
@@ -80,6 +82,7 @@ impl Claim for PgClaim {
         .bind(errors)
         .bind(nexts)
         .bind(delivered)
+        .persistent(self.prepared)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -95,7 +98,7 @@ fn event_row(r: &PgRow) -> Result<OutboundEvent> {
         id: r.try_get("id")?,
         kind: r.try_get("type")?,
         booking_id: r.try_get::<Option<Uuid>, _>("booking_id")?.map(BookingId),
-        data: serde_json::from_str(&data).map_err(StoreError::corrupt)?,
+        data,
         created_at: ts(r, "created_at")?,
         status: status.parse().map_err(StoreError::corrupt)?,
         attempts: u32::try_from(r.try_get::<i32, _>("attempts")?).map_err(StoreError::corrupt)?,
@@ -110,10 +113,15 @@ fn event_row(r: &PgRow) -> Result<OutboundEvent> {
 #[async_trait::async_trait]
 impl Outbox for PgStore {
     async fn set_recording(&self, on: bool) -> Result<()> {
+        // Writes are transactions of their own, which a pooler keeps on one
+        // server connection.
+        let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE meetpool_settings SET events_enabled = $1 WHERE id = 1 AND events_enabled <> $1")
             .bind(on)
-            .execute(&self.pool)
+            .persistent(self.prepared)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -123,22 +131,43 @@ impl Outbox for PgStore {
         _lease_until: Timestamp,
         limit: u32,
     ) -> Result<Box<dyn Claim>> {
-        let mut tx = self.pool.begin().await?;
+        // Losing the record of an attempt to a crash of the database only
+        // sends the event again (at least once), so the claim's commit does
+        // not wait for the disk.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+            .await?;
+        // Each booking's first pending event, then those after it: a later
+        // event is never held by another claim (it would have to hold the
+        // first), and it waits behind one that is not due yet.
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS_NEXT_ATTEMPT} FROM outbound_events o \
-             WHERE o.status = 'pending' AND o.next_attempt_at <= $1 \
-               AND (o.booking_id IS NULL OR o.seq = (SELECT min(p.seq) FROM outbound_events p \
-                 WHERE p.status = 'pending' AND p.booking_id = o.booking_id)) \
-             ORDER BY o.next_attempt_at, o.seq LIMIT $2 FOR UPDATE SKIP LOCKED"
+            "WITH head AS ( \
+               SELECT o.seq, o.booking_id FROM outbound_events o \
+               WHERE o.status = 'pending' AND o.next_attempt_at <= $1 \
+                 AND (o.booking_id IS NULL OR o.seq = (SELECT min(p.seq) FROM outbound_events p \
+                   WHERE p.status = 'pending' AND p.booking_id = o.booking_id)) \
+               ORDER BY o.next_attempt_at, o.seq LIMIT $2 FOR UPDATE SKIP LOCKED), \
+             next AS ( \
+               SELECT f.seq FROM head h JOIN outbound_events f ON f.booking_id = h.booking_id \
+                 AND f.status = 'pending' AND f.seq > h.seq AND f.next_attempt_at <= $1 \
+               WHERE NOT EXISTS (SELECT 1 FROM outbound_events p WHERE p.booking_id = h.booking_id \
+                 AND p.status = 'pending' AND p.seq > h.seq AND p.seq < f.seq \
+                 AND p.next_attempt_at > $1) \
+               FOR UPDATE OF f) \
+             SELECT {COLUMNS_NEXT_ATTEMPT} FROM outbound_events o \
+             WHERE o.seq IN (SELECT seq FROM head UNION ALL SELECT seq FROM next)"
         ))
         .bind(now.to_sqlx())
         .bind(i64::from(limit))
+        .persistent(self.prepared)
         .fetch_all(&mut *tx)
         .await?;
         let mut events = rows.iter().map(event_row).collect::<Result<Vec<_>>>()?;
         events.sort_by_key(|e| e.seq);
         Ok(Box::new(PgClaim {
             tx: (!events.is_empty()).then_some(tx),
+            prepared: self.prepared,
             events,
         }))
     }
@@ -150,13 +179,15 @@ impl Outbox for PgStore {
         ))
         .bind(status.map(DeliveryStatus::as_str))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .persistent(self.prepared)
+        .fetch_all(&mut *self.session().await?)
         .await?;
         rows.iter().map(event_row).collect()
     }
 
     async fn retry(&self, id: &str, now: Timestamp) -> Result<OutboundEvent> {
         let (prefix, seq) = crate::outbox::parse_id(id).ok_or(StoreError::NotFound)?;
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&format!(
             "UPDATE outbound_events o SET next_attempt_at = $2, \
                attempts = CASE WHEN o.status = 'failed' THEN 0 ELSE o.attempts END, \
@@ -169,8 +200,10 @@ impl Outbox for PgStore {
         .bind(seq)
         .bind(now.to_sqlx())
         .bind(prefix)
-        .fetch_optional(&self.pool)
+        .persistent(self.prepared)
+        .fetch_optional(&mut *tx)
         .await?;
+        tx.commit().await?;
         match row {
             Some(r) => event_row(&r),
             None => {
@@ -180,7 +213,8 @@ impl Outbox for PgStore {
                 )
                 .bind(seq)
                 .bind(prefix)
-                .fetch_optional(&self.pool)
+                .persistent(self.prepared)
+                .fetch_optional(&mut *self.session().await?)
                 .await?;
                 Err(match known {
                     Some(_) => StoreError::Conflict("delivered".into()),
@@ -196,7 +230,8 @@ impl Outbox for PgStore {
                (SELECT count(*) FROM outbound_events WHERE status = 'failed') AS failed, \
                (SELECT min(created_at) FROM outbound_events WHERE status = 'pending') AS oldest",
         )
-        .fetch_one(&self.pool)
+        .persistent(self.prepared)
+        .fetch_one(&mut *self.session().await?)
         .await?;
         Ok(OutboxStats {
             pending: row.try_get("pending")?,
@@ -208,6 +243,7 @@ impl Outbox for PgStore {
     }
 
     async fn raise(&self, kind: &str, dedup_key: &str, data: &serde_json::Value) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "INSERT INTO outbound_events (type, dedup_key, data) \
              SELECT $1, $2, $3::jsonb WHERE (SELECT events_enabled FROM meetpool_settings WHERE id = 1) \
@@ -216,8 +252,10 @@ impl Outbox for PgStore {
         .bind(kind)
         .bind(dedup_key)
         .bind(data.to_string())
-        .execute(&self.pool)
+        .persistent(self.prepared)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 }

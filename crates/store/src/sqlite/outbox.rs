@@ -28,7 +28,7 @@ fn event_row(r: &SqliteRow) -> Result<OutboundEvent> {
         id: r.try_get("id")?,
         kind: r.try_get("type")?,
         booking_id: booking.as_deref().map(uuid_in).transpose()?,
-        data: serde_json::from_str(&data).map_err(StoreError::corrupt)?,
+        data,
         created_at: ts_in(r.try_get("created_at")?)?,
         status: status.parse().map_err(StoreError::corrupt)?,
         attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).map_err(StoreError::corrupt)?,
@@ -65,6 +65,23 @@ async fn record_one(
     Ok(())
 }
 
+/// Lets an event of a claim go unattempted: as it was before the claim.
+async fn release(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    seq: i64,
+    attempt: u32,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE outbound_events SET attempts = attempts - 1, leased_until = NULL \
+         WHERE seq = ?1 AND attempts = ?2 AND status = 'pending'",
+    )
+    .bind(seq)
+    .bind(i64::from(attempt))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// SQLite has one writer: a transaction cannot stay open while events are
 /// attempted, so a claim leases its events (the lease is written) and the
 /// outcomes are recorded only where the attempt count is still the claim's.
@@ -81,18 +98,18 @@ impl Claim for SqliteClaim {
     }
 
     async fn record(self: Box<Self>, outcomes: &[(i64, Attempt)]) -> Result<()> {
-        if outcomes.is_empty() {
+        if self.events.is_empty() {
             return Ok(());
         }
         let _guard = self.write_lock.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for (seq, outcome) in outcomes {
-            let attempt = self
-                .events
-                .iter()
-                .find(|e| e.seq == *seq)
-                .map_or(0, |e| e.attempts);
-            record_one(&mut tx, *seq, attempt, outcome).await?;
+        for event in &self.events {
+            match outcomes.iter().find(|(seq, _)| *seq == event.seq) {
+                Some((_, outcome)) => {
+                    record_one(&mut tx, event.seq, event.attempts, outcome).await?
+                }
+                None => release(&mut tx, event.seq, event.attempts).await?,
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -119,12 +136,19 @@ impl Outbox for SqliteStore {
         let _guard = self.write_lock.lock().await;
         let rows = sqlx::query(&format!(
             "UPDATE outbound_events SET attempts = attempts + 1, leased_until = ?2 \
-             WHERE seq IN (SELECT e.seq FROM outbound_events e \
-               WHERE e.status = 'pending' AND e.next_attempt_at <= ?1 \
-                 AND (e.leased_until IS NULL OR e.leased_until <= ?1) \
-                 AND (e.booking_id IS NULL OR e.seq = (SELECT min(p.seq) FROM outbound_events p \
-                   WHERE p.status = 'pending' AND p.booking_id = e.booking_id)) \
-               ORDER BY e.next_attempt_at, e.seq LIMIT ?3) \
+             WHERE seq IN (WITH head AS (SELECT e.seq, e.booking_id FROM outbound_events e \
+                 WHERE e.status = 'pending' AND e.next_attempt_at <= ?1 \
+                   AND (e.leased_until IS NULL OR e.leased_until <= ?1) \
+                   AND (e.booking_id IS NULL OR e.seq = (SELECT min(p.seq) FROM outbound_events p \
+                     WHERE p.status = 'pending' AND p.booking_id = e.booking_id)) \
+                 ORDER BY e.next_attempt_at, e.seq LIMIT ?3) \
+               SELECT seq FROM head UNION ALL \
+               SELECT f.seq FROM head h JOIN outbound_events f ON f.booking_id = h.booking_id \
+                 AND f.status = 'pending' AND f.seq > h.seq AND f.next_attempt_at <= ?1 \
+                 AND (f.leased_until IS NULL OR f.leased_until <= ?1) \
+               WHERE NOT EXISTS (SELECT 1 FROM outbound_events p WHERE p.booking_id = h.booking_id \
+                 AND p.status = 'pending' AND p.seq > h.seq AND p.seq < f.seq \
+                 AND (p.next_attempt_at > ?1 OR p.leased_until > ?1))) \
              RETURNING {COLUMNS}"
         ))
         .bind(ms(now))
