@@ -78,6 +78,10 @@ impl From<StoreError> for AppError {
                 "conflict",
                 format!("conflicts with an existing record ({what})"),
             ),
+            StoreError::Refused(what) => AppError::invalid(
+                "refused_by_database",
+                format!("the database refused a value: {what}"),
+            ),
             StoreError::Overlap | StoreError::Retry => AppError::Busy,
             StoreError::Unavailable(_) => AppError::Unavailable,
             e

@@ -8,6 +8,12 @@ pub enum StoreError {
     /// A uniqueness or reference rule refused the write (which one is said).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The database refused a value: a type, a range, a length, a check or
+    /// a missing value. On an adopted database these are the platform's own
+    /// rules (its columns' types and constraints), which the service cannot
+    /// know beforehand; the database's words say which.
+    #[error("the database refused a value: {0}")]
+    Refused(String),
     /// The database refused to give a link to two overlapping sessions.
     #[error("the link is already held by an overlapping session")]
     Overlap,
@@ -98,6 +104,7 @@ impl StoreError {
                 };
                 match kind {
                     Kind::Conflict(what) => StoreError::Conflict(what),
+                    Kind::Refused(what) => StoreError::Refused(what),
                     Kind::Overlap => StoreError::Overlap,
                     Kind::Retry => StoreError::Retry,
                     Kind::Unavailable => StoreError::Unavailable(e),
@@ -113,6 +120,8 @@ impl StoreError {
 /// What an adapter makes of its database's refusal.
 pub(crate) enum Kind {
     Conflict(String),
+    /// A value the database will not store, in its words.
+    Refused(String),
     Overlap,
     Retry,
     Unavailable,

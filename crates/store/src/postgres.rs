@@ -38,7 +38,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 /// it all: the connection lost (08), the server short of resources (53),
 /// shutting down (57) or failing (58), the database or its schema gone
 /// (3D000, 3F000) or not migrated (a missing table 42P01 or function 42883)
-/// are all "unavailable, try later"; only a few codes are specific.
+/// are all "unavailable, try later"; a data exception (22) or a value a
+/// rule refuses (23502, 23514) is the write's fault; only a few codes are
+/// specific.
 pub(crate) fn classify(db: &dyn sqlx::error::DatabaseError) -> Kind {
     let code = db.code().unwrap_or_default();
     let constraint = || db.constraint().map(str::to_owned);
@@ -47,6 +49,10 @@ pub(crate) fn classify(db: &dyn sqlx::error::DatabaseError) -> Kind {
         (_, "40P01" | "40001" | "55P03") => Kind::Retry,
         (_, "23505") => Kind::Conflict(constraint().unwrap_or_else(|| "unique".into())),
         (_, "23503") => Kind::Conflict(constraint().unwrap_or_else(|| "referenced".into())),
+        // Data exceptions (a value of the wrong type, out of range, too
+        // long), a missing value, a check: the write's values, not the
+        // database, are at fault.
+        ("22", _) | (_, "23502" | "23514") => Kind::Refused(db.message().to_owned()),
         ("08" | "53" | "57" | "58", _) | (_, "3D000" | "3F000" | "42P01" | "42883") => {
             Kind::Unavailable
         }

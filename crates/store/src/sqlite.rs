@@ -47,6 +47,8 @@ pub(crate) fn classify(db: &dyn sqlx::error::DatabaseError) -> Kind {
         // "UNIQUE constraint failed: bookings.order_id" -> "bookings.order_id"
         "2067" | "1555" => Kind::Conflict(msg.rsplit(": ").next().unwrap_or("unique").to_owned()),
         "787" | "1811" if msg.contains("FOREIGN KEY") => Kind::Conflict("referenced".into()),
+        // SQLITE_CONSTRAINT_CHECK, SQLITE_CONSTRAINT_NOTNULL, as on PostgreSQL.
+        "275" | "1299" => Kind::Refused(msg.to_owned()),
         _ => Kind::Other,
     }
 }

@@ -405,6 +405,35 @@ async fn the_platform_keeps_working_and_meetpool_assigns_its_links(db: PlatformD
         Some("https://meet.google.com/ddd-dddd-ddd")
     );
 
+    // The platform's own rules hold for what meetpool's API writes: its
+    // `user_id` is a uuid. A value its table refuses is the request's
+    // fault, said in the database's words, and nothing is written.
+    let refused = t
+        .try_create_booking(serde_json::json!({
+            "order_id": "ORDER-BAD", "user_id": "user-17", "expert_id": EXPERT,
+            "session_type_id": HOUR, "booking_date": moved.booking_date, "booking_time": "19:00",
+            "price": 150000,
+        }))
+        .await
+        .expect_err("the platform's table refuses a user_id that is not a uuid");
+    assert_eq!(
+        refused.why(),
+        (
+            reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+            "refused_by_database"
+        )
+    );
+    assert!(refused.error.message.contains("uuid"), "{refused:?}");
+    for table in ["bookings", "meetpool.bookings"] {
+        let written: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {table} WHERE order_id = 'ORDER-BAD'"
+        ))
+        .fetch_one(&platform)
+        .await
+        .unwrap();
+        assert_eq!(written, 0, "{table}");
+    }
+
     assert_eq!(t.overlaps().await, 0);
     let problems: i64 = sqlx::query_scalar("SELECT count(*) FROM meetpool.adoption_problems")
         .fetch_one(&platform)
