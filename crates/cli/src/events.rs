@@ -17,6 +17,9 @@ pub enum EventsCommand {
         /// pending, failed or delivered.
         #[arg(long)]
         status: Option<String>,
+        /// Only this booking's events.
+        #[arg(long, value_name = "BOOKING_ID")]
+        booking: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
@@ -55,6 +58,7 @@ pub async fn run(app: &App, cmd: EventsCommand, as_json: bool) -> anyhow::Result
         EventsCommand::List {
             failed,
             status,
+            booking,
             limit,
         } => {
             let status = if failed {
@@ -62,7 +66,9 @@ pub async fn run(app: &App, cmd: EventsCommand, as_json: bool) -> anyhow::Result
             } else {
                 status
             };
-            let events = app.deliveries(status.as_deref(), Some(limit)).await?;
+            let events = app
+                .deliveries(status.as_deref(), booking.as_deref(), Some(limit))
+                .await?;
             if as_json {
                 return json(&events);
             }

@@ -23,6 +23,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct DeliveriesQuery {
     /// pending, failed or delivered (all when absent).
     status: Option<String>,
+    /// Only this booking's events.
+    #[param(format = Uuid)]
+    booking_id: Option<String>,
     /// At most this many, newest first (0 to 1000; 100 when absent).
     limit: Option<u32>,
 }
@@ -32,13 +35,17 @@ pub struct DeliveriesQuery {
     responses(
         (status = 200, description = "Outbound events and how their delivery stands, newest first.", body = [DeliveryView]),
         (status = 400, description = "`malformed_query`.", body = ErrorBody),
-        (status = 422, description = "`invalid_status`, `invalid_limit`.", body = ErrorBody),
+        (status = 422, description = "`invalid_status`, `invalid_booking_id`, `invalid_limit`.", body = ErrorBody),
     ))]
 pub async fn deliveries(
     State(s): State<AppState>,
     QueryParams(q): QueryParams<DeliveriesQuery>,
 ) -> ApiResult<Json<Vec<DeliveryView>>> {
-    Ok(Json(s.app.deliveries(q.status.as_deref(), q.limit).await?))
+    Ok(Json(
+        s.app
+            .deliveries(q.status.as_deref(), q.booking_id.as_deref(), q.limit)
+            .await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/events/deliveries/{id}/retry", tag = "events",

@@ -134,8 +134,14 @@ pub trait Outbox: Send + Sync {
         limit: u32,
     ) -> Result<Box<dyn Claim>>;
 
-    /// Events by status (all when `None`), newest first.
-    async fn list(&self, status: Option<DeliveryStatus>, limit: u32) -> Result<Vec<OutboundEvent>>;
+    /// Events by status (all when `None`), of one booking or of all,
+    /// newest first.
+    async fn list(
+        &self,
+        status: Option<DeliveryStatus>,
+        booking: Option<BookingId>,
+        limit: u32,
+    ) -> Result<Vec<OutboundEvent>>;
 
     /// Makes an undelivered event due at `now` with a fresh schedule.
     /// [`crate::StoreError::NotFound`] for an unknown id,

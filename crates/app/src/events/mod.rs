@@ -14,6 +14,7 @@ mod sign;
 use std::sync::Arc;
 
 use jiff::Timestamp;
+use meetpool_domain::BookingId;
 use meetpool_store::{DeliveryStatus, OutboundEvent, StoreError};
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -85,19 +86,24 @@ impl From<OutboundEvent> for DeliveryView {
 
 impl App {
     /// The outbound events by delivery status (`pending`, `failed`,
-    /// `delivered`; all when `None`), newest first: `limit` of them (100
-    /// when absent).
+    /// `delivered`; all when `None`), of one booking or of all, newest
+    /// first: `limit` of them (100 when absent).
     pub async fn deliveries(
         &self,
         status: Option<&str>,
+        booking: Option<&str>,
         limit: Option<u32>,
     ) -> Result<Vec<DeliveryView>> {
         let status = status
             .map(|s| s.parse::<DeliveryStatus>())
             .transpose()
             .map_err(|e| AppError::invalid("invalid_status", e))?;
+        let booking = booking
+            .map(|b| b.parse::<BookingId>())
+            .transpose()
+            .map_err(|_| AppError::invalid("invalid_booking_id", "booking_id must be a UUID"))?;
         let limit = checked_limit(limit, 100, DELIVERIES_MAX)?;
-        let events = self.store().outbox().list(status, limit).await?;
+        let events = self.store().outbox().list(status, booking, limit).await?;
         Ok(events.into_iter().map(DeliveryView::from).collect())
     }
 

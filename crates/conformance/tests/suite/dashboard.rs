@@ -3,7 +3,7 @@
 //! else signs in, the session cookie's flags, and no form changes anything
 //! without the session's CSRF token.
 use jiff::{Timestamp, ToSpan};
-use meetpool_conformance::{TestApp, ADMIN_TOKEN};
+use meetpool_conformance::{Answer as Reply, Backend, Receiver, TestApp, ADMIN_TOKEN};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 
@@ -14,6 +14,8 @@ on_both!(
     signing_out_ends_the_session_in_the_browser,
     a_chosen_link_busy_at_that_time_is_refused_on_the_queue_page,
     the_day_page_draws_each_session_on_its_link_and_marks_the_moved_ones,
+    the_booking_page_shows_what_the_platform_was_told,
+    without_events_the_booking_page_says_none_are_sent,
 );
 
 /// A browser without script: it follows no redirect by itself and keeps
@@ -371,4 +373,75 @@ async fn the_day_page_draws_each_session_on_its_link_and_marks_the_moved_ones(t:
 
     let bad = v.get("/admin/day?date=2027-02-30").await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// Beside a booking's audit trail, its outbound events: each one, how its
+/// delivery went, and nothing of another booking's.
+async fn the_booking_page_shows_what_the_platform_was_told(backend: Backend) {
+    let receiver = Receiver::start().await;
+    receiver.script([Reply::Status(500)]);
+    let t = TestApp::start_with_events(backend, &receiver, |_| {}).await;
+    t.add_link(ROOM).await;
+    let st = t.create_session_type(60).await;
+    let booking = t
+        .create_booking(&st, "2031-06-03", "10:00", "pending")
+        .await;
+    t.set_payment_status(&booking.id, "paid").await.unwrap();
+    receiver.wait_for_accepted(2).await;
+    let other = t.create_booking(&st, "2031-06-03", "14:00", "paid").await;
+    receiver.wait_for_accepted(3).await;
+
+    let path = format!("/api/events/deliveries?booking_id={}", booking.id);
+    let log = loop {
+        let (status, log) = t.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{log}");
+        let log = log.as_array().unwrap().clone();
+        if log.iter().all(|e| e["status"] == "delivered") && log.len() == 2 {
+            break log;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let kinds: Vec<_> = log.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["booking.link_assigned", "booking.payment_changed"]);
+    let (_, others) = t
+        .get(&format!("/api/events/deliveries?booking_id={}", other.id))
+        .await;
+    let others = others.as_array().unwrap();
+    assert_eq!(others.len(), 1);
+
+    let v = Visitor::signed_in(&t).await;
+    let page = v.get(&format!("/admin/bookings/{}", booking.id)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let section = &page.body[page.body.find("Outbound deliveries").unwrap()..];
+    for e in &log {
+        let id = e["id"].as_str().unwrap();
+        assert!(section.contains(id), "{id} missing: {section}");
+    }
+    assert!(section.contains("booking.payment_changed"));
+    // The payment's event needed a second attempt; the link's one.
+    assert!(section.contains("<td>2</td>"), "{section}");
+    assert!(section.contains("<td>1</td>"), "{section}");
+    assert!(!section.contains(others[0]["id"].as_str().unwrap()));
+    assert!(!section.contains("sends no outbound events"));
+
+    let (status, refused) = t.get("/api/events/deliveries?booking_id=ORDER-1").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused["error"]["code"], "invalid_booking_id");
+    let (_, failed) = t.get(&format!("{path}&status=failed")).await;
+    assert_eq!(failed.as_array().unwrap().len(), 0);
+}
+
+async fn without_events_the_booking_page_says_none_are_sent(t: TestApp) {
+    t.add_link(ROOM).await;
+    let st = t.create_session_type(60).await;
+    let booking = t.create_booking(&st, "2031-06-03", "10:00", "paid").await;
+    let v = Visitor::signed_in(&t).await;
+    let page = v.get(&format!("/admin/bookings/{}", booking.id)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("sends no outbound events"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("No events for this booking."));
 }

@@ -4,9 +4,11 @@ use std::collections::HashMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
 use maud::{html, Markup};
-use meetpool_app::AppError;
-use meetpool_domain::{Booking, BookingId, PaymentStatus};
+use meetpool_app::{AppError, DeliveryView};
+use meetpool_domain::{BookingId, PaymentStatus};
 
 use super::layout::{failure, local, page, respond, short_link};
 use super::queue::assign_forms;
@@ -18,11 +20,16 @@ pub async fn show(State(s): State<AppState>, op: Operator, Path(id): Path<String
     let Ok(id) = id.parse::<BookingId>() else {
         return failure(&AppError::NotFound("booking"));
     };
-    let (booking, events, links) =
-        match tokio::try_join!(app.booking(id), app.events(id), app.links()) {
-            Ok(read) => read,
-            Err(e) => return failure(&e),
-        };
+    let id_text = id.to_string();
+    let (booking, events, links, sent) = match tokio::try_join!(
+        app.booking(id),
+        app.events(id),
+        app.links(),
+        app.deliveries(None, Some(&id_text), Some(DELIVERIES_SHOWN)),
+    ) {
+        Ok(read) => read,
+        Err(e) => return failure(&e),
+    };
     let link_names: HashMap<_, _> = links
         .iter()
         .map(|l| (l.id, short_link(&l.meeting_link)))
@@ -73,7 +80,7 @@ pub async fn show(State(s): State<AppState>, op: Operator, Path(id): Path<String
                 }
             }
         }
-        (deliveries(&booking))
+        (deliveries(&sent, app.config().events.is_some(), tz))
     };
     respond(
         StatusCode::OK,
@@ -87,14 +94,45 @@ pub async fn show(State(s): State<AppState>, op: Operator, Path(id): Path<String
     )
 }
 
-/// The outbound deliveries of the booking's events belong here, beside
-/// the audit trail they report; until the service sends events, the
-/// section says so rather than vanish, so operators know where to look.
-fn deliveries(_booking: &Booking) -> Markup {
+/// The most outbound events the booking page lists.
+const DELIVERIES_SHOWN: u32 = 50;
+
+/// What the platform was told of the booking, beside the audit trail of
+/// what happened to it: each event, newest first, and how its delivery
+/// stands.
+fn deliveries(sent: &[DeliveryView], events_on: bool, tz: &TimeZone) -> Markup {
+    let when = |t: &str| {
+        t.parse::<Timestamp>()
+            .map(|t| local(t, tz))
+            .unwrap_or_else(|_| t.to_owned())
+    };
     html! {
         section aria-labelledby="deliveries-h" {
             h2 id="deliveries-h" { "Outbound deliveries" }
-            p.muted #deliveries { "This service does not send outbound events, so there are no deliveries to show." }
+            @if !events_on {
+                p.muted { "This service sends no outbound events: set MEETPOOL_EVENTS_URL to send them." }
+            }
+            @if sent.is_empty() {
+                p.muted #deliveries { "No events for this booking." }
+            } @else {
+                div.table {
+                    table #deliveries aria-labelledby="deliveries-h" {
+                        thead { tr { th { "When" } th { "Event" } th { "Delivery" } th { "Attempts" } th { "Delivered or next attempt" } th { "Last error" } } }
+                        tbody {
+                            @for e in sent {
+                                tr {
+                                    td { (when(&e.created_at)) }
+                                    td { (e.kind) br; span.muted { (e.id) } }
+                                    td { @if e.status == "failed" { span.warn { (e.status) } } @else { (e.status) } }
+                                    td { (e.attempts) }
+                                    td { (e.delivered_at.as_deref().or(e.next_attempt_at.as_deref()).map(when).unwrap_or_default()) }
+                                    td { (e.last_error.as_deref().unwrap_or("")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -172,13 +172,27 @@ impl Outbox for PgStore {
         }))
     }
 
-    async fn list(&self, status: Option<DeliveryStatus>, limit: u32) -> Result<Vec<OutboundEvent>> {
+    async fn list(
+        &self,
+        status: Option<DeliveryStatus>,
+        booking: Option<BookingId>,
+        limit: u32,
+    ) -> Result<Vec<OutboundEvent>> {
+        // One booking's events by `outbound_events_booking`, all of them by
+        // their numbers.
+        let of = if booking.is_some() {
+            "o.booking_id = $3"
+        } else {
+            "$3::uuid IS NULL"
+        };
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM outbound_events o WHERE ($1::text IS NULL OR o.status = $1) \
+            "SELECT {COLUMNS} FROM outbound_events o WHERE {of} \
+               AND ($1::text IS NULL OR o.status = $1) \
              ORDER BY o.seq DESC LIMIT $2"
         ))
         .bind(status.map(DeliveryStatus::as_str))
         .bind(i64::from(limit))
+        .bind(booking.map(|b| b.0))
         .persistent(self.prepared)
         .fetch_all(&mut *self.session().await?)
         .await?;

@@ -9,6 +9,7 @@ use super::{ts_in, uuid_in, SqliteStore};
 use crate::{
     Attempt, Claim, DeliveryStatus, OutboundEvent, Outbox, OutboxStats, Result, StoreError,
 };
+use meetpool_domain::BookingId;
 
 const COLUMNS: &str = "seq, 'evt_' || (SELECT events_prefix FROM meetpool_settings WHERE id = 1) \
     || '_' || seq AS id, type, booking_id, data, created_at, status, attempts, \
@@ -165,13 +166,24 @@ impl Outbox for SqliteStore {
         }))
     }
 
-    async fn list(&self, status: Option<DeliveryStatus>, limit: u32) -> Result<Vec<OutboundEvent>> {
+    async fn list(
+        &self,
+        status: Option<DeliveryStatus>,
+        booking: Option<BookingId>,
+        limit: u32,
+    ) -> Result<Vec<OutboundEvent>> {
+        let of = if booking.is_some() {
+            "booking_id = ?3"
+        } else {
+            "?3 IS NULL"
+        };
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM outbound_events WHERE (?1 IS NULL OR status = ?1) \
+            "SELECT {COLUMNS} FROM outbound_events WHERE {of} AND (?1 IS NULL OR status = ?1) \
              ORDER BY seq DESC LIMIT ?2"
         ))
         .bind(status.map(DeliveryStatus::as_str))
         .bind(i64::from(limit))
+        .bind(booking.map(|b| b.to_string()))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(event_row).collect()
