@@ -1,12 +1,19 @@
 //! Waiting bookings get links as soon as capacity appears; this sweep is
 //! the safety net for capacity that appeared while no request noticed (a
-//! restart between a release and its backfill, a link added by SQL).
+//! restart between a release and its backfill, a link added by SQL). It
+//! also folds the paid-session counts the database appends as bookings are
+//! written, so that the capacity report stays a short read.
 use std::future::Future;
 use std::time::Duration;
 
 use tracing::{info, warn};
 
 use crate::App;
+
+/// Windows per fold statement: short transactions, however many windows
+/// were written since the last sweep.
+const FOLD_BATCH: u32 = 500;
+const FOLD_BATCHES: usize = 100;
 
 impl App {
     /// Takes back the links of every expired checkout hold, in one unit of
@@ -19,6 +26,21 @@ impl App {
             Ok(n)
         })
         .await
+    }
+
+    /// Folds the windows of paid-session counts written since the last
+    /// fold, a batch at a time, up to `FOLD_BATCHES` batches (what is left
+    /// waits for the next sweep); how many rows it merged.
+    pub async fn fold_paid_windows(&self) -> crate::Result<u64> {
+        let mut merged = 0;
+        for _ in 0..FOLD_BATCHES {
+            let n = self.store().fold_paid_windows(FOLD_BATCH).await?;
+            merged += n;
+            if n == 0 {
+                break;
+            }
+        }
+        Ok(merged)
     }
 
     /// Offers free links to the waiting bookings now and every `period`
@@ -46,6 +68,12 @@ impl App {
                     Ok(0) => {}
                     Ok(n) => info!(assigned = n, "sweep gave links to waiting bookings"),
                     Err(e) => warn!(error = %e, "sweep failed; retrying at the next one"),
+                },
+            }
+            tokio::select! {
+                () = &mut shutdown => return,
+                folded = self.fold_paid_windows() => if let Err(e) = folded {
+                    warn!(error = %e, "fold of paid-session counts failed; retrying at the next sweep");
                 },
             }
         }

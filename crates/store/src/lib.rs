@@ -150,8 +150,16 @@ pub trait Store: Send + Sync + 'static {
     async fn link_sessions(&self, during: Window) -> Result<Vec<LinkCandidate>>;
     /// The sessions of paid bookings that overlap `during`, counted by
     /// window (in no particular order): at busy times many sessions share
-    /// one, and the capacity report needs only how many.
+    /// one, and the capacity report needs only how many. Read from the
+    /// counts the database keeps by window as bookings are written.
     async fn paid_sessions(&self, during: Window) -> Result<Vec<PaidWindow>>;
+    /// Merges the counts by window written since the last call, up to
+    /// `windows` windows, into one row each; how many rows it merged.
+    /// PostgreSQL appends a row per write to keep writers from waiting on
+    /// each other, so this keeps the capacity read short; elsewhere 0.
+    async fn fold_paid_windows(&self, _windows: u32) -> Result<u64> {
+        Ok(0)
+    }
     /// Every pair of bookings that hold the same link at overlapping times
     /// (always empty unless the invariant broke).
     async fn overlapping_pairs(&self) -> Result<Vec<(BookingId, BookingId)>>;

@@ -161,10 +161,6 @@ fn ordinal(r: &PgRow, col: &str, len: usize) -> Result<usize> {
         .ok_or_else(|| StoreError::corrupt(format!("{col} number {n} out of range")))
 }
 
-fn count(r: &PgRow, col: &str) -> Result<u32> {
-    u32::try_from(r.try_get::<i64, _>(col)?).map_err(StoreError::corrupt)
-}
-
 fn ts(r: &PgRow, col: &str) -> Result<Timestamp> {
     Ok(r.try_get::<jiff_sqlx::Timestamp, _>(col)?.to_jiff())
 }
@@ -507,30 +503,53 @@ impl Store for PgStore {
     }
 
     async fn paid_sessions(&self, during: Window) -> Result<Vec<PaidWindow>> {
-        // Sessions last at most a day: the lower bound on starts_at lets the
-        // planner use bookings_starts. Rows arrive in that index's order, so
-        // grouping them is a sort of each instant's few windows at most.
+        // Sessions last at most a day: the lower bound on starts_at bounds
+        // the read to a range of paid_window_deltas_window, in its order. A
+        // window's count is the sum of its rows (migration 0010), added up
+        // here: the rows are as many as the windows once folded, and
+        // PostgreSQL's grouping would cost more than it saves.
         let rows = sqlx::query(
-            "SELECT starts_at, ends_at, count(*) AS sessions, \
-               count(*) FILTER (WHERE meeting_link_id IS NULL) AS unlinked FROM bookings \
-             WHERE payment_status = 'paid' AND starts_at < $2 AND ends_at > $1 \
-               AND starts_at > $1 - interval '1441 minutes' \
-             GROUP BY starts_at, ends_at",
+            "SELECT starts_at, ends_at, sessions, unlinked FROM paid_window_deltas \
+             WHERE starts_at < $2 AND ends_at > $1 AND starts_at > $1 - interval '1441 minutes' \
+             ORDER BY starts_at, ends_at",
         )
         .bind(during.start.to_sqlx())
         .bind(during.end.to_sqlx())
         .persistent(self.prepared)
         .fetch_all(&mut *self.session().await?)
         .await?;
-        rows.iter()
-            .map(|r| {
+        let mut sums: Vec<(Window, i64, i64)> = Vec::new();
+        for r in &rows {
+            let window = Window::new(ts(r, "starts_at")?, ts(r, "ends_at")?);
+            let sessions: i64 = r.try_get("sessions")?;
+            let unlinked: i64 = r.try_get("unlinked")?;
+            match sums.last_mut() {
+                Some(last) if last.0 == window => {
+                    last.1 += sessions;
+                    last.2 += unlinked;
+                }
+                _ => sums.push((window, sessions, unlinked)),
+            }
+        }
+        sums.into_iter()
+            .filter(|s| s.1 > 0)
+            .map(|(window, sessions, unlinked)| {
                 Ok(PaidWindow {
-                    window: Window::new(ts(r, "starts_at")?, ts(r, "ends_at")?),
-                    sessions: count(r, "sessions")?,
-                    unlinked: count(r, "unlinked")?,
+                    window,
+                    sessions: u32::try_from(sessions).map_err(StoreError::corrupt)?,
+                    unlinked: u32::try_from(unlinked).map_err(StoreError::corrupt)?,
                 })
             })
             .collect()
+    }
+
+    async fn fold_paid_windows(&self, windows: u32) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT meetpool_fold_paid_windows($1)")
+            .bind(i32::try_from(windows).unwrap_or(i32::MAX))
+            .persistent(self.prepared)
+            .fetch_one(&mut *self.session().await?)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn overlapping_pairs(&self) -> Result<Vec<(BookingId, BookingId)>> {

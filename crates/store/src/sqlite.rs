@@ -424,10 +424,8 @@ impl Store for SqliteStore {
 
     async fn paid_sessions(&self, during: Window) -> Result<Vec<PaidWindow>> {
         let rows = sqlx::query(
-            "SELECT starts_at, ends_at, count(*) AS sessions, \
-               sum(meeting_link_id IS NULL) AS unlinked FROM bookings \
-             WHERE payment_status = 'paid' AND starts_at < ?2 AND ends_at > ?1 AND starts_at > ?3 \
-             GROUP BY starts_at, ends_at",
+            "SELECT starts_at, ends_at, sessions, unlinked FROM paid_windows \
+             WHERE starts_at < ?2 AND ends_at > ?1 AND starts_at > ?3 AND sessions > 0",
         )
         .bind(ts_out(during.start))
         .bind(ts_out(during.end))

@@ -399,6 +399,16 @@ pub(super) async fn copy_bookings(
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    // The paid-session counts by window (migration 0010) come from a
+    // trigger disabled above: the copied rows are counted here.
+    sqlx::raw_sql(
+        "INSERT INTO meetpool.paid_window_deltas (starts_at, ends_at, sessions, unlinked) \
+         SELECT starts_at, ends_at, count(*), count(*) FILTER (WHERE link IS NULL) \
+         FROM meetpool_adopt WHERE ends_at IS NOT NULL AND state = 'paid' \
+         GROUP BY starts_at, ends_at",
+    )
+    .execute(&mut *tx)
+    .await?;
     for statement in rebuild {
         progress(&format!("building: {statement}"));
         sqlx::raw_sql(&statement).execute(&mut *tx).await?;
