@@ -440,6 +440,19 @@ async fn the_platform_keeps_working_and_meetpool_assigns_its_links(db: PlatformD
         .await
         .unwrap();
     assert_eq!(problems, 0);
+    // The paid sessions the capacity report counts by window, those the
+    // adoption copied included, are the paid bookings meetpool holds.
+    let drift: i64 = sqlx::query_scalar(
+        "WITH kept AS (SELECT starts_at, ends_at, sum(sessions)::bigint AS s, sum(unlinked)::bigint AS u \
+           FROM meetpool.paid_window_deltas GROUP BY 1, 2 HAVING sum(sessions) <> 0), \
+         held AS (SELECT starts_at, ends_at, count(*) AS s, count(*) FILTER (WHERE meeting_link_id IS NULL) AS u \
+           FROM meetpool.bookings WHERE payment_status = 'paid' GROUP BY 1, 2) \
+         SELECT count(*) FROM ((TABLE kept EXCEPT TABLE held) UNION ALL (TABLE held EXCEPT TABLE kept)) d",
+    )
+    .fetch_one(&platform)
+    .await
+    .unwrap();
+    assert_eq!(drift, 0, "windows counted otherwise than the bookings say");
     platform.close().await;
 }
 
