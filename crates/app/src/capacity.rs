@@ -130,8 +130,9 @@ impl App {
                     .await?,
             )
         };
-        let (sessions, status) = tokio::try_join!(sessions, self.pool_status())?;
-        let enabled = usize::try_from(status.available_links).unwrap_or(0);
+        let enabled = async { Ok::<_, AppError>(self.store().enabled_links().await?) };
+        let (sessions, enabled) = tokio::try_join!(sessions, enabled)?;
+        let enabled = enabled as usize;
         let buffer = SignedDuration::from_mins(i64::from(self.config().buffer_minutes));
         let busy: Vec<(Window, usize)> = sessions
             .iter()

@@ -153,6 +153,8 @@ pub trait Store: Send + Sync + 'static {
     /// one, and the capacity report needs only how many. Read from the
     /// counts the database keeps by window as bookings are written.
     async fn paid_sessions(&self, during: Window) -> Result<Vec<PaidWindow>>;
+    /// How many links are enabled.
+    async fn enabled_links(&self) -> Result<u32>;
     /// Merges the counts by window written since the last call, up to
     /// `windows` windows, into one row each; how many rows it merged.
     /// PostgreSQL appends a row per write to keep writers from waiting on

@@ -543,6 +543,15 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn enabled_links(&self) -> Result<u32> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM meeting_links_pool WHERE is_available")
+                .persistent(self.prepared)
+                .fetch_one(&mut *self.session().await?)
+                .await?;
+        u32::try_from(n).map_err(StoreError::corrupt)
+    }
+
     async fn fold_paid_windows(&self, windows: u32) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT meetpool_fold_paid_windows($1)")
             .bind(i32::try_from(windows).unwrap_or(i32::MAX))

@@ -448,6 +448,14 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn enabled_links(&self) -> Result<u32> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM meeting_links_pool WHERE is_available = 1")
+                .fetch_one(&self.pool)
+                .await?;
+        u32::try_from(n).map_err(StoreError::corrupt)
+    }
+
     async fn overlapping_pairs(&self) -> Result<Vec<(BookingId, BookingId)>> {
         let rows = sqlx::query(
             "SELECT a.id AS a, b.id AS b FROM bookings a \
