@@ -6,6 +6,8 @@
 //! concurrent assignments for overlapping times wait for each other instead
 //! of colliding on the constraint and retrying.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff_sqlx::ToSqlx;
@@ -474,32 +476,60 @@ impl Store for PgStore {
     }
 
     async fn link_sessions(&self, during: Window) -> Result<Vec<LinkCandidate>> {
-        // The lower bound on starts_at (sessions and buffers last at most a
-        // day each) bounds the read to a range of bookings_starts or of
-        // bookings_link_starts. The overlap is spelt out on the range's ends
+        // The enabled links and the sessions on any link, in one statement
+        // and one snapshot, matched up here: a join would cost PostgreSQL
+        // more to plan (each time: the range's bounds change the plan) and
+        // to run than it saves. The lower bound on starts_at (sessions and
+        // buffers last at most a day each) bounds the read to a range of
+        // bookings_starts. The overlap is spelt out on the range's ends
         // rather than with `&&`, which would offer the planner the exclusion
         // constraint's GiST index: on a long history it then intersects that
         // index's matches over every past session with the range, several
         // times slower than the range alone.
         let rows = sqlx::query(
-            "SELECT l.id, lower(b.busy) AS busy_start, upper(b.busy) AS busy_end \
-             FROM meeting_links_pool l \
-             LEFT JOIN bookings b ON b.meeting_link_id = l.id AND b.meeting_link_id IS NOT NULL \
-               AND b.starts_at < $2 AND b.starts_at > $1 - interval '2881 minutes' \
-               AND upper(b.busy) > $1 \
-               AND NOT (b.payment_status <> 'paid' AND b.hold_expires_at <= now()) \
-             WHERE l.is_available ORDER BY l.seq, b.starts_at",
+            "SELECT id AS link_id, seq, NULL::timestamptz AS starts_at, NULL::timestamptz AS busy_end \
+             FROM meeting_links_pool WHERE is_available \
+             UNION ALL \
+             SELECT meeting_link_id, NULL, starts_at, upper(busy) FROM bookings \
+             WHERE meeting_link_id IS NOT NULL \
+               AND starts_at < $2 AND starts_at > $1 - interval '2881 minutes' \
+               AND upper(busy) > $1 \
+               AND NOT (payment_status <> 'paid' AND hold_expires_at <= now())",
         )
         .bind(during.start.to_sqlx())
         .bind(during.end.to_sqlx())
         .persistent(self.prepared)
         .fetch_all(&mut *self.session().await?)
         .await?;
-        let mut out = Vec::new();
+        let mut links: Vec<(i64, LinkCandidate)> = Vec::new();
+        let mut sessions: Vec<(Uuid, Window)> = Vec::new();
         for r in &rows {
-            add_row(&mut out, r)?;
+            let id: Uuid = r.try_get("link_id")?;
+            match r.try_get::<Option<i64>, _>("seq")? {
+                Some(seq) => links.push((
+                    seq,
+                    LinkCandidate {
+                        id: LinkId(id),
+                        busy: Vec::new(),
+                    },
+                )),
+                None => sessions.push((id, Window::new(ts(r, "starts_at")?, ts(r, "busy_end")?))),
+            }
         }
-        Ok(out)
+        links.sort_by_key(|l| l.0);
+        sessions.sort_by_key(|s| s.1.start);
+        let at: HashMap<Uuid, usize> = links
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.1.id.0, i))
+            .collect();
+        for (link, window) in sessions {
+            // A session on a disabled link is no one's candidate.
+            if let Some(&i) = at.get(&link) {
+                links[i].1.busy.push(window);
+            }
+        }
+        Ok(links.into_iter().map(|l| l.1).collect())
     }
 
     async fn paid_sessions(&self, during: Window) -> Result<Vec<PaidWindow>> {
