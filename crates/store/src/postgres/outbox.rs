@@ -178,24 +178,32 @@ impl Outbox for PgStore {
         booking: Option<BookingId>,
         limit: u32,
     ) -> Result<Vec<OutboundEvent>> {
-        // One booking's events by `outbound_events_booking`, all of them by
-        // their numbers.
-        let of = if booking.is_some() {
-            "o.booking_id = $3"
+        // One booking's events by its two partial indexes (pending, and
+        // the rest), all of them by their numbers.
+        let sql = if booking.is_some() {
+            format!(
+                "SELECT * FROM ( \
+                   SELECT {COLUMNS} FROM outbound_events o WHERE o.booking_id = $3 \
+                     AND o.status = 'pending' AND ($1::text IS NULL OR o.status = $1) \
+                   UNION ALL \
+                   SELECT {COLUMNS} FROM outbound_events o WHERE o.booking_id = $3 \
+                     AND o.status <> 'pending' AND ($1::text IS NULL OR o.status = $1)) e \
+                 ORDER BY seq DESC LIMIT $2"
+            )
         } else {
-            "$3::uuid IS NULL"
+            format!(
+                "SELECT {COLUMNS} FROM outbound_events o WHERE $3::uuid IS NULL \
+                   AND ($1::text IS NULL OR o.status = $1) \
+                 ORDER BY o.seq DESC LIMIT $2"
+            )
         };
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM outbound_events o WHERE {of} \
-               AND ($1::text IS NULL OR o.status = $1) \
-             ORDER BY o.seq DESC LIMIT $2"
-        ))
-        .bind(status.map(DeliveryStatus::as_str))
-        .bind(i64::from(limit))
-        .bind(booking.map(|b| b.0))
-        .persistent(self.prepared)
-        .fetch_all(&mut *self.session().await?)
-        .await?;
+        let rows = sqlx::query(&sql)
+            .bind(status.map(DeliveryStatus::as_str))
+            .bind(i64::from(limit))
+            .bind(booking.map(|b| b.0))
+            .persistent(self.prepared)
+            .fetch_all(&mut *self.session().await?)
+            .await?;
         rows.iter().map(event_row).collect()
     }
 

@@ -172,20 +172,30 @@ impl Outbox for SqliteStore {
         booking: Option<BookingId>,
         limit: u32,
     ) -> Result<Vec<OutboundEvent>> {
-        let of = if booking.is_some() {
-            "booking_id = ?3"
+        // One booking's events by its two partial indexes (pending, and
+        // the rest), all of them by their numbers.
+        let sql = if booking.is_some() {
+            format!(
+                "SELECT * FROM ( \
+                   SELECT {COLUMNS} FROM outbound_events WHERE booking_id = ?3 \
+                     AND status = 'pending' AND (?1 IS NULL OR status = ?1) \
+                   UNION ALL \
+                   SELECT {COLUMNS} FROM outbound_events WHERE booking_id = ?3 \
+                     AND status <> 'pending' AND (?1 IS NULL OR status = ?1)) \
+                 ORDER BY seq DESC LIMIT ?2"
+            )
         } else {
-            "?3 IS NULL"
+            format!(
+                "SELECT {COLUMNS} FROM outbound_events WHERE ?3 IS NULL \
+                   AND (?1 IS NULL OR status = ?1) ORDER BY seq DESC LIMIT ?2"
+            )
         };
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM outbound_events WHERE {of} AND (?1 IS NULL OR status = ?1) \
-             ORDER BY seq DESC LIMIT ?2"
-        ))
-        .bind(status.map(DeliveryStatus::as_str))
-        .bind(i64::from(limit))
-        .bind(booking.map(|b| b.to_string()))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(&sql)
+            .bind(status.map(DeliveryStatus::as_str))
+            .bind(i64::from(limit))
+            .bind(booking.map(|b| b.to_string()))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(event_row).collect()
     }
 
