@@ -56,38 +56,46 @@ impl App {
         let session_type_id: SessionTypeId = session_type_id.parse().map_err(|_| {
             AppError::invalid("invalid_session_type_id", "session_type_id must be a UUID")
         })?;
-        let duration = self.session_duration(session_type_id).await?;
         let step = i64::from(self.config().slot_minutes.max(1));
+        let tz = &self.config().timezone;
         let mut starts = Vec::new();
         let mut minute = 0;
         while minute < 24 * 60 {
             let time = Time::new((minute / 60) as i8, (minute % 60) as i8, 0, 0)
                 .map_err(|e| AppError::Internal(e.to_string()))?;
-            let slot = LocalSlot { date, time };
             // A time the clocks skip is no start.
-            if let Ok(window) = slot.window(&self.config().timezone, duration) {
-                starts.push((time, window));
+            if let Ok(start) = (LocalSlot { date, time }).start(tz) {
+                starts.push((time, start));
             }
             minute += step;
         }
-        let buffer = self.config().buffer_minutes;
-        let busy: Vec<Window> = starts.iter().map(|(_, w)| w.busy(buffer)).collect();
-        let Some(during) = busy
-            .iter()
-            .copied()
-            .reduce(|a, b| Window::new(a.start.min(b.start), a.end.max(b.end)))
-        else {
+        let (Some(first), Some(last)) = (starts.first(), starts.last()) else {
             return Ok(Vec::new());
         };
-        let links = self.store().link_sessions(during).await?;
+        let buffer = self.config().buffer_minutes;
+        // The type's duration and the links' sessions in one read.
+        let Some((minutes, links)) = self
+            .store()
+            .sessions_of_type(session_type_id, Window::new(first.1, last.1), buffer)
+            .await?
+        else {
+            return Err(AppError::invalid(
+                "unknown_session_type",
+                "session_type_id names no session type",
+            ));
+        };
+        let duration = SignedDuration::from_mins(i64::from(minutes));
         Ok(starts
             .iter()
-            .zip(&busy)
-            .map(|((time, window), busy)| Availability {
-                booking_time: time.strftime("%H:%M").to_string(),
-                starts_at: window.start.to_string(),
-                ends_at: window.end.to_string(),
-                available: links.iter().filter(|l| l.is_free_for(busy)).count(),
+            .map(|(time, start)| {
+                let window = Window::new(*start, *start + duration);
+                let busy = window.busy(buffer);
+                Availability {
+                    booking_time: time.strftime("%H:%M").to_string(),
+                    starts_at: window.start.to_string(),
+                    ends_at: window.end.to_string(),
+                    available: links.iter().filter(|l| l.is_free_for(&busy)).count(),
+                }
             })
             .collect())
     }

@@ -51,6 +51,15 @@ impl LocalSlot {
     /// A time the clocks skip is refused; a time that happens twice (clocks
     /// turned back) is the earlier of the two instants.
     pub fn window(&self, tz: &TimeZone, duration: DurationMinutes) -> Result<Window, TimeError> {
+        let start = self.start(tz)?;
+        let end = start
+            .checked_add(SignedDuration::from_mins(i64::from(duration.get())))
+            .map_err(|_| TimeError::OutOfRange)?;
+        Ok(Window { start, end })
+    }
+
+    /// The instant this local time names, by the rules of [`Self::window`].
+    pub fn start(&self, tz: &TimeZone) -> Result<Timestamp, TimeError> {
         let dt = self.datetime();
         let ambiguous = tz.to_ambiguous_zoned(dt);
         if let AmbiguousOffset::Gap { .. } = ambiguous.offset() {
@@ -63,14 +72,10 @@ impl LocalSlot {
                 zone,
             ));
         }
-        let start = ambiguous
+        Ok(ambiguous
             .earlier()
             .map_err(|_| TimeError::OutOfRange)?
-            .timestamp();
-        let end = start
-            .checked_add(SignedDuration::from_mins(i64::from(duration.get())))
-            .map_err(|_| TimeError::OutOfRange)?;
-        Ok(Window { start, end })
+            .timestamp())
     }
 
     pub fn time_hhmm(&self) -> String {

@@ -148,6 +148,28 @@ pub trait Store: Send + Sync + 'static {
     /// sessions that overlap `during`: the pool's free time over a stretch,
     /// in one range read (availability).
     async fn link_sessions(&self, during: Window) -> Result<Vec<LinkCandidate>>;
+    /// Availability's read: the duration of `session_type` (`None` when
+    /// there is no such type) and, as [`Store::link_sessions`], the links'
+    /// busy windows over the busy time of sessions of that type starting
+    /// from `starts.start` to `starts.end` (each one's end, and
+    /// `buffer_minutes`, included). One statement where the database
+    /// allows it; here, two reads.
+    async fn sessions_of_type(
+        &self,
+        session_type: SessionTypeId,
+        starts: Window,
+        buffer_minutes: u32,
+    ) -> Result<Option<(i32, Vec<LinkCandidate>)>> {
+        let duration = match self.session_type(session_type).await {
+            Ok(st) => st.duration,
+            Err(StoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let end = starts.end
+            + jiff::SignedDuration::from_mins(i64::from(duration) + i64::from(buffer_minutes));
+        let links = self.link_sessions(Window::new(starts.start, end)).await?;
+        Ok(Some((duration, links)))
+    }
     /// The sessions of paid bookings that overlap `during`, counted by
     /// window (in no particular order): at busy times many sessions share
     /// one, and the capacity report needs only how many. Read from the

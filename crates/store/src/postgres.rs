@@ -62,6 +62,61 @@ pub(crate) fn classify(db: &dyn sqlx::error::DatabaseError) -> Kind {
     }
 }
 
+/// The sessions holding a link whose busy time overlaps `$1` up to the
+/// bound that follows (a `UNION ALL` arm after the links). No busy range is
+/// longer than the settings' `longest_busy` (migration 0012), which bounds
+/// the read to a range of bookings_starts. The overlap is spelt out on the
+/// range's ends rather than with `&&`, which would offer the planner the
+/// exclusion constraint's GiST index: on a long history it then intersects
+/// that index's matches over every past session with the range, several
+/// times slower than the range alone.
+const SESSIONS_DURING: &str =
+    "SELECT meeting_link_id, NULL, starts_at, upper(busy), NULL FROM bookings \
+    WHERE meeting_link_id IS NOT NULL \
+      AND starts_at > $1 - (SELECT longest_busy FROM meetpool_settings WHERE id = 1) \
+      AND upper(busy) > $1 \
+      AND NOT (payment_status <> 'paid' AND hold_expires_at <= now()) \
+      AND starts_at <";
+
+/// The rows of [`SESSIONS_DURING`] after the links' (and a duration's):
+/// every enabled link in creation order with its sessions' busy windows,
+/// and the duration if a row carried one.
+fn links_with_sessions(rows: &[PgRow]) -> Result<(Option<i32>, Vec<LinkCandidate>)> {
+    let mut duration = None;
+    let mut links: Vec<(i64, LinkCandidate)> = Vec::new();
+    let mut sessions: Vec<(Uuid, Window)> = Vec::new();
+    for r in rows {
+        let Some(id) = r.try_get::<Option<Uuid>, _>("link_id")? else {
+            duration = r.try_get("duration")?;
+            continue;
+        };
+        match r.try_get::<Option<i64>, _>("seq")? {
+            Some(seq) => links.push((
+                seq,
+                LinkCandidate {
+                    id: LinkId(id),
+                    busy: Vec::new(),
+                },
+            )),
+            None => sessions.push((id, Window::new(ts(r, "starts_at")?, ts(r, "busy_end")?))),
+        }
+    }
+    links.sort_by_key(|l| l.0);
+    sessions.sort_by_key(|s| s.1.start);
+    let at: HashMap<Uuid, usize> = links
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.1.id.0, i))
+        .collect();
+    for (link, window) in sessions {
+        // A session on a disabled link is no one's candidate.
+        if let Some(&i) = at.get(&link) {
+            links[i].1.busy.push(window);
+        }
+    }
+    Ok((duration, links.into_iter().map(|l| l.1).collect()))
+}
+
 pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Box<dyn Store>> {
     Ok(Box::new(PgStore::connect(url, options).await?))
 }
@@ -479,57 +534,47 @@ impl Store for PgStore {
         // The enabled links and the sessions on any link, in one statement
         // and one snapshot, matched up here: a join would cost PostgreSQL
         // more to plan (each time: the range's bounds change the plan) and
-        // to run than it saves. The lower bound on starts_at (sessions and
-        // buffers last at most a day each) bounds the read to a range of
-        // bookings_starts. The overlap is spelt out on the range's ends
-        // rather than with `&&`, which would offer the planner the exclusion
-        // constraint's GiST index: on a long history it then intersects that
-        // index's matches over every past session with the range, several
-        // times slower than the range alone.
-        let rows = sqlx::query(
-            "SELECT id AS link_id, seq, NULL::timestamptz AS starts_at, NULL::timestamptz AS busy_end \
+        // to run than it saves.
+        let rows = sqlx::query(&format!(
+            "SELECT id AS link_id, seq, NULL::timestamptz AS starts_at, \
+               NULL::timestamptz AS busy_end, NULL::int4 AS duration \
              FROM meeting_links_pool WHERE is_available \
-             UNION ALL \
-             SELECT meeting_link_id, NULL, starts_at, upper(busy) FROM bookings \
-             WHERE meeting_link_id IS NOT NULL \
-               AND starts_at < $2 AND starts_at > $1 - interval '2881 minutes' \
-               AND upper(busy) > $1 \
-               AND NOT (payment_status <> 'paid' AND hold_expires_at <= now())",
-        )
+             UNION ALL {SESSIONS_DURING} $2"
+        ))
         .bind(during.start.to_sqlx())
         .bind(during.end.to_sqlx())
         .persistent(self.prepared)
         .fetch_all(&mut *self.session().await?)
         .await?;
-        let mut links: Vec<(i64, LinkCandidate)> = Vec::new();
-        let mut sessions: Vec<(Uuid, Window)> = Vec::new();
-        for r in &rows {
-            let id: Uuid = r.try_get("link_id")?;
-            match r.try_get::<Option<i64>, _>("seq")? {
-                Some(seq) => links.push((
-                    seq,
-                    LinkCandidate {
-                        id: LinkId(id),
-                        busy: Vec::new(),
-                    },
-                )),
-                None => sessions.push((id, Window::new(ts(r, "starts_at")?, ts(r, "busy_end")?))),
-            }
-        }
-        links.sort_by_key(|l| l.0);
-        sessions.sort_by_key(|s| s.1.start);
-        let at: HashMap<Uuid, usize> = links
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (l.1.id.0, i))
-            .collect();
-        for (link, window) in sessions {
-            // A session on a disabled link is no one's candidate.
-            if let Some(&i) = at.get(&link) {
-                links[i].1.busy.push(window);
-            }
-        }
-        Ok(links.into_iter().map(|l| l.1).collect())
+        Ok(links_with_sessions(&rows)?.1)
+    }
+
+    async fn sessions_of_type(
+        &self,
+        session_type: SessionTypeId,
+        starts: Window,
+        buffer_minutes: u32,
+    ) -> Result<Option<(i32, Vec<LinkCandidate>)>> {
+        // The session type's duration in the same statement: one round
+        // trip where a read of the type first would be two.
+        let rows = sqlx::query(&format!(
+            "WITH st AS (SELECT duration FROM session_types WHERE id = $3) \
+             SELECT NULL::uuid AS link_id, NULL::int8 AS seq, NULL::timestamptz AS starts_at, \
+               NULL::timestamptz AS busy_end, duration FROM st \
+             UNION ALL \
+             SELECT id, seq, NULL, NULL, NULL FROM meeting_links_pool WHERE is_available \
+             UNION ALL {SESSIONS_DURING} \
+               $2 + make_interval(mins => (SELECT duration FROM st) + $4)"
+        ))
+        .bind(starts.start.to_sqlx())
+        .bind(starts.end.to_sqlx())
+        .bind(session_type.0)
+        .bind(i32::try_from(buffer_minutes).unwrap_or(i32::MAX))
+        .persistent(self.prepared)
+        .fetch_all(&mut *self.session().await?)
+        .await?;
+        let (duration, links) = links_with_sessions(&rows)?;
+        Ok(duration.map(|d| (d, links)))
     }
 
     async fn paid_sessions(&self, during: Window) -> Result<Vec<PaidWindow>> {

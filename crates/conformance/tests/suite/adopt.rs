@@ -453,6 +453,19 @@ async fn the_platform_keeps_working_and_meetpool_assigns_its_links(db: PlatformD
     .await
     .unwrap();
     assert_eq!(drift, 0, "windows counted otherwise than the bookings say");
+    // Reads of what is busy look back as far as the longest busy range,
+    // which the copy (without triggers) must have raised.
+    let covered: bool = sqlx::query_scalar(
+        "SELECT (SELECT longest_busy FROM meetpool.meetpool_settings WHERE id = 1) \
+           >= (SELECT max(upper(busy) - lower(busy)) FROM meetpool.bookings)",
+    )
+    .fetch_one(&platform)
+    .await
+    .unwrap();
+    assert!(
+        covered,
+        "a busy range longer than the settings' longest_busy"
+    );
     platform.close().await;
 }
 

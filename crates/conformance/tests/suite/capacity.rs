@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 on_both!(
     availability_is_what_a_hold_at_that_start_gets,
     availability_counts_the_buffer_as_a_booking_does,
+    availability_sees_a_long_session_from_the_day_before,
     capacity_counts_each_days_peak_against_the_pool,
     capacity_counts_every_session_of_a_shared_window,
     capacity_follows_payments_cancellations_and_reschedules,
@@ -31,6 +32,38 @@ async fn availability(t: &TestApp, st: &str) -> Vec<Value> {
 async fn availability_counts_the_buffer_as_a_booking_does(b: meetpool_conformance::Backend) {
     let t = TestApp::start_with(b, |c| c.buffer_minutes = 20).await;
     availability_is_what_a_hold_at_that_start_gets(t).await;
+}
+
+/// A session in progress at midnight, begun the evening before, keeps its
+/// link busy into the day: availability looks back as far as the longest
+/// session any booking has held a link for.
+async fn availability_sees_a_long_session_from_the_day_before(t: TestApp) {
+    t.add_link("https://meet.google.com/aaa-aaaa-aaa").await;
+    let long = t.create_session_type(20 * 60).await;
+    let hour = t.create_session_type(60).await;
+    let before = availability(&t, &hour.id).await;
+    assert!(before.iter().all(|s| s["available"] == 1));
+    // 20:00 the day before to 16:00 on the day.
+    t.create_booking(&long, "2031-05-05", "20:00", "paid").await;
+    let slots = availability(&t, &hour.id).await;
+    for s in &slots {
+        let time = s["booking_time"].as_str().unwrap();
+        let expected = u64::from(time >= "16:00");
+        assert_eq!(s["available"], expected, "{time}: {s}");
+    }
+    let (status, e) = t
+        .get(&format!(
+            "/api/availability?date={DAY}&session_type_id={}",
+            uuid::Uuid::new_v4()
+        ))
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("unknown_session_type")
+        )
+    );
 }
 
 async fn availability_is_what_a_hold_at_that_start_gets(t: TestApp) {

@@ -409,6 +409,14 @@ pub(super) async fn copy_bookings(
     )
     .execute(&mut *tx)
     .await?;
+    // So does the longest busy range (migration 0012).
+    sqlx::raw_sql(
+        "UPDATE meetpool.meetpool_settings SET longest_busy = greatest(longest_busy, \
+           (SELECT max(upper(busy) - lower(busy)) FROM meetpool.bookings WHERE busy IS NOT NULL)) \
+         WHERE id = 1",
+    )
+    .execute(&mut *tx)
+    .await?;
     for statement in rebuild {
         progress(&format!("building: {statement}"));
         sqlx::raw_sql(&statement).execute(&mut *tx).await?;
