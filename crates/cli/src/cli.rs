@@ -225,6 +225,10 @@ pub struct ConfigArgs {
     /// The most one delivery attempt may take, the answer included.
     #[arg(long, env = "MEETPOOL_EVENTS_TIMEOUT", default_value = meetpool_app::DEFAULT_TIMEOUT, global = true)]
     pub events_timeout: String,
+    /// How long delivered events stay in the log (failed and pending ones
+    /// stay until delivered).
+    #[arg(long, env = "MEETPOOL_EVENTS_KEEP", default_value = meetpool_app::DEFAULT_KEEP, global = true)]
+    pub events_keep: String,
     /// text or json.
     #[arg(
         long,

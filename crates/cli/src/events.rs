@@ -50,6 +50,8 @@ pub fn config(args: &ConfigArgs) -> anyhow::Result<Option<EventsConfig>> {
         .map_err(|e| anyhow::anyhow!("MEETPOOL_EVENTS_RETRY: {e}"))?;
     config.timeout = parse_duration(&args.events_timeout)
         .map_err(|e| anyhow::anyhow!("MEETPOOL_EVENTS_TIMEOUT: {e}"))?;
+    config.keep = parse_duration(&args.events_keep)
+        .map_err(|e| anyhow::anyhow!("MEETPOOL_EVENTS_KEEP: {e}"))?;
     Ok(Some(config))
 }
 

@@ -150,6 +150,11 @@ pub trait Outbox: Send + Sync {
 
     async fn stats(&self) -> Result<OutboxStats>;
 
+    /// Deletes up to `limit` delivered events written before `before`,
+    /// oldest first; how many. The oldest events are found from the start
+    /// of the log, which keeps only what is recent, failed or pending.
+    async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64>;
+
     /// Writes an event about a state rather than a change, once per
     /// `dedup_key`, if events are on; whether it was written.
     async fn raise(&self, kind: &str, dedup_key: &str, data: &serde_json::Value) -> Result<bool>;

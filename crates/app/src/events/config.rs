@@ -9,6 +9,8 @@ use super::sign::decode_secret;
 /// The Standard Webhooks recommendation, a little over 27 hours in all.
 pub const DEFAULT_RETRY_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h,10h";
 pub const DEFAULT_TIMEOUT: &str = "10s";
+/// How long delivered events stay listed.
+pub const DEFAULT_KEEP: &str = "30d";
 
 #[derive(Clone)]
 pub struct EventsConfig {
@@ -24,6 +26,9 @@ pub struct EventsConfig {
     /// How often undelivered events are looked for besides the wake-up
     /// after each commit (another replica's, retries coming due).
     pub poll: Duration,
+    /// How long a delivered event stays in the log; failed and pending
+    /// ones stay until they are delivered.
+    pub keep: Duration,
 }
 
 impl fmt::Debug for EventsConfig {
@@ -33,6 +38,7 @@ impl fmt::Debug for EventsConfig {
             .field("key", &"[redacted]")
             .field("retry", &self.retry)
             .field("timeout", &self.timeout)
+            .field("keep", &self.keep)
             .finish()
     }
 }
@@ -55,6 +61,7 @@ impl EventsConfig {
             retry: parse_schedule(DEFAULT_RETRY_SCHEDULE)?,
             timeout: parse_duration(DEFAULT_TIMEOUT)?,
             poll: Duration::from_secs(1),
+            keep: parse_duration(DEFAULT_KEEP)?,
         })
     }
 

@@ -36,6 +36,8 @@ const GATHER: Duration = Duration::from_millis(20);
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// How often the coming days are checked against the pool's size.
 const POOL_CHECK: Duration = Duration::from_secs(60);
+/// How often delivered events past their keeping are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// How many coming days `pool.low` looks at.
 const POOL_LOW_DAYS: i64 = 7;
 
@@ -54,6 +56,7 @@ impl App {
             .expect("HTTP client");
         tokio::pin!(shutdown);
         let mut pool_checked: Option<tokio::time::Instant> = None;
+        let mut pruned: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 () = &mut shutdown => return,
@@ -64,6 +67,17 @@ impl App {
                 tokio::select! {
                     () = &mut shutdown => return,
                     () = self.raise_pool_low() => {}
+                }
+            }
+            if pruned.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                pruned = Some(tokio::time::Instant::now());
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    gone = self.prune_deliveries(config.keep) => match gone {
+                        Ok(0) => {}
+                        Ok(n) => info!(deleted = n, "delivered events past their keeping deleted"),
+                        Err(e) => warn!(error = %e, "cannot delete old delivered events; trying again in an hour"),
+                    },
                 }
             }
             tokio::select! {

@@ -21,7 +21,8 @@ use tokio::sync::Notify;
 use utoipa::ToSchema;
 
 pub use config::{
-    parse_duration, parse_schedule, EventsConfig, DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT,
+    parse_duration, parse_schedule, EventsConfig, DEFAULT_KEEP, DEFAULT_RETRY_SCHEDULE,
+    DEFAULT_TIMEOUT,
 };
 
 use crate::status::checked_limit;
@@ -29,6 +30,9 @@ use crate::{App, AppError, Result};
 
 /// The most deliveries one listing returns.
 pub const DELIVERIES_MAX: u32 = 1000;
+/// Delivered events deleted by one statement, so that no transaction
+/// grows with the log.
+const PRUNE_BATCH: u32 = 10_000;
 
 /// What the application shares with its deliverer.
 #[derive(Default)]
@@ -125,6 +129,23 @@ impl App {
             })?;
         self.events.wake.notify_one();
         Ok(event.into())
+    }
+
+    /// Deletes the delivered events written more than `keep` before now
+    /// (the events configuration's, 30 days by default); how many. Failed
+    /// and pending events stay.
+    pub async fn prune_deliveries(&self, keep: std::time::Duration) -> Result<u64> {
+        let keep = jiff::SignedDuration::try_from(keep)
+            .map_err(|e| AppError::invalid("invalid_keep", e))?;
+        let before = Timestamp::now().checked_sub(keep).unwrap_or(Timestamp::MIN);
+        let mut pruned = 0;
+        loop {
+            let n = self.store().outbox().prune(before, PRUNE_BATCH).await?;
+            pruned += n;
+            if n < u64::from(PRUNE_BATCH) {
+                return Ok(pruned);
+            }
+        }
     }
 
     /// Makes the database write events (or stop writing them).

@@ -24,6 +24,7 @@ on_both!(
     without_an_events_url_no_event_is_written,
     a_day_whose_peak_reaches_the_pool_raises_pool_low_once,
     events_stay_on_for_every_replica_until_turned_off,
+    delivered_events_past_their_keeping_are_deleted_and_the_rest_stay,
 );
 
 const DAY: &str = "2031-06-03";
@@ -584,4 +585,60 @@ async fn events_stay_on_for_every_replica_until_turned_off(backend: Backend) {
     plain.record_events(true).await.unwrap();
     t.create_booking(&st, DAY, "11:00", "paid").await;
     receiver.wait_for_accepted(2).await;
+}
+
+/// The log keeps delivered events for `MEETPOOL_EVENTS_KEEP` (here one
+/// second); failed ones stay whatever their age, until retried.
+async fn delivered_events_past_their_keeping_are_deleted_and_the_rest_stay(backend: Backend) {
+    let receiver = Receiver::start().await;
+    receiver.script([Answer::Status(500); 4]);
+    let t = TestApp::start_with_events(backend, &receiver, |e| {
+        e.keep = Duration::from_secs(1);
+    })
+    .await;
+    t.add_link(ROOM_A).await;
+    t.add_link(ROOM_B).await;
+    t.add_link("https://meet.google.com/ccc-cccc-ccc").await;
+    let st = t.create_session_type(60).await;
+    let failing = t.create_booking(&st, DAY, "10:00", "paid").await;
+    wait_for_status(&t, "failed", 1).await;
+    let old = t.create_booking(&st, DAY, "11:00", "paid").await;
+    wait_for_status(&t, "delivered", 1).await;
+    assert_eq!(
+        t.app
+            .prune_deliveries(Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0,
+        "nothing is an hour old"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let recent = t.create_booking(&st, DAY, "12:00", "paid").await;
+    wait_for_status(&t, "delivered", 2).await;
+
+    // A restarted deliverer deletes what is past its keeping first thing.
+    let t = t.restart().await;
+    let booking_of = |e: &Value| e["booking_id"].as_str().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let left = loop {
+        let left = deliveries(&t, "").await;
+        if left.len() == 2 || tokio::time::Instant::now() > deadline {
+            break left;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut kept: Vec<_> = left
+        .iter()
+        .map(|e| (booking_of(e), e["status"].as_str().unwrap().to_owned()))
+        .collect();
+    kept.sort();
+    let mut expected = vec![
+        (failing.id.clone(), "failed".to_owned()),
+        (recent.id.clone(), "delivered".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(kept, expected, "{left:#?}");
+    assert!(deliveries(&t, &format!("booking_id={}", old.id))
+        .await
+        .is_empty());
 }

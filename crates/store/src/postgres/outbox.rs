@@ -264,6 +264,28 @@ impl Outbox for PgStore {
         })
     }
 
+    async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64> {
+        // The first event written since `before` bounds the walk along the
+        // numbers: what precedes it is old, and after pruning only the old
+        // failed or pending events are left to step over.
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "DELETE FROM outbound_events WHERE seq IN ( \
+               SELECT o.seq FROM outbound_events o \
+               WHERE o.status = 'delivered' AND o.seq < COALESCE( \
+                 (SELECT n.seq FROM outbound_events n WHERE n.created_at >= $1 ORDER BY n.seq LIMIT 1), \
+                 9223372036854775807) \
+               ORDER BY o.seq LIMIT $2)",
+        )
+        .bind(before.to_sqlx())
+        .bind(i64::from(limit))
+        .persistent(self.prepared)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     async fn raise(&self, kind: &str, dedup_key: &str, data: &serde_json::Value) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(

@@ -250,6 +250,23 @@ impl Outbox for SqliteStore {
         })
     }
 
+    async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64> {
+        let _guard = self.write_lock.lock().await;
+        let done = sqlx::query(
+            "DELETE FROM outbound_events WHERE seq IN ( \
+               SELECT o.seq FROM outbound_events o \
+               WHERE o.status = 'delivered' AND o.seq < COALESCE( \
+                 (SELECT n.seq FROM outbound_events n WHERE n.created_at >= ?1 ORDER BY n.seq LIMIT 1), \
+                 9223372036854775807) \
+               ORDER BY o.seq LIMIT ?2)",
+        )
+        .bind(ms(before))
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn raise(&self, kind: &str, dedup_key: &str, data: &serde_json::Value) -> Result<bool> {
         let _guard = self.write_lock.lock().await;
         let done = sqlx::query(
