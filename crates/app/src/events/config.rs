@@ -14,9 +14,7 @@ pub const DEFAULT_KEEP: &str = "30d";
 
 #[derive(Clone)]
 pub struct EventsConfig {
-    pub url: String,
-    /// `url`, parsed once.
-    target: url::Url,
+    pub url: url::Url,
     key: Arc<[u8]>,
     /// The waits after each failed attempt; once spent, the event has
     /// failed for good.
@@ -34,7 +32,7 @@ pub struct EventsConfig {
 impl fmt::Debug for EventsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventsConfig")
-            .field("url", &self.url)
+            .field("url", &self.url.as_str())
             .field("key", &"[redacted]")
             .field("retry", &self.retry)
             .field("timeout", &self.timeout)
@@ -55,18 +53,13 @@ impl EventsConfig {
             ));
         }
         Ok(Self {
-            url: url.to_owned(),
-            target: parsed,
+            url: parsed,
             key: decode_secret(secret)?.into(),
             retry: parse_schedule(DEFAULT_RETRY_SCHEDULE)?,
             timeout: parse_duration(DEFAULT_TIMEOUT)?,
             poll: Duration::from_secs(1),
             keep: parse_duration(DEFAULT_KEEP)?,
         })
-    }
-
-    pub(crate) fn target(&self) -> &url::Url {
-        &self.target
     }
 
     pub(crate) fn key(&self) -> &[u8] {

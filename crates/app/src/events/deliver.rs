@@ -165,7 +165,7 @@ impl App {
         let body = self.event_body(event);
         let timestamp = Timestamp::now().as_second();
         let sent = client
-            .post(config.target().clone())
+            .post(config.url.clone())
             .header("webhook-id", &event.id)
             .header("webhook-timestamp", timestamp.to_string())
             .header(
