@@ -105,6 +105,12 @@ impl App {
                 }
             };
             if claim.events().is_empty() {
+                // Nothing to send, but the claim may have moved on (past
+                // numbers that will never come, or events set to wait
+                // behind their booking's earlier ones).
+                if let Err(e) = claim.record(&[]).await {
+                    warn!(error = %e, "cannot record where the outbound events stand; trying again shortly");
+                }
                 return;
             }
             let full = claim.events().len() >= BATCH as usize;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use meetpool_conformance::{Answer, Backend, Delivery, Receiver, TestApp};
+use meetpool_conformance::{Answer, Backend, Booking, Delivery, Receiver, SessionType, TestApp};
 use meetpool_domain::BookingId;
 use meetpool_store::{BookingChange, LinkChange};
 use reqwest::StatusCode;
@@ -641,4 +641,89 @@ async fn delivered_events_past_their_keeping_are_deleted_and_the_rest_stay(backe
     assert!(deliveries(&t, &format!("booking_id={}", old.id))
         .await
         .is_empty());
+}
+
+on_postgres!(
+    an_event_committed_after_a_later_numbered_one_is_delivered_too,
+    a_rolled_back_event_number_does_not_hold_back_the_events_after_it,
+);
+
+/// A paid session as long as the coming ones, its event received (the
+/// one event before the scenario's): the database has noted the longest
+/// session then, which later changes of bookings as long would otherwise
+/// each note, one waiting for the other's commit.
+async fn settle_longest_session(t: &TestApp, st: &SessionType, receiver: &Receiver) {
+    t.create_booking(st, "2031-07-01", "10:00", "paid").await;
+    receiver.wait_for_accepted(1).await;
+}
+
+/// A transaction holding a booking's change open while another booking's
+/// change commits: its event is numbered first and committed last.
+async fn hold_link_change(t: &TestApp, booking: &str, link: &str) -> Box<dyn meetpool_store::Tx> {
+    let id: BookingId = booking.parse().unwrap();
+    let mut tx = t.app.store().begin().await.unwrap();
+    tx.lock_booking(id).await.unwrap();
+    let change = BookingChange {
+        link: LinkChange::Set(link.parse().unwrap()),
+        ..BookingChange::default()
+    };
+    tx.write(id, &change).await.unwrap();
+    tx
+}
+
+/// Two bookings given links: the first's change is made, and held open
+/// while the second's is made and committed, and for long enough that the
+/// deliverer has read the second's event.
+async fn first_change_held_behind_the_second(
+    t: &TestApp,
+    receiver: &Receiver,
+) -> (Booking, Booking, Box<dyn meetpool_store::Tx>) {
+    let a = t.add_link(ROOM_A).await;
+    let b = t.add_link(ROOM_B).await;
+    let st = t.create_session_type(60).await;
+    let first = t.create_booking(&st, DAY, "10:00", "pending").await;
+    let second = t.create_booking(&st, DAY, "12:00", "pending").await;
+    settle_longest_session(t, &st, receiver).await;
+
+    let held = hold_link_change(t, &first.id, &a.id).await;
+    hold_link_change(t, &second.id, &b.id)
+        .await
+        .commit()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (first, second, held)
+}
+
+async fn an_event_committed_after_a_later_numbered_one_is_delivered_too(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let t = start(backend, &receiver).await;
+    let (first, second, held) = first_change_held_behind_the_second(&t, &receiver).await;
+    held.commit().await.unwrap();
+
+    let got = receiver.wait_for_accepted(3).await[1..].to_vec();
+    let mut to: Vec<_> = got.iter().map(|d| d.booking_id().unwrap()).collect();
+    to.sort_unstable();
+    let mut expected = [first.id.as_str(), second.id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(to, expected);
+    assert_eq!(kinds(&got), ["booking.link_assigned"; 2]);
+    assert_eq!(receiver.attempts().len(), 3, "each event once");
+    assert_eq!(wait_for_status(&t, "delivered", 3).await.len(), 3);
+}
+
+async fn a_rolled_back_event_number_does_not_hold_back_the_events_after_it(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let t = start(backend, &receiver).await;
+    let (_, second, held) = first_change_held_behind_the_second(&t, &receiver).await;
+    drop(held);
+
+    let got = receiver.wait_for_accepted(2).await[1..].to_vec();
+    assert_eq!(kinds(&got), ["booking.link_assigned"]);
+    assert_eq!(got[0].booking_id(), Some(second.id.as_str()));
+    let log = deliveries(&t, &format!("booking_id={}", second.id)).await;
+    assert_eq!(log.len(), 1, "{log:#?}");
+    assert_eq!(log[0]["status"], json!("delivered"), "{log:#?}");
+    assert_eq!(log[0]["attempts"], json!(1), "{log:#?}");
+    assert!(log[0]["delivered_at"].is_string(), "{log:#?}");
 }

@@ -1,8 +1,15 @@
-//! The outbound event log on PostgreSQL, for any number of replicas: a
-//! claim skips the rows another replica holds (`FOR UPDATE SKIP LOCKED`)
-//! and holds what it takes until it records the outcomes, so that each
-//! event is in one replica's hands at a time, and back in the pool the
-//! moment that replica's connection goes.
+//! The outbound event log on PostgreSQL, for any number of replicas.
+//!
+//! New events are `queued` and delivered as a stream (migration 0013): the
+//! replica that holds the stream's row (`FOR UPDATE SKIP LOCKED`) reads the
+//! events numbered after `through`, and records a batch by moving `through`
+//! past them, without writing to the events themselves. An event whose
+//! first attempt fails, or that waits behind an earlier event of its
+//! booking, becomes `pending`: those are claimed by their rows (`FOR UPDATE
+//! SKIP LOCKED`) and updated with each attempt's outcome. Either way, what a
+//! claim takes stays locked by its transaction until it records the
+//! outcomes, so that each event is in one replica's hands at a time, and
+//! back in the pool the moment that replica's connection goes.
 //! A booking's first pending event is found by one probe of
 //! `outbound_events_booking` per due event: a scalar subquery, which the
 //! planner cannot turn into a join over the whole backlog.
@@ -18,26 +25,101 @@ use crate::{
 };
 use meetpool_domain::BookingId;
 
-const COLUMNS: &str =
-    "o.seq, 'evt_' || (SELECT events_prefix FROM meetpool_settings WHERE id = 1) \
-    || '_' || o.seq AS id, o.type, o.booking_id, o.data::text AS data, o.created_at, \
-    o.status, o.attempts, o.next_attempt_at, o.last_error, o.delivered_at";
+/// An event's columns, with its status, attempts and delivery time as a
+/// reader sees them: a queued event the stream delivered was attempted
+/// once, and delivered when the first batch reaching its number was
+/// recorded (a queued event the stream has not reached has no such batch).
+const COLUMNS: &str = "o.seq, 'evt_' || (SELECT events_prefix FROM meetpool_settings \
+    WHERE id = 1) || '_' || o.seq AS id, o.type, o.booking_id, o.data::text AS data, \
+    o.created_at, CASE WHEN o.status <> 'queued' THEN o.status \
+    WHEN o.seq <= (SELECT through FROM outbound_stream WHERE id = 1) THEN 'delivered' \
+    ELSE 'pending' END AS status, \
+    CASE WHEN o.status = 'queued' AND o.seq <= (SELECT through FROM outbound_stream WHERE id = 1) \
+    THEN 1 ELSE o.attempts END AS attempts, o.next_attempt_at, o.last_error, \
+    CASE WHEN o.status = 'queued' THEN (SELECT b.done_at FROM outbound_batches b \
+    WHERE b.upto >= o.seq ORDER BY b.upto LIMIT 1) ELSE o.delivered_at END AS delivered_at";
 
-/// [`COLUMNS`] with the attempt about to be made counted.
+/// An event's columns for the attempt about to be made (counted), while it
+/// is pending.
 const COLUMNS_NEXT_ATTEMPT: &str = "o.seq, 'evt_' || (SELECT events_prefix FROM meetpool_settings \
     WHERE id = 1) || '_' || o.seq AS id, o.type, o.booking_id, o.data::text AS data, \
-    o.created_at, o.status, o.attempts + 1 AS attempts, o.next_attempt_at, o.last_error, \
-    o.delivered_at";
+    o.created_at, 'pending' AS status, o.attempts + 1 AS attempts, o.next_attempt_at, \
+    o.last_error, o.delivered_at";
 
-/// Claimed events stay locked by the claim's transaction (`FOR UPDATE`)
-/// while they are attempted: no other replica's claim returns them, and if
-/// this process dies its connection goes, the transaction with it, and the
-/// events are due again at once. Nothing is written until the outcomes are.
+/// Claimed events stay locked by the claim's transaction while they are
+/// attempted (the stream's row for queued ones, `FOR UPDATE` for pending
+/// ones): no other replica's claim returns them, and if this process dies
+/// its connection goes, the transaction with it, and the events are due
+/// again at once. Nothing is written until the outcomes are.
 struct PgClaim {
     tx: Option<sqlx::Transaction<'static, sqlx::Postgres>>,
     /// Whether statements may be prepared and kept (not behind a pooler).
     prepared: bool,
     events: Vec<OutboundEvent>,
+    /// What the claim took from the stream, when it holds it.
+    stream: Option<StreamBatch>,
+}
+
+/// A batch of queued events, and where the stream stands after it.
+struct StreamBatch {
+    /// The queued events handed out for an attempt.
+    attempted: Vec<i64>,
+    /// Queued events not to be attempted now: an earlier event of their
+    /// booking is pending. They become pending behind it.
+    deferred: Vec<i64>,
+    position: StreamPosition,
+    /// Whether the position differs from the one read.
+    moved: bool,
+}
+
+/// The stream's row: everything numbered up to `through` is dealt with;
+/// numbers missing below `gap_until` never come once no transaction older
+/// than `gap_xmax` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StreamPosition {
+    pub(crate) through: i64,
+    pub(crate) gap: Option<(i64, u64)>,
+}
+
+impl StreamPosition {
+    /// Takes the events read after `through` (`seqs`, ascending, read with
+    /// a snapshot whose oldest running transaction is `xmin` and whose first
+    /// id not given out is `xmax`) as far as no missing number may still
+    /// come before them; how many, and the position after them.
+    pub(crate) fn advance(self, seqs: &[i64], xmin: u64, xmax: u64) -> (usize, StreamPosition) {
+        let mut next = self.through + 1;
+        let mut gap = self.gap;
+        let mut taken = 0;
+        let last = seqs.last().copied().unwrap_or(self.through);
+        'events: for &seq in seqs {
+            while seq > next {
+                match gap {
+                    // Missing numbers seen before, below the event then
+                    // newest: final once every transaction running then
+                    // has ended, and until then, waited for.
+                    Some((until, gap_xmax)) if next < until => {
+                        if xmin >= gap_xmax {
+                            next = seq.min(until);
+                        } else {
+                            break 'events;
+                        }
+                    }
+                    // Missing numbers seen for the first time.
+                    _ => {
+                        gap = Some((last, xmax));
+                        break 'events;
+                    }
+                }
+            }
+            taken += 1;
+            next = seq + 1;
+        }
+        let through = next - 1;
+        if gap.is_some_and(|(until, _)| through >= until) {
+            gap = None;
+        }
+        (taken, StreamPosition { through, gap })
+    }
 }
 
 #[async_trait::async_trait]
@@ -50,41 +132,89 @@ impl Claim for PgClaim {
         let Some(mut tx) = self.tx else {
             return Ok(());
         };
+        let streamed: std::collections::HashSet<i64> = self
+            .stream
+            .as_ref()
+            .map(|s| s.attempted.iter().copied().collect())
+            .unwrap_or_default();
         let mut seqs = Vec::with_capacity(outcomes.len());
         let mut statuses = Vec::with_capacity(outcomes.len());
         let mut errors: Vec<Option<&str>> = Vec::with_capacity(outcomes.len());
         let mut nexts = Vec::with_capacity(outcomes.len());
         let mut delivered = Vec::with_capacity(outcomes.len());
         for (seq, outcome) in outcomes {
-            seqs.push(*seq);
             let (status, error, next, at) = match outcome {
+                // A queued event delivered needs no write: its batch says it.
+                Attempt::Delivered { .. } if streamed.contains(seq) => continue,
                 Attempt::Delivered { at } => ("delivered", None, None, Some(at.to_sqlx())),
                 Attempt::RetryAt { error, next } => {
                     ("pending", Some(error.as_str()), Some(next.to_sqlx()), None)
                 }
                 Attempt::GaveUp { error } => ("failed", Some(error.as_str()), None, None),
             };
+            seqs.push(*seq);
             statuses.push(status);
             errors.push(error);
             nexts.push(next);
             delivered.push(at);
         }
-        sqlx::query(
-            "UPDATE outbound_events o SET status = r.status, last_error = r.error, \
-               attempts = o.attempts + 1, next_attempt_at = COALESCE(r.next, o.next_attempt_at), \
-               delivered_at = r.delivered \
-             FROM unnest($1::int8[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) \
-               AS r(seq, status, error, next, delivered) \
-             WHERE o.seq = r.seq",
-        )
-        .bind(seqs)
-        .bind(statuses)
-        .bind(errors)
-        .bind(nexts)
-        .bind(delivered)
-        .persistent(self.prepared)
-        .execute(&mut *tx)
-        .await?;
+        if !seqs.is_empty() {
+            sqlx::query(
+                "UPDATE outbound_events o SET status = r.status, last_error = r.error, \
+                   attempts = o.attempts + 1, next_attempt_at = COALESCE(r.next, o.next_attempt_at), \
+                   delivered_at = r.delivered \
+                 FROM unnest($1::int8[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) \
+                   AS r(seq, status, error, next, delivered) \
+                 WHERE o.seq = r.seq",
+            )
+            .bind(seqs)
+            .bind(statuses)
+            .bind(errors)
+            .bind(nexts)
+            .bind(delivered)
+            .persistent(self.prepared)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(stream) = self.stream {
+            // Queued events left unattempted (behind an earlier one of their
+            // booking that failed or is pending) wait as pending events.
+            let attempted: std::collections::HashSet<i64> =
+                outcomes.iter().map(|(seq, _)| *seq).collect();
+            let waiting: Vec<i64> = stream
+                .attempted
+                .iter()
+                .filter(|seq| !attempted.contains(seq))
+                .chain(&stream.deferred)
+                .copied()
+                .collect();
+            if !waiting.is_empty() {
+                sqlx::query(
+                    "UPDATE outbound_events SET status = 'pending', next_attempt_at = clock_timestamp() \
+                     WHERE seq = ANY($1) AND status = 'queued'",
+                )
+                .bind(waiting)
+                .persistent(self.prepared)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if stream.moved {
+                let StreamPosition { through, gap } = stream.position;
+                sqlx::query(
+                    "WITH moved AS (UPDATE outbound_stream SET through = $1, gap_until = $2, \
+                       gap_xmax = $3::text::xid8 WHERE id = 1) \
+                     INSERT INTO outbound_batches (upto, done_at) \
+                     SELECT $1, clock_timestamp() WHERE $4 ON CONFLICT (upto) DO NOTHING",
+                )
+                .bind(through)
+                .bind(gap.map(|(until, _)| until))
+                .bind(gap.map(|(_, xmax)| xmax.to_string()))
+                .bind(!stream.attempted.is_empty() || !stream.deferred.is_empty())
+                .persistent(self.prepared)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -108,6 +238,92 @@ fn event_row(r: &PgRow) -> Result<OutboundEvent> {
             .try_get::<Option<jiff_sqlx::Timestamp>, _>("delivered_at")?
             .map(|t| t.to_jiff()),
     })
+}
+
+impl PgStore {
+    /// Takes the stream for the claim's transaction, unless another
+    /// replica holds it, and the queued events after its position (up to
+    /// `limit`) that no missing number may still precede: those to attempt
+    /// join `events`; those of a booking with a pending event wait behind
+    /// it.
+    async fn claim_stream(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        limit: u32,
+        events: &mut Vec<OutboundEvent>,
+    ) -> Result<Option<StreamBatch>> {
+        let Some(row) = sqlx::query(
+            "SELECT through, gap_until, gap_xmax::text AS gap_xmax FROM outbound_stream \
+             WHERE id = 1 FOR UPDATE SKIP LOCKED",
+        )
+        .persistent(self.prepared)
+        .fetch_optional(&mut **tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let xid = |text: Option<String>| -> Result<Option<u64>> {
+            text.map(|t| t.parse::<u64>().map_err(StoreError::corrupt))
+                .transpose()
+        };
+        let read = StreamPosition {
+            through: row.try_get("through")?,
+            gap: row
+                .try_get::<Option<i64>, _>("gap_until")?
+                .zip(xid(row.try_get("gap_xmax")?)?),
+        };
+        // Every event after the position, whatever its status (one retried
+        // by hand before the stream reached it is pending already), with the
+        // statement's snapshot: an event is visible here exactly when its
+        // transaction had ended by then.
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS_NEXT_ATTEMPT}, o.status = 'queued' AS queued, \
+               o.booking_id IS NOT NULL AND EXISTS (SELECT 1 FROM outbound_events p \
+                 WHERE p.booking_id = o.booking_id AND p.status = 'pending') AS waits, \
+               pg_snapshot_xmin(pg_current_snapshot())::text AS xmin, \
+               pg_snapshot_xmax(pg_current_snapshot())::text AS xmax \
+             FROM outbound_events o WHERE o.seq > $1 ORDER BY o.seq LIMIT $2"
+        ))
+        .bind(read.through)
+        .bind(i64::from(limit))
+        .persistent(self.prepared)
+        .fetch_all(&mut **tx)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(Some(StreamBatch {
+                attempted: Vec::new(),
+                deferred: Vec::new(),
+                position: read,
+                moved: false,
+            }));
+        };
+        let xmin = xid(first.try_get("xmin")?)?.unwrap_or(0);
+        let xmax = xid(first.try_get("xmax")?)?.unwrap_or(0);
+        let seqs = rows
+            .iter()
+            .map(|r| r.try_get::<i64, _>("seq"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (taken, position) = read.advance(&seqs, xmin, xmax);
+        let mut batch = StreamBatch {
+            attempted: Vec::new(),
+            deferred: Vec::new(),
+            position,
+            moved: position != read,
+        };
+        for row in &rows[..taken] {
+            if !row.try_get::<bool, _>("queued")? {
+                continue;
+            }
+            let event = event_row(row)?;
+            if row.try_get::<bool, _>("waits")? {
+                batch.deferred.push(event.seq);
+            } else {
+                batch.attempted.push(event.seq);
+                events.push(event);
+            }
+        }
+        Ok(Some(batch))
+    }
 }
 
 #[async_trait::async_trait]
@@ -164,11 +380,17 @@ impl Outbox for PgStore {
         .fetch_all(&mut *tx)
         .await?;
         let mut events = rows.iter().map(event_row).collect::<Result<Vec<_>>>()?;
+        let stream = self.claim_stream(&mut tx, limit, &mut events).await?;
         events.sort_by_key(|e| e.seq);
+        let busy = !events.is_empty()
+            || stream
+                .as_ref()
+                .is_some_and(|s| s.moved || !s.deferred.is_empty());
         Ok(Box::new(PgClaim {
-            tx: (!events.is_empty()).then_some(tx),
+            tx: busy.then_some(tx),
             prepared: self.prepared,
             events,
+            stream,
         }))
     }
 
@@ -179,28 +401,47 @@ impl Outbox for PgStore {
         limit: u32,
     ) -> Result<Vec<OutboundEvent>> {
         // One booking's events by its two partial indexes (pending, and
-        // the rest), all of them by their numbers.
+        // the rest); all events by their numbers, newest first; by status,
+        // each kind of row where it is found: pending rows by their index
+        // and queued ones after the stream's position, failed ones by their
+        // index, delivered ones among the newest.
         let sql = if booking.is_some() {
             format!(
                 "SELECT * FROM ( \
                    SELECT {COLUMNS} FROM outbound_events o WHERE o.booking_id = $3 \
-                     AND o.status = 'pending' AND ($1::text IS NULL OR o.status = $1) \
+                     AND o.status = 'pending' \
                    UNION ALL \
                    SELECT {COLUMNS} FROM outbound_events o WHERE o.booking_id = $3 \
-                     AND o.status <> 'pending' AND ($1::text IS NULL OR o.status = $1)) e \
+                     AND o.status <> 'pending') e \
+                 WHERE $1::text IS NULL OR e.status = $1 \
                  ORDER BY seq DESC LIMIT $2"
             )
         } else {
+            let rows = match status {
+                None => "TRUE",
+                Some(DeliveryStatus::Pending) => {
+                    "o.status = 'pending' OR (o.status = 'queued' \
+                     AND o.seq > (SELECT through FROM outbound_stream WHERE id = 1))"
+                }
+                Some(DeliveryStatus::Failed) => "o.status = 'failed'",
+                Some(DeliveryStatus::Delivered) => {
+                    "o.status = 'delivered' OR (o.status = 'queued' \
+                     AND o.seq <= (SELECT through FROM outbound_stream WHERE id = 1))"
+                }
+            };
             format!(
-                "SELECT {COLUMNS} FROM outbound_events o WHERE $3::uuid IS NULL \
-                   AND ($1::text IS NULL OR o.status = $1) \
-                 ORDER BY o.seq DESC LIMIT $2"
+                "SELECT {COLUMNS} FROM outbound_events o WHERE {rows} \
+                 ORDER BY o.seq DESC LIMIT $1"
             )
         };
-        let rows = sqlx::query(&sql)
-            .bind(status.map(DeliveryStatus::as_str))
-            .bind(i64::from(limit))
-            .bind(booking.map(|b| b.0))
+        let query = match booking {
+            Some(booking) => sqlx::query(&sql)
+                .bind(status.map(DeliveryStatus::as_str))
+                .bind(i64::from(limit))
+                .bind(booking.0),
+            None => sqlx::query(&sql).bind(i64::from(limit)),
+        };
+        let rows = query
             .persistent(self.prepared)
             .fetch_all(&mut *self.session().await?)
             .await?;
@@ -215,7 +456,7 @@ impl Outbox for PgStore {
                attempts = CASE WHEN o.status = 'failed' THEN 0 ELSE o.attempts END, \
                leased_until = CASE WHEN o.status = 'failed' THEN NULL ELSE o.leased_until END, \
                status = 'pending' \
-             WHERE o.seq = $1 AND o.status <> 'delivered' \
+             WHERE o.seq = $1 AND o.status IN ('pending', 'failed') \
                AND $3 = (SELECT events_prefix FROM meetpool_settings WHERE id = 1) \
              RETURNING {COLUMNS}"
         ))
@@ -228,29 +469,35 @@ impl Outbox for PgStore {
         tx.commit().await?;
         match row {
             Some(r) => event_row(&r),
+            // Delivered, or queued: due already, in the stream's order.
             None => {
-                let known: Option<i64> = sqlx::query_scalar(
-                    "SELECT seq FROM outbound_events WHERE seq = $1 \
-                     AND $2 = (SELECT events_prefix FROM meetpool_settings WHERE id = 1)",
-                )
+                let known = sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM outbound_events o WHERE o.seq = $1 \
+                     AND $2 = (SELECT events_prefix FROM meetpool_settings WHERE id = 1)"
+                ))
                 .bind(seq)
                 .bind(prefix)
                 .persistent(self.prepared)
                 .fetch_optional(&mut *self.session().await?)
                 .await?;
-                Err(match known {
-                    Some(_) => StoreError::Conflict("delivered".into()),
-                    None => StoreError::NotFound,
-                })
+                match known.map(|r| event_row(&r)).transpose()? {
+                    Some(e) if e.status == DeliveryStatus::Pending => Ok(e),
+                    Some(_) => Err(StoreError::Conflict("delivered".into())),
+                    None => Err(StoreError::NotFound),
+                }
             }
         }
     }
 
     async fn stats(&self) -> Result<OutboxStats> {
         let row = sqlx::query(
-            "SELECT (SELECT count(*) FROM outbound_events WHERE status = 'pending') AS pending, \
+            "WITH queued AS (SELECT count(*) AS n, min(created_at) AS oldest FROM outbound_events \
+               WHERE status = 'queued' AND seq > (SELECT through FROM outbound_stream WHERE id = 1)) \
+             SELECT (SELECT count(*) FROM outbound_events WHERE status = 'pending') \
+                 + (SELECT n FROM queued) AS pending, \
                (SELECT count(*) FROM outbound_events WHERE status = 'failed') AS failed, \
-               (SELECT min(created_at) FROM outbound_events WHERE status = 'pending') AS oldest",
+               LEAST((SELECT min(created_at) FROM outbound_events WHERE status = 'pending'), \
+                 (SELECT oldest FROM queued)) AS oldest",
         )
         .persistent(self.prepared)
         .fetch_one(&mut *self.session().await?)
@@ -267,12 +514,15 @@ impl Outbox for PgStore {
     async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64> {
         // The first event written since `before` bounds the walk along the
         // numbers: what precedes it is old, and after pruning only the old
-        // failed or pending events are left to step over.
+        // failed or pending events are left to step over. The batches that
+        // no remaining queued event was delivered in go with them.
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "DELETE FROM outbound_events WHERE seq IN ( \
                SELECT o.seq FROM outbound_events o \
-               WHERE o.status = 'delivered' AND o.seq < COALESCE( \
+               WHERE (o.status = 'delivered' OR (o.status = 'queued' \
+                   AND o.seq <= (SELECT through FROM outbound_stream WHERE id = 1))) \
+                 AND o.seq < COALESCE( \
                  (SELECT n.seq FROM outbound_events n WHERE n.created_at >= $1 ORDER BY n.seq LIMIT 1), \
                  9223372036854775807) \
                ORDER BY o.seq LIMIT $2)",
@@ -282,12 +532,28 @@ impl Outbox for PgStore {
         .persistent(self.prepared)
         .execute(&mut *tx)
         .await?;
+        sqlx::query(
+            "DELETE FROM outbound_batches WHERE upto < COALESCE( \
+               (SELECT o.seq FROM outbound_events o WHERE o.status = 'queued' ORDER BY o.seq LIMIT 1), \
+               (SELECT through FROM outbound_stream WHERE id = 1))",
+        )
+        .persistent(self.prepared)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(done.rows_affected())
     }
 
     async fn raise(&self, kind: &str, dedup_key: &str, data: &serde_json::Value) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
+        // The transaction takes its id before the event's number, as every
+        // writer of events does (they have written a booking first): the
+        // stream relies on it to tell a number still to come from one that
+        // never will (see `StreamPosition`).
+        sqlx::query("SELECT pg_current_xact_id()")
+            .persistent(self.prepared)
+            .execute(&mut *tx)
+            .await?;
         let done = sqlx::query(
             "INSERT INTO outbound_events (type, dedup_key, data) \
              SELECT $1, $2, $3::jsonb WHERE (SELECT events_enabled FROM meetpool_settings WHERE id = 1) \
@@ -301,5 +567,47 @@ impl Outbox for PgStore {
         .await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StreamPosition;
+
+    fn at(through: i64, gap: Option<(i64, u64)>) -> StreamPosition {
+        StreamPosition { through, gap }
+    }
+
+    #[test]
+    fn the_stream_takes_events_in_an_unbroken_run_of_numbers() {
+        assert_eq!(
+            at(10, None).advance(&[11, 12, 13], 50, 60),
+            (3, at(13, None))
+        );
+        assert_eq!(at(10, None).advance(&[], 50, 60), (0, at(10, None)));
+    }
+
+    #[test]
+    fn a_missing_number_is_waited_for_while_its_transaction_may_still_commit() {
+        // 12 is missing: the stream stops before it and notes who could
+        // still write it (any transaction before id 60).
+        let seen = at(10, None).advance(&[11, 13, 14], 50, 60);
+        assert_eq!(seen, (1, at(11, Some((14, 60)))));
+        // Transaction 55 still runs: 12 may still come, so nothing moves,
+        // and the note is kept (not moved on to newer transactions).
+        assert_eq!(seen.1.advance(&[13, 14, 15], 55, 70), (0, seen.1));
+        // It came.
+        assert_eq!(seen.1.advance(&[12, 13, 14, 15], 55, 70), (4, at(15, None)));
+        // Or every transaction before 60 has ended without it: it never
+        // will come.
+        assert_eq!(seen.1.advance(&[13, 14, 15], 60, 70), (3, at(15, None)));
+    }
+
+    #[test]
+    fn a_note_covers_only_the_numbers_below_the_newest_event_seen_then() {
+        // 12 is known never to come, but 14 was not missing when the note
+        // was made: it is noted afresh.
+        let seen = at(11, Some((13, 60))).advance(&[13, 15], 60, 80);
+        assert_eq!(seen, (1, at(13, Some((15, 80)))));
     }
 }
