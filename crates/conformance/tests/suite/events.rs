@@ -646,6 +646,7 @@ async fn delivered_events_past_their_keeping_are_deleted_and_the_rest_stay(backe
 on_postgres!(
     an_event_committed_after_a_later_numbered_one_is_delivered_too,
     a_rolled_back_event_number_does_not_hold_back_the_events_after_it,
+    a_change_held_open_holds_back_the_events_after_it_for_seconds_only,
 );
 
 /// A paid session as long as the coming ones, its event received (the
@@ -726,4 +727,29 @@ async fn a_rolled_back_event_number_does_not_hold_back_the_events_after_it(backe
     assert_eq!(log[0]["status"], json!("delivered"), "{log:#?}");
     assert_eq!(log[0]["attempts"], json!(1), "{log:#?}");
     assert!(log[0]["delivered_at"].is_string(), "{log:#?}");
+}
+
+async fn a_change_held_open_holds_back_the_events_after_it_for_seconds_only(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let t = start(backend, &receiver).await;
+    let (first, second, held) = first_change_held_behind_the_second(&t, &receiver).await;
+
+    // The second's event goes out while the first's change is still open.
+    let got = receiver.wait_for_accepted(2).await[1..].to_vec();
+    assert_eq!(got[0].booking_id(), Some(second.id.as_str()));
+    let log = deliveries(&t, &format!("booking_id={}", first.id)).await;
+    assert!(log.is_empty(), "not committed yet: {log:#?}");
+
+    // The first's, committed late, goes out too, once.
+    held.commit().await.unwrap();
+    let got = receiver.wait_for_accepted(3).await[2..].to_vec();
+    assert_eq!(kinds(&got), ["booking.link_assigned"]);
+    assert_eq!(got[0].booking_id(), Some(first.id.as_str()));
+    assert_eq!(receiver.attempts().len(), 3, "each event once");
+    let log = wait_for_status(&t, "delivered", 3).await;
+    assert!(
+        log.iter()
+            .all(|e| e["attempts"] == json!(1) && e["delivered_at"].is_string()),
+        "{log:#?}"
+    );
 }

@@ -20,12 +20,16 @@ ALTER TABLE outbound_events ALTER COLUMN status SET DEFAULT 'queued';
 -- numbers missing below `gap_until`, it notes `gap_xmax`, the first
 -- transaction id not yet given out then: every transaction that took one of
 -- those numbers had started by then, so once none older than `gap_xmax` is
--- running, a number still missing below `gap_until` never will come.
+-- running, a number still missing below `gap_until` never will come. Until
+-- then the stream waits for them, from `gap_since` on, but not for long: a
+-- transaction left open after writing an event would hold back every event
+-- after it.
 CREATE TABLE outbound_stream (
     id smallint PRIMARY KEY CHECK (id = 1),
     through bigint NOT NULL,
     gap_until bigint,
-    gap_xmax xid8
+    gap_xmax xid8,
+    gap_since timestamptz
 );
 INSERT INTO outbound_stream (id, through) SELECT 1, COALESCE(max(seq), 0) FROM outbound_events;
 
@@ -35,3 +39,21 @@ CREATE TABLE outbound_batches (
     upto bigint PRIMARY KEY,
     done_at timestamptz NOT NULL
 );
+
+-- Numbers the stream stopped waiting for (from `from_seq` to `to_seq`)
+-- while a transaction that may still write them ran. An event among them
+-- that commits later is found there and made pending, to be delivered by
+-- its row; the range goes once no transaction older than `horizon` runs.
+CREATE TABLE outbound_late (
+    from_seq bigint PRIMARY KEY,
+    to_seq bigint NOT NULL,
+    horizon xid8 NOT NULL
+);
+
+-- Whether the stream has delivered the queued event numbered `seq`: it has
+-- passed it, and not by skipping a number it stopped waiting for.
+CREATE FUNCTION meetpool_streamed(seq bigint) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT seq <= (SELECT through FROM outbound_stream WHERE id = 1)
+       AND NOT EXISTS (SELECT 1 FROM outbound_late l WHERE seq BETWEEN l.from_seq AND l.to_seq)
+$$;

@@ -13,7 +13,7 @@
 //! A booking's first pending event is found by one probe of
 //! `outbound_events_booking` per due event: a scalar subquery, which the
 //! planner cannot turn into a join over the whole backlog.
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use jiff_sqlx::ToSqlx;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
@@ -26,18 +26,23 @@ use crate::{
 use meetpool_domain::BookingId;
 
 /// An event's columns, with its status, attempts and delivery time as a
-/// reader sees them: a queued event the stream delivered was attempted
-/// once, and delivered when the first batch reaching its number was
-/// recorded (a queued event the stream has not reached has no such batch).
+/// reader sees them: a queued event the stream delivered
+/// (`meetpool_streamed`) was attempted once, and delivered when the first
+/// batch reaching its number was recorded.
 const COLUMNS: &str = "o.seq, 'evt_' || (SELECT events_prefix FROM meetpool_settings \
     WHERE id = 1) || '_' || o.seq AS id, o.type, o.booking_id, o.data::text AS data, \
     o.created_at, CASE WHEN o.status <> 'queued' THEN o.status \
-    WHEN o.seq <= (SELECT through FROM outbound_stream WHERE id = 1) THEN 'delivered' \
-    ELSE 'pending' END AS status, \
-    CASE WHEN o.status = 'queued' AND o.seq <= (SELECT through FROM outbound_stream WHERE id = 1) \
-    THEN 1 ELSE o.attempts END AS attempts, o.next_attempt_at, o.last_error, \
-    CASE WHEN o.status = 'queued' THEN (SELECT b.done_at FROM outbound_batches b \
-    WHERE b.upto >= o.seq ORDER BY b.upto LIMIT 1) ELSE o.delivered_at END AS delivered_at";
+    WHEN meetpool_streamed(o.seq) THEN 'delivered' ELSE 'pending' END AS status, \
+    CASE WHEN o.status = 'queued' AND meetpool_streamed(o.seq) THEN 1 ELSE o.attempts END \
+    AS attempts, o.next_attempt_at, o.last_error, \
+    CASE WHEN o.status = 'queued' AND meetpool_streamed(o.seq) THEN (SELECT b.done_at \
+    FROM outbound_batches b WHERE b.upto >= o.seq ORDER BY b.upto LIMIT 1) \
+    ELSE o.delivered_at END AS delivered_at";
+
+/// How long the stream waits for a missing number whose transaction may
+/// still commit, before it goes on without it (meetpool's own transactions
+/// last milliseconds; one left open would hold back every later event).
+const LATE_AFTER: SignedDuration = SignedDuration::from_secs(5);
 
 /// An event's columns for the attempt about to be made (counted), while it
 /// is pending.
@@ -68,45 +73,92 @@ struct StreamBatch {
     /// booking is pending. They become pending behind it.
     deferred: Vec<i64>,
     position: StreamPosition,
-    /// Whether the position differs from the one read.
+    /// Missing numbers it went on without.
+    late: Vec<Late>,
+    /// Whether the claim changed the stream: its position, its late
+    /// ranges, or late events it made pending.
     moved: bool,
 }
 
-/// The stream's row: everything numbered up to `through` is dealt with;
-/// numbers missing below `gap_until` never come once no transaction older
-/// than `gap_xmax` runs.
+/// The stream's row: everything numbered up to `through` is dealt with,
+/// but for missing numbers it stopped waiting for (late ranges).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StreamPosition {
     pub(crate) through: i64,
-    pub(crate) gap: Option<(i64, u64)>,
+    pub(crate) gap: Option<Gap>,
+}
+
+/// Numbers found missing below `until` at `since`, when `xmax` was the
+/// first transaction id not given out: every transaction that took one of
+/// them had started, so once none older than `xmax` runs, a number still
+/// missing never will come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Gap {
+    pub(crate) until: i64,
+    pub(crate) xmax: u64,
+    pub(crate) since: Timestamp,
+}
+
+/// Missing numbers `first..=last` the stream went on without, while a
+/// transaction older than `xmax` may still write them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Late {
+    pub(crate) first: i64,
+    pub(crate) last: i64,
+    pub(crate) xmax: u64,
+}
+
+/// What a read of the stream's events (their numbers `seqs`, ascending,
+/// after `through`, read with a snapshot whose oldest running transaction
+/// is `xmin` and whose first id not given out is `xmax`, at `now`) lets it
+/// take.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Advance {
+    /// How many of the events, from the first.
+    pub(crate) taken: usize,
+    pub(crate) position: StreamPosition,
+    /// Missing numbers it no longer waits for.
+    pub(crate) late: Vec<Late>,
 }
 
 impl StreamPosition {
-    /// Takes the events read after `through` (`seqs`, ascending, read with
-    /// a snapshot whose oldest running transaction is `xmin` and whose first
-    /// id not given out is `xmax`) as far as no missing number may still
-    /// come before them; how many, and the position after them.
-    pub(crate) fn advance(self, seqs: &[i64], xmin: u64, xmax: u64) -> (usize, StreamPosition) {
+    /// Takes the events as far as no missing number may still come before
+    /// them, or it has been waited for `LATE_AFTER` already.
+    pub(crate) fn advance(self, seqs: &[i64], xmin: u64, xmax: u64, now: Timestamp) -> Advance {
         let mut next = self.through + 1;
         let mut gap = self.gap;
+        let mut late = Vec::new();
         let mut taken = 0;
-        let last = seqs.last().copied().unwrap_or(self.through);
+        let newest = seqs.last().copied().unwrap_or(self.through);
         'events: for &seq in seqs {
             while seq > next {
                 match gap {
                     // Missing numbers seen before, below the event then
-                    // newest: final once every transaction running then
-                    // has ended, and until then, waited for.
-                    Some((until, gap_xmax)) if next < until => {
-                        if xmin >= gap_xmax {
-                            next = seq.min(until);
-                        } else {
-                            break 'events;
+                    // newest: known never to come once every transaction
+                    // running then has ended; waited for until then, or
+                    // until waiting holds back the events after them too
+                    // long.
+                    Some(g) if next < g.until => {
+                        let resume = seq.min(g.until);
+                        if xmin < g.xmax {
+                            if now.duration_since(g.since) < LATE_AFTER {
+                                break 'events;
+                            }
+                            late.push(Late {
+                                first: next,
+                                last: resume - 1,
+                                xmax: g.xmax,
+                            });
                         }
+                        next = resume;
                     }
                     // Missing numbers seen for the first time.
                     _ => {
-                        gap = Some((last, xmax));
+                        gap = Some(Gap {
+                            until: newest,
+                            xmax,
+                            since: now,
+                        });
                         break 'events;
                     }
                 }
@@ -115,10 +167,14 @@ impl StreamPosition {
             next = seq + 1;
         }
         let through = next - 1;
-        if gap.is_some_and(|(until, _)| through >= until) {
+        if gap.is_some_and(|g| through >= g.until) {
             gap = None;
         }
-        (taken, StreamPosition { through, gap })
+        Advance {
+            taken,
+            position: StreamPosition { through, gap },
+            late,
+        }
     }
 }
 
@@ -202,14 +258,26 @@ impl Claim for PgClaim {
                 let StreamPosition { through, gap } = stream.position;
                 sqlx::query(
                     "WITH moved AS (UPDATE outbound_stream SET through = $1, gap_until = $2, \
-                       gap_xmax = $3::text::xid8 WHERE id = 1) \
+                       gap_xmax = $3::text::xid8, gap_since = $4 WHERE id = 1), \
+                     late AS (INSERT INTO outbound_late (from_seq, to_seq, horizon) \
+                       SELECT * FROM unnest($6::int8[], $7::int8[], $8::text[]::xid8[])) \
                      INSERT INTO outbound_batches (upto, done_at) \
-                     SELECT $1, clock_timestamp() WHERE $4 ON CONFLICT (upto) DO NOTHING",
+                     SELECT $1, clock_timestamp() WHERE $5 ON CONFLICT (upto) DO NOTHING",
                 )
                 .bind(through)
-                .bind(gap.map(|(until, _)| until))
-                .bind(gap.map(|(_, xmax)| xmax.to_string()))
+                .bind(gap.map(|g| g.until))
+                .bind(gap.map(|g| g.xmax.to_string()))
+                .bind(gap.map(|g| g.since.to_sqlx()))
                 .bind(!stream.attempted.is_empty() || !stream.deferred.is_empty())
+                .bind(stream.late.iter().map(|l| l.first).collect::<Vec<_>>())
+                .bind(stream.late.iter().map(|l| l.last).collect::<Vec<_>>())
+                .bind(
+                    stream
+                        .late
+                        .iter()
+                        .map(|l| l.xmax.to_string())
+                        .collect::<Vec<_>>(),
+                )
                 .persistent(self.prepared)
                 .execute(&mut *tx)
                 .await?;
@@ -249,11 +317,12 @@ impl PgStore {
     async fn claim_stream(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        now: Timestamp,
         limit: u32,
         events: &mut Vec<OutboundEvent>,
     ) -> Result<Option<StreamBatch>> {
         let Some(row) = sqlx::query(
-            "SELECT through, gap_until, gap_xmax::text AS gap_xmax FROM outbound_stream \
+            "SELECT through, gap_until, gap_xmax::text AS gap_xmax, gap_since FROM outbound_stream \
              WHERE id = 1 FOR UPDATE SKIP LOCKED",
         )
         .persistent(self.prepared)
@@ -266,12 +335,34 @@ impl PgStore {
             text.map(|t| t.parse::<u64>().map_err(StoreError::corrupt))
                 .transpose()
         };
+        let gap_until: Option<i64> = row.try_get("gap_until")?;
+        let gap_xmax = xid(row.try_get("gap_xmax")?)?;
+        let gap_since = row
+            .try_get::<Option<jiff_sqlx::Timestamp>, _>("gap_since")?
+            .map(|t| t.to_jiff());
         let read = StreamPosition {
             through: row.try_get("through")?,
-            gap: row
-                .try_get::<Option<i64>, _>("gap_until")?
-                .zip(xid(row.try_get("gap_xmax")?)?),
+            gap: match (gap_until, gap_xmax, gap_since) {
+                (Some(until), Some(xmax), Some(since)) => Some(Gap { until, xmax, since }),
+                _ => None,
+            },
         };
+        // Events that came late, after the stream went on without them,
+        // become pending (and so wait for nothing but their booking's
+        // earlier events); a late range goes once no transaction that may
+        // write it runs. One statement, one snapshot: an event is either
+        // found here or its range stays.
+        let settled: i64 = sqlx::query_scalar(
+            "WITH found AS (UPDATE outbound_events o SET status = 'pending', \
+               next_attempt_at = clock_timestamp() FROM outbound_late l \
+               WHERE o.seq BETWEEN l.from_seq AND l.to_seq AND o.status = 'queued' RETURNING 1), \
+             gone AS (DELETE FROM outbound_late \
+               WHERE horizon <= pg_snapshot_xmin(pg_current_snapshot()) RETURNING 1) \
+             SELECT (SELECT count(*) FROM found) + (SELECT count(*) FROM gone)",
+        )
+        .persistent(self.prepared)
+        .fetch_one(&mut **tx)
+        .await?;
         // Every event after the position, whatever its status (one retried
         // by hand before the stream reached it is pending already), with the
         // statement's snapshot: an event is visible here exactly when its
@@ -294,7 +385,8 @@ impl PgStore {
                 attempted: Vec::new(),
                 deferred: Vec::new(),
                 position: read,
-                moved: false,
+                late: Vec::new(),
+                moved: settled > 0,
             }));
         };
         let xmin = xid(first.try_get("xmin")?)?.unwrap_or(0);
@@ -303,12 +395,17 @@ impl PgStore {
             .iter()
             .map(|r| r.try_get::<i64, _>("seq"))
             .collect::<Result<Vec<_>, _>>()?;
-        let (taken, position) = read.advance(&seqs, xmin, xmax);
+        let Advance {
+            taken,
+            position,
+            late,
+        } = read.advance(&seqs, xmin, xmax, now);
         let mut batch = StreamBatch {
             attempted: Vec::new(),
             deferred: Vec::new(),
             position,
-            moved: position != read,
+            moved: position != read || !late.is_empty() || settled > 0,
+            late,
         };
         for row in &rows[..taken] {
             if !row.try_get::<bool, _>("queued")? {
@@ -380,7 +477,7 @@ impl Outbox for PgStore {
         .fetch_all(&mut *tx)
         .await?;
         let mut events = rows.iter().map(event_row).collect::<Result<Vec<_>>>()?;
-        let stream = self.claim_stream(&mut tx, limit, &mut events).await?;
+        let stream = self.claim_stream(&mut tx, now, limit, &mut events).await?;
         events.sort_by_key(|e| e.seq);
         let busy = !events.is_empty()
             || stream
@@ -400,51 +497,66 @@ impl Outbox for PgStore {
         booking: Option<BookingId>,
         limit: u32,
     ) -> Result<Vec<OutboundEvent>> {
-        // One booking's events by its two partial indexes (pending, and
-        // the rest); all events by their numbers, newest first; by status,
-        // each kind of row where it is found: pending rows by their index
-        // and queued ones after the stream's position, failed ones by their
-        // index, delivered ones among the newest.
-        let sql = if booking.is_some() {
-            format!(
-                "SELECT * FROM ( \
-                   SELECT {COLUMNS} FROM outbound_events o WHERE o.booking_id = $3 \
-                     AND o.status = 'pending' \
-                   UNION ALL \
-                   SELECT {COLUMNS} FROM outbound_events o WHERE o.booking_id = $3 \
-                     AND o.status <> 'pending') e \
-                 WHERE $1::text IS NULL OR e.status = $1 \
-                 ORDER BY seq DESC LIMIT $2"
-            )
-        } else {
-            let rows = match status {
-                None => "TRUE",
-                Some(DeliveryStatus::Pending) => {
-                    "o.status = 'pending' OR (o.status = 'queued' \
-                     AND o.seq > (SELECT through FROM outbound_stream WHERE id = 1))"
+        const THROUGH: &str = "(SELECT through FROM outbound_stream WHERE id = 1)";
+        let Some(booking) = booking else {
+            // All events by their numbers, newest first; by status, each kind
+            // of row where it is found, so that no listing walks the
+            // delivered log for a few rows: pending rows by their index,
+            // queued ones after the stream's position or in a late range by
+            // their numbers, failed ones by their index, delivered ones among
+            // the newest.
+            let sql = match status {
+                None => {
+                    format!("SELECT {COLUMNS} FROM outbound_events o ORDER BY o.seq DESC LIMIT $1")
                 }
-                Some(DeliveryStatus::Failed) => "o.status = 'failed'",
-                Some(DeliveryStatus::Delivered) => {
-                    "o.status = 'delivered' OR (o.status = 'queued' \
-                     AND o.seq <= (SELECT through FROM outbound_stream WHERE id = 1))"
-                }
+                Some(DeliveryStatus::Pending) => format!(
+                    "SELECT * FROM ( \
+                       (SELECT {COLUMNS} FROM outbound_events o WHERE o.status = 'pending' \
+                        ORDER BY o.seq DESC LIMIT $1) \
+                       UNION ALL \
+                       (SELECT {COLUMNS} FROM outbound_events o WHERE o.status = 'queued' \
+                         AND o.seq > {THROUGH} ORDER BY o.seq DESC LIMIT $1) \
+                       UNION ALL \
+                       (SELECT {COLUMNS} FROM outbound_events o JOIN outbound_late l \
+                         ON o.seq BETWEEN l.from_seq AND l.to_seq WHERE o.status = 'queued' \
+                        ORDER BY o.seq DESC LIMIT $1)) e \
+                     ORDER BY seq DESC LIMIT $1"
+                ),
+                Some(DeliveryStatus::Failed) => format!(
+                    "SELECT {COLUMNS} FROM outbound_events o WHERE o.status = 'failed' \
+                     ORDER BY o.seq DESC LIMIT $1"
+                ),
+                Some(DeliveryStatus::Delivered) => format!(
+                    "SELECT {COLUMNS} FROM outbound_events o WHERE o.status = 'delivered' \
+                       OR (o.status = 'queued' AND meetpool_streamed(o.seq)) \
+                     ORDER BY o.seq DESC LIMIT $1"
+                ),
             };
-            format!(
-                "SELECT {COLUMNS} FROM outbound_events o WHERE {rows} \
-                 ORDER BY o.seq DESC LIMIT $1"
-            )
-        };
-        let query = match booking {
-            Some(booking) => sqlx::query(&sql)
-                .bind(status.map(DeliveryStatus::as_str))
+            let rows = sqlx::query(&sql)
                 .bind(i64::from(limit))
-                .bind(booking.0),
-            None => sqlx::query(&sql).bind(i64::from(limit)),
+                .persistent(self.prepared)
+                .fetch_all(&mut *self.session().await?)
+                .await?;
+            return rows.iter().map(event_row).collect();
         };
-        let rows = query
-            .persistent(self.prepared)
-            .fetch_all(&mut *self.session().await?)
-            .await?;
+        // One booking's events by its two partial indexes (pending, and the
+        // rest).
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM ( \
+               SELECT {COLUMNS} FROM outbound_events o WHERE o.booking_id = $3 \
+                 AND o.status = 'pending' \
+               UNION ALL \
+               SELECT {COLUMNS} FROM outbound_events o WHERE o.booking_id = $3 \
+                 AND o.status <> 'pending') e \
+             WHERE $1::text IS NULL OR e.status = $1 \
+             ORDER BY seq DESC LIMIT $2"
+        ))
+        .bind(status.map(DeliveryStatus::as_str))
+        .bind(i64::from(limit))
+        .bind(booking.0)
+        .persistent(self.prepared)
+        .fetch_all(&mut *self.session().await?)
+        .await?;
         rows.iter().map(event_row).collect()
     }
 
@@ -491,13 +603,17 @@ impl Outbox for PgStore {
 
     async fn stats(&self) -> Result<OutboxStats> {
         let row = sqlx::query(
-            "WITH queued AS (SELECT count(*) AS n, min(created_at) AS oldest FROM outbound_events \
-               WHERE status = 'queued' AND seq > (SELECT through FROM outbound_stream WHERE id = 1)) \
+            "WITH queued AS ( \
+               SELECT o.created_at FROM outbound_events o WHERE o.status = 'queued' \
+                 AND o.seq > (SELECT through FROM outbound_stream WHERE id = 1) \
+               UNION ALL \
+               SELECT o.created_at FROM outbound_events o JOIN outbound_late l \
+                 ON o.seq BETWEEN l.from_seq AND l.to_seq WHERE o.status = 'queued') \
              SELECT (SELECT count(*) FROM outbound_events WHERE status = 'pending') \
-                 + (SELECT n FROM queued) AS pending, \
+                 + (SELECT count(*) FROM queued) AS pending, \
                (SELECT count(*) FROM outbound_events WHERE status = 'failed') AS failed, \
                LEAST((SELECT min(created_at) FROM outbound_events WHERE status = 'pending'), \
-                 (SELECT oldest FROM queued)) AS oldest",
+                 (SELECT min(created_at) FROM queued)) AS oldest",
         )
         .persistent(self.prepared)
         .fetch_one(&mut *self.session().await?)
@@ -520,8 +636,7 @@ impl Outbox for PgStore {
         let done = sqlx::query(
             "DELETE FROM outbound_events WHERE seq IN ( \
                SELECT o.seq FROM outbound_events o \
-               WHERE (o.status = 'delivered' OR (o.status = 'queued' \
-                   AND o.seq <= (SELECT through FROM outbound_stream WHERE id = 1))) \
+               WHERE (o.status = 'delivered' OR (o.status = 'queued' AND meetpool_streamed(o.seq))) \
                  AND o.seq < COALESCE( \
                  (SELECT n.seq FROM outbound_events n WHERE n.created_at >= $1 ORDER BY n.seq LIMIT 1), \
                  9223372036854775807) \
@@ -572,42 +687,93 @@ impl Outbox for PgStore {
 
 #[cfg(test)]
 mod tests {
-    use super::StreamPosition;
+    use jiff::{SignedDuration, Timestamp};
+
+    use super::{Advance, Gap, Late, StreamPosition, LATE_AFTER};
+
+    const T0: Timestamp = Timestamp::UNIX_EPOCH;
 
     fn at(through: i64, gap: Option<(i64, u64)>) -> StreamPosition {
-        StreamPosition { through, gap }
+        StreamPosition {
+            through,
+            gap: gap.map(|(until, xmax)| Gap {
+                until,
+                xmax,
+                since: T0,
+            }),
+        }
+    }
+
+    fn took(taken: usize, position: StreamPosition) -> Advance {
+        Advance {
+            taken,
+            position,
+            late: Vec::new(),
+        }
+    }
+
+    /// A moment after T0, while missing numbers are still waited for.
+    fn soon() -> Timestamp {
+        T0 + SignedDuration::from_millis(100)
     }
 
     #[test]
     fn the_stream_takes_events_in_an_unbroken_run_of_numbers() {
         assert_eq!(
-            at(10, None).advance(&[11, 12, 13], 50, 60),
-            (3, at(13, None))
+            at(10, None).advance(&[11, 12, 13], 50, 60, T0),
+            took(3, at(13, None))
         );
-        assert_eq!(at(10, None).advance(&[], 50, 60), (0, at(10, None)));
+        assert_eq!(at(10, None).advance(&[], 50, 60, T0), took(0, at(10, None)));
     }
 
     #[test]
     fn a_missing_number_is_waited_for_while_its_transaction_may_still_commit() {
         // 12 is missing: the stream stops before it and notes who could
         // still write it (any transaction before id 60).
-        let seen = at(10, None).advance(&[11, 13, 14], 50, 60);
-        assert_eq!(seen, (1, at(11, Some((14, 60)))));
+        let seen = at(10, None).advance(&[11, 13, 14], 50, 60, T0);
+        assert_eq!(seen, took(1, at(11, Some((14, 60)))));
+        let seen = seen.position;
         // Transaction 55 still runs: 12 may still come, so nothing moves,
         // and the note is kept (not moved on to newer transactions).
-        assert_eq!(seen.1.advance(&[13, 14, 15], 55, 70), (0, seen.1));
+        assert_eq!(seen.advance(&[13, 14, 15], 55, 70, soon()), took(0, seen));
         // It came.
-        assert_eq!(seen.1.advance(&[12, 13, 14, 15], 55, 70), (4, at(15, None)));
+        assert_eq!(
+            seen.advance(&[12, 13, 14, 15], 55, 70, soon()),
+            took(4, at(15, None))
+        );
         // Or every transaction before 60 has ended without it: it never
         // will come.
-        assert_eq!(seen.1.advance(&[13, 14, 15], 60, 70), (3, at(15, None)));
+        assert_eq!(
+            seen.advance(&[13, 14, 15], 60, 70, soon()),
+            took(3, at(15, None))
+        );
     }
 
     #[test]
     fn a_note_covers_only_the_numbers_below_the_newest_event_seen_then() {
         // 12 is known never to come, but 14 was not missing when the note
         // was made: it is noted afresh.
-        let seen = at(11, Some((13, 60))).advance(&[13, 15], 60, 80);
-        assert_eq!(seen, (1, at(13, Some((15, 80)))));
+        let seen = at(11, Some((13, 60))).advance(&[13, 15], 60, 80, soon());
+        let mut noted = at(13, Some((15, 80)));
+        noted.gap.as_mut().unwrap().since = soon();
+        assert_eq!(seen, took(1, noted));
+    }
+
+    #[test]
+    fn a_number_waited_for_too_long_is_left_to_come_late() {
+        let seen = at(11, Some((14, 60)));
+        let later = T0 + LATE_AFTER;
+        assert_eq!(
+            seen.advance(&[14, 15], 55, 70, later),
+            Advance {
+                taken: 2,
+                position: at(15, None),
+                late: vec![Late {
+                    first: 12,
+                    last: 13,
+                    xmax: 60
+                }],
+            }
+        );
     }
 }
