@@ -722,6 +722,8 @@ async fn a_rolled_back_event_number_does_not_hold_back_the_events_after_it(backe
     let got = receiver.wait_for_accepted(2).await[1..].to_vec();
     assert_eq!(kinds(&got), ["booking.link_assigned"]);
     assert_eq!(got[0].booking_id(), Some(second.id.as_str()));
+    // Delivered once its claim is recorded, just after the answer.
+    wait_for_status(&t, "delivered", 2).await;
     let log = deliveries(&t, &format!("booking_id={}", second.id)).await;
     assert_eq!(log.len(), 1, "{log:#?}");
     assert_eq!(log[0]["status"], json!("delivered"), "{log:#?}");

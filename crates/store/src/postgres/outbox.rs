@@ -322,7 +322,8 @@ impl PgStore {
         events: &mut Vec<OutboundEvent>,
     ) -> Result<Option<StreamBatch>> {
         let Some(row) = sqlx::query(
-            "SELECT through, gap_until, gap_xmax::text AS gap_xmax, gap_since FROM outbound_stream \
+            "SELECT through, gap_until, gap_xmax::text AS gap_xmax, gap_since, \
+               EXISTS (SELECT 1 FROM outbound_late) AS late FROM outbound_stream \
              WHERE id = 1 FOR UPDATE SKIP LOCKED",
         )
         .persistent(self.prepared)
@@ -352,17 +353,25 @@ impl PgStore {
         // earlier events); a late range goes once no transaction that may
         // write it runs. One statement, one snapshot: an event is either
         // found here or its range stays.
-        let settled: i64 = sqlx::query_scalar(
-            "WITH found AS (UPDATE outbound_events o SET status = 'pending', \
-               next_attempt_at = clock_timestamp() FROM outbound_late l \
-               WHERE o.seq BETWEEN l.from_seq AND l.to_seq AND o.status = 'queued' RETURNING 1), \
-             gone AS (DELETE FROM outbound_late \
-               WHERE horizon <= pg_snapshot_xmin(pg_current_snapshot()) RETURNING 1) \
-             SELECT (SELECT count(*) FROM found) + (SELECT count(*) FROM gone)",
-        )
-        .persistent(self.prepared)
-        .fetch_one(&mut **tx)
-        .await?;
+        // Each late range is read by its numbers (a join could walk the
+        // whole log instead).
+        let settled: i64 = if row.try_get("late")? {
+            sqlx::query_scalar(
+                "WITH found AS (UPDATE outbound_events o SET status = 'pending', \
+                   next_attempt_at = clock_timestamp() \
+                   WHERE o.seq IN (SELECT x.seq FROM outbound_late l CROSS JOIN LATERAL ( \
+                     SELECT e.seq FROM outbound_events e WHERE e.seq BETWEEN l.from_seq AND l.to_seq \
+                       AND e.status = 'queued') x) RETURNING 1), \
+                 gone AS (DELETE FROM outbound_late \
+                   WHERE horizon <= pg_snapshot_xmin(pg_current_snapshot()) RETURNING 1) \
+                 SELECT (SELECT count(*) FROM found) + (SELECT count(*) FROM gone)",
+            )
+            .persistent(self.prepared)
+            .fetch_one(&mut **tx)
+            .await?
+        } else {
+            0
+        };
         // Every event after the position, whatever its status (one retried
         // by hand before the stream reached it is pending already), with the
         // statement's snapshot: an event is visible here exactly when its
@@ -517,9 +526,10 @@ impl Outbox for PgStore {
                        (SELECT {COLUMNS} FROM outbound_events o WHERE o.status = 'queued' \
                          AND o.seq > {THROUGH} ORDER BY o.seq DESC LIMIT $1) \
                        UNION ALL \
-                       (SELECT {COLUMNS} FROM outbound_events o JOIN outbound_late l \
-                         ON o.seq BETWEEN l.from_seq AND l.to_seq WHERE o.status = 'queued' \
-                        ORDER BY o.seq DESC LIMIT $1)) e \
+                       (SELECT x.* FROM outbound_late l CROSS JOIN LATERAL ( \
+                         SELECT {COLUMNS} FROM outbound_events o \
+                         WHERE o.seq BETWEEN l.from_seq AND l.to_seq AND o.status = 'queued') x \
+                        ORDER BY x.seq DESC LIMIT $1)) e \
                      ORDER BY seq DESC LIMIT $1"
                 ),
                 Some(DeliveryStatus::Failed) => format!(
@@ -607,8 +617,9 @@ impl Outbox for PgStore {
                SELECT o.created_at FROM outbound_events o WHERE o.status = 'queued' \
                  AND o.seq > (SELECT through FROM outbound_stream WHERE id = 1) \
                UNION ALL \
-               SELECT o.created_at FROM outbound_events o JOIN outbound_late l \
-                 ON o.seq BETWEEN l.from_seq AND l.to_seq WHERE o.status = 'queued') \
+               SELECT x.created_at FROM outbound_late l CROSS JOIN LATERAL ( \
+                 SELECT o.created_at FROM outbound_events o \
+                 WHERE o.seq BETWEEN l.from_seq AND l.to_seq AND o.status = 'queued') x) \
              SELECT (SELECT count(*) FROM outbound_events WHERE status = 'pending') \
                  + (SELECT count(*) FROM queued) AS pending, \
                (SELECT count(*) FROM outbound_events WHERE status = 'failed') AS failed, \
