@@ -796,5 +796,6 @@ fn add_row(links: &mut Vec<LinkCandidate>, r: &PgRow) -> Result<()> {
 }
 
 mod outbox;
+mod stream;
 mod tx;
 pub use tx::PgTx;
