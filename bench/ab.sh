@@ -10,13 +10,17 @@
 #        (cd /tmp/before && CARGO_TARGET_DIR=/tmp/before-target cargo build --release -p meetpool) &&
 #        bash bench/ab.sh before=/tmp/before-target/release/meetpool now=target/release/meetpool
 #
+# With outbound events: RECEIVE_EVENTS=127.0.0.1:18198 makes the load generator
+# receive them there (and wait for every one), and each server is given
+#   ,MEETPOOL_EVENTS_URL=http://127.0.0.1:18198/hooks,MEETPOOL_EVENTS_SECRET=whsec_...
+#
 # Knobs (environment): ROUNDS=3 CLIENTS=32 BOOKINGS=6000 LINKS=32 PGBENCH_SECONDS=10
-#   SKIP_BUILD=1 (of meetpool-bench) PGHOST/PGPORT/PGUSER.
+#   RECEIVE_EVENTS= SKIP_BUILD=1 (of meetpool-bench) PGHOST/PGPORT/PGUSER.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-[[ $# -ge 1 ]] || { sed -n '2,12p' "$0"; exit 2; }
+[[ $# -ge 1 ]] || { sed -n '2,16p' "$0"; exit 2; }
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
 export MEETPOOL_ADMIN_TOKEN=bench-admin-token MIDTRANS_SERVER_KEY=SB-Mid-server-bench RUST_LOG=warn
 ROUNDS=${ROUNDS:-3}
@@ -71,7 +75,8 @@ for round in $(seq 1 "$ROUNDS"); do
         out=$(target/release/meetpool-bench load --url "http://127.0.0.1:$PORT" --clients "$CLIENTS" \
             --bookings "$BOOKINGS" --links "$links" \
             --start-date "$(date -d "2030-01-01 + $(((round - 1) * 400)) days" +%F)" \
-            --database-url "$PG_URL/$db" --server-pid "$SERVER_PID" ${POSTMASTER:+--postgres-pid "$POSTMASTER"} --json)
+            --database-url "$PG_URL/$db" --server-pid "$SERVER_PID" ${POSTMASTER:+--postgres-pid "$POSTMASTER"} \
+            ${RECEIVE_EVENTS:+--receive-events "$RECEIVE_EVENTS"} --json)
         kill "$SERVER_PID"
         wait "$SERVER_PID" 2>/dev/null || true
         SERVER_PID=
