@@ -251,15 +251,16 @@ impl PgStore {
         // earlier events); a late range goes once no transaction that may
         // write it runs. One statement, one snapshot: an event is either
         // found here or its range stays.
-        // Each late range is read by its numbers (a join could walk the
-        // whole log instead).
+        // Each late range is read by its numbers: `OFFSET 0` keeps the
+        // planner from turning the ranges into a join, which it would do by
+        // walking the whole log.
         let settled: i64 = if row.try_get("late")? {
             sqlx::query_scalar(
                 "WITH found AS (UPDATE outbound_events o SET status = 'pending', \
                    next_attempt_at = clock_timestamp() \
                    WHERE o.seq IN (SELECT x.seq FROM outbound_late l CROSS JOIN LATERAL ( \
                      SELECT e.seq FROM outbound_events e WHERE e.seq BETWEEN l.from_seq AND l.to_seq \
-                       AND e.status = 'queued') x) RETURNING 1), \
+                       AND e.status = 'queued' OFFSET 0) x) RETURNING 1), \
                  gone AS (DELETE FROM outbound_late \
                    WHERE horizon <= pg_snapshot_xmin(pg_current_snapshot()) RETURNING 1) \
                  SELECT (SELECT count(*) FROM found) + (SELECT count(*) FROM gone)",
@@ -353,10 +354,12 @@ impl Outbox for PgStore {
     ) -> Result<Box<dyn Claim>> {
         // Losing the record of an attempt to a crash of the database only
         // sends the event again (at least once), so the claim's commit does
-        // not wait for the disk.
+        // not wait for the disk. Its statements are short: compiling them
+        // (JIT, which a large log without statistics can trigger) would cost
+        // more than running them.
         let mut tx = self
             .pool
-            .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+            .begin_with("BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL jit = off")
             .await?;
         // Each booking's first pending event, then those after it: a later
         // event is never held by another claim (it would have to hold the
@@ -409,7 +412,8 @@ impl Outbox for PgStore {
             // All events by their numbers, newest first; by status, each kind
             // of row where it is found, so that no listing walks the
             // delivered log for a few rows: pending rows by their index,
-            // queued ones after the stream's position or in a late range by
+            // queued ones after the stream's position (up to the newest, a
+            // range the planner reads by the index) or in a late range by
             // their numbers, failed ones by their index, delivered ones among
             // the newest.
             let sql = match status {
@@ -422,11 +426,13 @@ impl Outbox for PgStore {
                         ORDER BY o.seq DESC LIMIT $1) \
                        UNION ALL \
                        (SELECT {COLUMNS} FROM outbound_events o WHERE o.status = 'queued' \
-                         AND o.seq > {THROUGH} ORDER BY o.seq DESC LIMIT $1) \
+                         AND o.seq > {THROUGH} AND o.seq <= (SELECT max(seq) FROM outbound_events) \
+                        ORDER BY o.seq DESC LIMIT $1) \
                        UNION ALL \
                        (SELECT x.* FROM outbound_late l CROSS JOIN LATERAL ( \
                          SELECT {COLUMNS} FROM outbound_events o \
-                         WHERE o.seq BETWEEN l.from_seq AND l.to_seq AND o.status = 'queued') x \
+                         WHERE o.seq BETWEEN l.from_seq AND l.to_seq AND o.status = 'queued' \
+                         OFFSET 0) x \
                         ORDER BY x.seq DESC LIMIT $1)) e \
                      ORDER BY seq DESC LIMIT $1"
                 ),
@@ -510,14 +516,17 @@ impl Outbox for PgStore {
     }
 
     async fn stats(&self) -> Result<OutboxStats> {
+        // Short reads by their indexes, not worth compiling (see `claim`).
+        let mut tx = self.pool.begin_with("BEGIN; SET LOCAL jit = off").await?;
         let row = sqlx::query(
             "WITH queued AS ( \
                SELECT o.created_at FROM outbound_events o WHERE o.status = 'queued' \
                  AND o.seq > (SELECT through FROM outbound_stream WHERE id = 1) \
+                 AND o.seq <= (SELECT max(seq) FROM outbound_events) \
                UNION ALL \
                SELECT x.created_at FROM outbound_late l CROSS JOIN LATERAL ( \
                  SELECT o.created_at FROM outbound_events o \
-                 WHERE o.seq BETWEEN l.from_seq AND l.to_seq AND o.status = 'queued') x) \
+                 WHERE o.seq BETWEEN l.from_seq AND l.to_seq AND o.status = 'queued' OFFSET 0) x) \
              SELECT (SELECT count(*) FROM outbound_events WHERE status = 'pending') \
                  + (SELECT count(*) FROM queued) AS pending, \
                (SELECT count(*) FROM outbound_events WHERE status = 'failed') AS failed, \
@@ -525,8 +534,9 @@ impl Outbox for PgStore {
                  (SELECT min(created_at) FROM queued)) AS oldest",
         )
         .persistent(self.prepared)
-        .fetch_one(&mut *self.session().await?)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(OutboxStats {
             pending: row.try_get("pending")?,
             failed: row.try_get("failed")?,
