@@ -288,17 +288,14 @@ impl PgStore {
         .persistent(self.prepared)
         .fetch_all(&mut **tx)
         .await?;
-        let Some(first) = rows.first() else {
-            return Ok(Some(StreamBatch {
-                attempted: Vec::new(),
-                deferred: Vec::new(),
-                position: read,
-                late: Vec::new(),
-                moved: settled > 0,
-            }));
+        // The snapshot's horizon, which only a gap (between rows) needs.
+        let horizon = |column: &str| -> Result<u64> {
+            match rows.first() {
+                Some(row) => Ok(xid(row.try_get(column)?)?.unwrap_or(0)),
+                None => Ok(0),
+            }
         };
-        let xmin = xid(first.try_get("xmin")?)?.unwrap_or(0);
-        let xmax = xid(first.try_get("xmax")?)?.unwrap_or(0);
+        let (xmin, xmax) = (horizon("xmin")?, horizon("xmax")?);
         let seqs = rows
             .iter()
             .map(|r| r.try_get::<i64, _>("seq"))
@@ -389,10 +386,7 @@ impl Outbox for PgStore {
         let mut events = rows.iter().map(event_row).collect::<Result<Vec<_>>>()?;
         let stream = self.claim_stream(&mut tx, now, limit, &mut events).await?;
         events.sort_by_key(|e| e.seq);
-        let busy = !events.is_empty()
-            || stream
-                .as_ref()
-                .is_some_and(|s| s.moved || !s.deferred.is_empty());
+        let busy = !events.is_empty() || stream.as_ref().is_some_and(|s| s.moved);
         Ok(Box::new(PgClaim {
             tx: busy.then_some(tx),
             prepared: self.prepared,
