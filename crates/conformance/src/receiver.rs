@@ -25,6 +25,9 @@ pub const EVENTS_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 #[derive(Clone, Copy, Debug)]
 pub enum Answer {
     Status(u16),
+    /// `301 Moved Permanently` to `/moved`, a page that answers a GET
+    /// with 200 (and counts the GETs).
+    Moved,
     /// Never answers (until the test ends).
     Hang,
 }
@@ -58,6 +61,7 @@ struct Shared {
     attempts: Mutex<Vec<Delivery>>,
     script: Mutex<VecDeque<Answer>>,
     arrived: Notify,
+    moved_visits: std::sync::atomic::AtomicUsize,
 }
 
 pub struct Receiver {
@@ -85,6 +89,7 @@ impl Receiver {
     fn serve(&mut self, listener: tokio::net::TcpListener) {
         let app = Router::new()
             .route("/hooks/meetpool", axum::routing::post(receive))
+            .route("/moved", axum::routing::get(moved))
             .with_state(self.shared.clone());
         self.server = Some(tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -116,6 +121,13 @@ impl Receiver {
                 Err(e) => panic!("cannot listen on {} again: {e}", self.addr),
             }
         }
+    }
+
+    /// How many requests followed an [`Answer::Moved`] to `/moved`.
+    pub fn moved_visits(&self) -> usize {
+        self.shared
+            .moved_visits
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Every attempt so far.
@@ -199,15 +211,29 @@ async fn receive(
         accepted,
     });
     shared.arrived.notify_waiters();
-    let status = match answer {
-        Answer::Status(s) => StatusCode::from_u16(s).unwrap(),
+    let (status, location) = match answer {
+        Answer::Status(s) => (StatusCode::from_u16(s).unwrap(), None),
+        Answer::Moved => (StatusCode::MOVED_PERMANENTLY, Some("/moved")),
         Answer::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
-            StatusCode::OK
+            (StatusCode::OK, None)
         }
     };
     // One connection per attempt, so that `down` is down for every attempt.
-    (status, [("connection", "close")])
+    let mut headers = HeaderMap::new();
+    headers.insert("connection", "close".parse().unwrap());
+    if let Some(location) = location {
+        headers.insert("location", location.parse().unwrap());
+    }
+    (status, headers)
+}
+
+/// Where [`Answer::Moved`] points: a page, as a GET finds it.
+async fn moved(State(shared): State<Arc<Shared>>) -> &'static str {
+    shared
+        .moved_visits
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    "a page"
 }
 
 /// Standard Webhooks verification, written from the specification: one of

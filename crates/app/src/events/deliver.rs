@@ -50,8 +50,12 @@ impl App {
         let Some(config) = self.config().events.clone() else {
             return;
         };
+        // A redirect is not followed: reqwest would follow a 301, 302 or
+        // 303 with a GET, and a page answering that GET with 200 would
+        // count as a delivery the endpoint never received.
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("HTTP client");
         tokio::pin!(shutdown);
@@ -189,6 +193,14 @@ impl App {
                 .await
                 .map(drop)
                 .map_err(|e| failure(&e, config.timeout)),
+            Ok(res) if res.status().is_redirection() => Err(format!(
+                "answered HTTP {} to {}: redirects are not followed; set MEETPOOL_EVENTS_URL to the endpoint itself",
+                res.status().as_u16(),
+                res.headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .unwrap_or("nowhere given"),
+            )),
             Ok(res) => Err(format!("answered HTTP {}", res.status().as_u16())),
             Err(e) => Err(failure(&e, config.timeout)),
         };

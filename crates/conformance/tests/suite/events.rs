@@ -15,6 +15,7 @@ on_both!(
     every_change_of_a_booking_arrives_once_and_in_order,
     a_rolled_back_change_leaves_no_event_and_a_committed_one_has_its_event,
     a_receiver_that_fails_the_first_attempts_gets_the_event_again,
+    a_redirect_is_a_failed_attempt_and_is_not_followed,
     a_failed_event_holds_back_the_later_events_of_its_booking,
     a_receiver_down_for_a_while_gets_everything_once_it_is_back,
     a_receiver_that_hangs_is_given_up_on_and_tried_again,
@@ -272,6 +273,48 @@ async fn a_receiver_that_fails_the_first_attempts_gets_the_event_again(backend: 
         metrics.contains("meetpool_event_deliveries_total{outcome=\"retried\"} 2"),
         "{metrics}"
     );
+}
+
+async fn a_redirect_is_a_failed_attempt_and_is_not_followed(backend: Backend) {
+    let receiver = Receiver::start().await;
+    receiver.script([Answer::Moved]);
+    // Long enough to read the failed attempt before the retry.
+    let t = TestApp::start_with_events(backend, &receiver, |e| {
+        e.retry = vec![Duration::from_secs(2)];
+    })
+    .await;
+    t.add_link(ROOM_A).await;
+    let st = t.create_session_type(60).await;
+    t.create_booking(&st, DAY, "10:00", "paid").await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let failed = loop {
+        let pending = deliveries(&t, "status=pending").await;
+        if let Some(e) = pending.iter().find(|e| e["last_error"].is_string()) {
+            break e.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no failed attempt: {:#}",
+            Value::Array(deliveries(&t, "").await)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let error = failed["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("301") && error.contains("/moved") && error.contains("not followed"),
+        "{error}"
+    );
+    assert_eq!(failed["attempts"], json!(1));
+    assert_eq!(receiver.moved_visits(), 0, "the redirect was not followed");
+
+    let got = receiver.wait_for_accepted(1).await;
+    let attempts = receiver.attempts();
+    assert_eq!(attempts.len(), 2, "{attempts:#?}");
+    assert!(attempts.iter().all(|a| a.id == got[0].id && a.verified));
+    let log = wait_for_status(&t, "delivered", 1).await;
+    assert_eq!(log[0]["attempts"], json!(2));
+    assert_eq!(receiver.moved_visits(), 0);
 }
 
 async fn a_failed_event_holds_back_the_later_events_of_its_booking(backend: Backend) {
