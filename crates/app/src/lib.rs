@@ -110,6 +110,13 @@ impl App {
         Ok(())
     }
 
+    /// Every migration of this version is applied: checked before a
+    /// command reads or writes, so that an unmigrated database says so
+    /// rather than fail on a missing table.
+    pub async fn check_migrated(&self) -> Result<()> {
+        Ok(self.store.ready().await?)
+    }
+
     /// Readies the database for serving: migrates it (unless another step
     /// does) and checks that this replica's settings are the database's.
     /// On a fresh database they become its settings; a replica started with

@@ -483,6 +483,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         return crate::adopt::run(&args.config, adopt, args.json).await;
     }
     let app = args.config.app().await?;
+    if !matches!(args.command, Command::Serve { .. } | Command::Migrate) {
+        app.check_migrated().await?;
+    }
     let as_json = args.json;
     match args.command {
         Command::Serve { no_migrate } => serve(&args.config, app, no_migrate).await,

@@ -1,6 +1,7 @@
 //! `meetpool serve` refuses to start, saying why, when it could only do
 //! harm: settings that differ from the other replicas', a database it
-//! cannot write, a database that is not migrated.
+//! cannot write, a database that is not migrated. The other commands, on a
+//! database not yet migrated, say so too.
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -136,5 +137,49 @@ fn a_database_that_cannot_be_written_or_is_not_migrated_is_named_as_such() {
         let refused = read_only(args);
         assert!(refused.contains("read-only"), "{args:?}: {refused}");
         assert!(!refused.contains("internal error"), "{refused}");
+    }
+}
+
+#[tokio::test]
+async fn a_command_on_a_database_not_yet_migrated_says_to_migrate_it() {
+    use meetpool_conformance::{runs_on, Backend, TestDb};
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut databases = vec![format!("sqlite:{}", d.join("new.db").display())];
+    let pg = match runs_on(Backend::Postgres).await {
+        true => Some(TestDb::create(Backend::Postgres).await),
+        false => None,
+    };
+    databases.extend(pg.as_ref().map(|db| db.url.clone()));
+    for url in &databases {
+        let command = |args: &[&str]| {
+            let mut cmd = meetpool(d, "unused.db", &[]);
+            cmd.env("DATABASE_URL", url);
+            run(&mut cmd, args)
+        };
+        for args in [
+            &["links", "list"][..],
+            &["links", "add", "https://meet.google.com/aaa-aaaa-aaa"],
+            &["events", "on"],
+            &["status"],
+        ] {
+            let out = command(args);
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{url} {args:?}");
+            assert!(
+                said.contains("not migrated: run `meetpool migrate`"),
+                "{url} {args:?}: {said}"
+            );
+        }
+        assert!(command(&["migrate"]).status.success());
+        let out = command(&["links", "add", "https://meet.google.com/aaa-aaaa-aaa"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = command(&["links", "list"]);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("aaa-aaaa-aaa"));
     }
 }
