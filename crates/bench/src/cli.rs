@@ -83,6 +83,12 @@ pub struct LoadArgs {
     /// event and report the time from each change to its delivery.
     #[arg(long)]
     pub receive_events: Option<std::net::SocketAddr>,
+    /// Send each answered notification's events from here to the
+    /// receiver, signed and of the same size as the server's, for a server
+    /// that writes events (`meetpool events on`) but does not deliver them
+    /// (no MEETPOOL_EVENTS_URL): the least delivery can cost.
+    #[arg(long, requires = "receive_events")]
+    pub imitate_events: bool,
 }
 
 #[derive(Args)]

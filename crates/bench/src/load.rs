@@ -10,6 +10,7 @@ use crate::check::check_db;
 use crate::cli::LoadArgs;
 use crate::client::Bench;
 use crate::cpu::CpuSample;
+use crate::imitate::Imitator;
 use crate::receiver::Receiver;
 use crate::report::{pct, say};
 use crate::send::send_all;
@@ -20,6 +21,10 @@ pub async fn run(a: LoadArgs) -> Result<()> {
     let receiver = match a.receive_events {
         Some(addr) => Some(Receiver::listen(addr).await?),
         None => None,
+    };
+    let imitator = match a.receive_events {
+        Some(addr) if a.imitate_events => Some(Imitator::start(addr)?),
+        _ => None,
     };
     let t0 = Instant::now();
     let orders = b.setup(a.bookings, a.clients).await?;
@@ -39,7 +44,7 @@ pub async fn run(a: LoadArgs) -> Result<()> {
     // pending) are not the load's.
     let before = receiver.as_ref().map_or(0, Receiver::received);
     let cpu_before = CpuSample::take(a.server_pid, a.postgres_pid);
-    let (t, elapsed) = send_all(&b, &bodies, a.clients).await;
+    let (t, elapsed) = send_all(&b, &bodies, a.clients, imitator.as_ref()).await;
     let cpu =
         CpuSample::take(a.server_pid, a.postgres_pid).per_unit_since(&cpu_before, bodies.len());
     let rate = bodies.len() as f64 / elapsed.as_secs_f64();

@@ -13,6 +13,7 @@ mod cpu;
 mod db;
 mod explain;
 mod fixture;
+mod imitate;
 mod latency;
 mod load;
 mod probe;

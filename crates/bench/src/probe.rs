@@ -40,7 +40,7 @@ impl Probe {
 
     /// Sends bodies[range] one at a time, timed or not.
     pub async fn send(&mut self, range: std::ops::Range<usize>, timed: bool) {
-        let (t, elapsed) = send_all(&self.bench, &self.bodies[range], 1).await;
+        let (t, elapsed) = send_all(&self.bench, &self.bodies[range], 1, None).await;
         if timed {
             self.timed.merge(t);
             self.elapsed += elapsed;

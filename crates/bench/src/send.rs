@@ -8,6 +8,7 @@ use futures_util::future::join_all;
 use serde_json::Value;
 
 use crate::client::Bench;
+use crate::imitate::Imitator;
 
 #[derive(Default)]
 pub struct Tally {
@@ -31,8 +32,14 @@ impl Tally {
 }
 
 /// Sends every body once, from `clients` workers polled on the current task
-/// (the work is network-bound); the latencies come back sorted.
-pub async fn send_all(b: &Bench, bodies: &[String], clients: usize) -> (Tally, Duration) {
+/// (the work is network-bound); the latencies come back sorted. Each
+/// answered notification is told to `imitator`, if any.
+pub async fn send_all(
+    b: &Bench,
+    bodies: &[String],
+    clients: usize,
+    imitator: Option<&Imitator>,
+) -> (Tally, Duration) {
     let url = b.url("/webhooks/midtrans");
     let next = AtomicUsize::new(0);
     let started = Instant::now();
@@ -63,8 +70,12 @@ pub async fn send_all(b: &Bench, bodies: &[String], clients: usize) -> (Tally, D
                 Ok((status, bytes)) if status.is_success() => {
                     t.ok += 1;
                     let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                    if v["meetingLink"].is_string() {
+                    let linked = v["meetingLink"].is_string();
+                    if linked {
                         t.with_link += 1;
+                    }
+                    if let Some(imitator) = imitator {
+                        imitator.paid(i, linked);
                     }
                 }
                 Ok((status, bytes)) => {
