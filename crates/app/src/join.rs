@@ -69,8 +69,20 @@ impl App {
             .url(&join_url)
             .status(status)
             .done();
-        let mut calendar = Calendar::new();
-        calendar.append_property(icalendar::Property::new("METHOD", "PUBLISH"));
+        // RFC 5545's PRODID names the product that made the file: this
+        // one, not the library (whose default is its own name).
+        let mut calendar = Calendar::empty();
+        for (name, value) in [
+            ("VERSION", "2.0"),
+            (
+                "PRODID",
+                concat!("-//meetpool//meetpool ", env!("CARGO_PKG_VERSION"), "//EN"),
+            ),
+            ("CALSCALE", "GREGORIAN"),
+            ("METHOD", "PUBLISH"),
+        ] {
+            calendar.append_property(icalendar::Property::new(name, value));
+        }
         Ok(calendar.push(event).done().to_string())
     }
 

@@ -133,6 +133,15 @@ async fn the_calendar_file_is_the_session_with_its_join_url(t: TestApp) {
     );
 
     let calendar: icalendar::Calendar = text.parse().unwrap();
+    // RFC 5545: one VERSION and one PRODID, naming the product.
+    assert_eq!(calendar.property_value("VERSION"), Some("2.0"));
+    assert!(
+        calendar
+            .property_value("PRODID")
+            .is_some_and(|p| p.starts_with("-//meetpool//")),
+        "{text}"
+    );
+    assert_eq!(text.matches("PRODID:").count(), 1, "{text}");
     let events: Vec<_> = calendar.events().collect();
     assert_eq!(events.len(), 1, "{text}");
     let event = events[0];
