@@ -181,7 +181,8 @@ async fn apply(s: &AppState, body: Result<Bytes, BytesRejection>) -> Response {
     }
 }
 
-fn refused(status: StatusCode, code: &'static str, message: String) -> Response {
+/// A notification's refusal: `{"success": false, "error": {"code", "message"}}`.
+pub(crate) fn refused(status: StatusCode, code: &'static str, message: String) -> Response {
     let body = NotificationRefused {
         success: Always,
         error: NotificationError { code, message },

@@ -78,18 +78,26 @@ async fn observe(
 }
 
 /// Slow clients and slow work alike: the request, its body included, has
-/// this long.
+/// this long. The answer is in the route's own shape, as its handler
+/// would have refused.
 async fn time_limit(limit: Duration, request: Request, next: Next) -> Response {
+    let route = route(&request).to_owned();
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "request_timeout",
-            format!(
+        Err(_) => {
+            let status = StatusCode::SERVICE_UNAVAILABLE;
+            let message = format!(
                 "the request took longer than {} s; try again",
                 limit.as_secs_f64()
-            ),
-        ),
+            );
+            match route.as_str() {
+                "/functions/v1/assign-meeting-link" => crate::seed::failure(status, &message),
+                "/webhooks/midtrans" | "/functions/v1/midtrans-webhook" => {
+                    crate::midtrans::refused(status, "request_timeout", message)
+                }
+                _ => refusal(status, "request_timeout", message),
+            }
+        }
     }
 }
 

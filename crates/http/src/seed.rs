@@ -93,7 +93,8 @@ pub struct AssignFailure {
     error: String,
 }
 
-fn failure(status: StatusCode, message: &str) -> Response {
+/// An answer in the previous system's shape: `{"success": false, "error": message}`.
+pub(crate) fn failure(status: StatusCode, message: &str) -> Response {
     let body = AssignFailure {
         success: Always,
         error: message.to_owned(),
