@@ -247,9 +247,19 @@ async fn race_with(
         200
     );
 
-    let calls = ids.iter().enumerate().map(|(i, id)| {
-        let app = if i % 2 == 0 { &one } else { &two };
-        app.assign(id)
+    let (one, two) = (&one, &two);
+    let calls = ids.iter().enumerate().map(|(i, id)| async move {
+        let app = if i % 2 == 0 { one } else { two };
+        // 503 says "try again" (too busy, or slower than the request
+        // timeout on a loaded machine), and a client does.
+        let mut tries = 1;
+        loop {
+            let (status, answer) = app.assign(id).await;
+            if status != StatusCode::SERVICE_UNAVAILABLE || tries == 5 {
+                return (status, answer);
+            }
+            tries += 1;
+        }
     });
     let answers = join_all(calls).await;
     let won: Vec<&AssignAnswer> = answers
