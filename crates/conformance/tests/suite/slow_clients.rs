@@ -129,7 +129,8 @@ async fn a_request_slower_than_the_request_timeout_is_answered_503_in_json() {
     };
     let webhook =
         |b: &serde_json::Value| b["success"] == false && b["error"]["code"] == "request_timeout";
-    let routes: [(&str, &dyn Fn(&serde_json::Value) -> bool); 4] = [
+    type Shaped<'a> = &'a dyn Fn(&serde_json::Value) -> bool;
+    let routes: [(&str, Shaped); 4] = [
         ("/api/links", &native),
         ("/functions/v1/assign-meeting-link", &assign),
         ("/webhooks/midtrans", &webhook),
