@@ -81,7 +81,7 @@ async fn observe(
 /// this long. The answer is in the route's own shape, as its handler
 /// would have refused.
 async fn time_limit(limit: Duration, request: Request, next: Next) -> Response {
-    let route = route(&request).to_owned();
+    let matched = request.extensions().get::<MatchedPath>().cloned();
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
@@ -90,9 +90,9 @@ async fn time_limit(limit: Duration, request: Request, next: Next) -> Response {
                 "the request took longer than {} s; try again",
                 limit.as_secs_f64()
             );
-            match route.as_str() {
-                "/functions/v1/assign-meeting-link" => crate::seed::failure(status, &message),
-                "/webhooks/midtrans" | "/functions/v1/midtrans-webhook" => {
+            match matched.as_ref().map(MatchedPath::as_str) {
+                Some("/functions/v1/assign-meeting-link") => crate::seed::failure(status, &message),
+                Some("/webhooks/midtrans" | "/functions/v1/midtrans-webhook") => {
                     crate::midtrans::refused(status, "request_timeout", message)
                 }
                 _ => refusal(status, "request_timeout", message),
