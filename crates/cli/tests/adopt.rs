@@ -95,6 +95,17 @@ async fn operator_story(db: PlatformDb) {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // The operator's commands work on the adopted database, as the same
+    // role: the pool as adoption found it.
+    let out = run(&mut meetpool(&db.service_url(), &["status", "--json"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: Value = serde_json::from_slice(&out.stdout).expect("a JSON status");
+    assert!(status["total_links"].as_i64().unwrap() > 0, "{status}");
+
     // The service, as the role adoption made, with the usual configuration.
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
