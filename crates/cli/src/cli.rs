@@ -229,6 +229,10 @@ pub struct ConfigArgs {
     /// stay until delivered).
     #[arg(long, env = "MEETPOOL_EVENTS_KEEP", default_value = meetpool_app::DEFAULT_KEEP, global = true)]
     pub events_keep: String,
+    /// The most delivery attempts under way at once, per process (1-1024).
+    #[arg(long, env = "MEETPOOL_EVENTS_CONCURRENCY", default_value_t = meetpool_app::DEFAULT_CONCURRENCY as u32,
+        value_parser = clap::value_parser!(u32).range(1..=1024), global = true)]
+    pub events_concurrency: u32,
     /// text or json.
     #[arg(
         long,

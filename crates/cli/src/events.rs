@@ -52,6 +52,7 @@ pub fn config(args: &ConfigArgs) -> anyhow::Result<Option<EventsConfig>> {
         .map_err(|e| anyhow::anyhow!("MEETPOOL_EVENTS_TIMEOUT: {e}"))?;
     config.keep = parse_duration(&args.events_keep)
         .map_err(|e| anyhow::anyhow!("MEETPOOL_EVENTS_KEEP: {e}"))?;
+    config.concurrency = args.events_concurrency as usize;
     Ok(Some(config))
 }
 

@@ -4,6 +4,7 @@
 //! answers as a test scripts it: accept, fail, hang, or be down.
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,6 +63,10 @@ struct Shared {
     script: Mutex<VecDeque<Answer>>,
     arrived: Notify,
     moved_visits: std::sync::atomic::AtomicUsize,
+    /// How long each answer takes.
+    delay: Mutex<Duration>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 pub struct Receiver {
@@ -123,11 +128,20 @@ impl Receiver {
         }
     }
 
+    /// Each answer comes `delay` after its request, as from an endpoint
+    /// that does some work first.
+    pub fn answer_after(&self, delay: Duration) {
+        *self.shared.delay.lock().unwrap() = delay;
+    }
+
+    /// The most attempts that were under way at once.
+    pub fn most_in_flight(&self) -> usize {
+        self.shared.most_in_flight.load(Ordering::SeqCst)
+    }
+
     /// How many requests followed an [`Answer::Moved`] to `/moved`.
     pub fn moved_visits(&self) -> usize {
-        self.shared
-            .moved_visits
-            .load(std::sync::atomic::Ordering::SeqCst)
+        self.shared.moved_visits.load(Ordering::SeqCst)
     }
 
     /// Every attempt so far.
@@ -195,6 +209,13 @@ async fn receive(
         header("webhook-signature"),
     );
     let verified = verify(&id, &timestamp, &body, &signature);
+    let now_in_flight = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared
+        .most_in_flight
+        .fetch_max(now_in_flight, Ordering::SeqCst);
+    let delay = *shared.delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
+    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
     let answer = shared
         .script
         .lock()
@@ -230,9 +251,7 @@ async fn receive(
 
 /// Where [`Answer::Moved`] points: a page, as a GET finds it.
 async fn moved(State(shared): State<Arc<Shared>>) -> &'static str {
-    shared
-        .moved_visits
-        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    shared.moved_visits.fetch_add(1, Ordering::SeqCst);
     "a page"
 }
 

@@ -11,6 +11,10 @@ pub const DEFAULT_RETRY_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h,10h";
 pub const DEFAULT_TIMEOUT: &str = "10s";
 /// How long delivered events stay listed.
 pub const DEFAULT_KEEP: &str = "30d";
+/// How many attempts one process makes at once: enough to keep up with
+/// thousands of events a second nearby, few enough for a small endpoint
+/// (a single-threaded server, a function with a concurrency limit).
+pub const DEFAULT_CONCURRENCY: usize = 16;
 
 #[derive(Clone)]
 pub struct EventsConfig {
@@ -27,6 +31,8 @@ pub struct EventsConfig {
     /// How long a delivered event stays in the log; failed and pending
     /// ones stay until they are delivered.
     pub keep: Duration,
+    /// The most attempts under way at once, in this process (at least 1).
+    pub concurrency: usize,
 }
 
 impl fmt::Debug for EventsConfig {
@@ -37,6 +43,7 @@ impl fmt::Debug for EventsConfig {
             .field("retry", &self.retry)
             .field("timeout", &self.timeout)
             .field("keep", &self.keep)
+            .field("concurrency", &self.concurrency)
             .finish()
     }
 }
@@ -59,6 +66,7 @@ impl EventsConfig {
             timeout: parse_duration(DEFAULT_TIMEOUT)?,
             poll: Duration::from_secs(1),
             keep: parse_duration(DEFAULT_KEEP)?,
+            concurrency: DEFAULT_CONCURRENCY,
         })
     }
 

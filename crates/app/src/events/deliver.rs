@@ -20,6 +20,7 @@ use jiff::{SignedDuration, Timestamp};
 use meetpool_store::{Attempt, OutboundEvent};
 use serde_json::json;
 use serde_json::value::RawValue;
+use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 use super::metrics::Outcome;
@@ -27,8 +28,8 @@ use super::sign::signature;
 use super::EventsConfig;
 use crate::App;
 
-/// Events claimed (and sent concurrently, one booking's after the other)
-/// at a time.
+/// Events claimed at a time (and sent concurrently, up to the configured
+/// concurrency, one booking's after the other).
 const BATCH: u32 = 256;
 /// How long a wake-up waits for the changes committing with it.
 const GATHER: Duration = Duration::from_millis(20);
@@ -58,13 +59,17 @@ impl App {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("HTTP client");
+        let sender = Sender {
+            client,
+            permits: Semaphore::new(config.concurrency.max(1)),
+        };
         tokio::pin!(shutdown);
         let mut pool_checked: Option<tokio::time::Instant> = None;
         let mut pruned: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 () = &mut shutdown => return,
-                () = self.deliver_due(&config, &client) => {}
+                () = self.deliver_due(&config, &sender) => {}
             }
             if pool_checked.is_none_or(|t| t.elapsed() >= POOL_CHECK) {
                 pool_checked = Some(tokio::time::Instant::now());
@@ -97,7 +102,7 @@ impl App {
     }
 
     /// Claims and sends batches until a claim finds less than a batch due.
-    async fn deliver_due(&self, config: &EventsConfig, client: &reqwest::Client) {
+    async fn deliver_due(&self, config: &EventsConfig, sender: &Sender) {
         loop {
             let now = Timestamp::now();
             let lease = now + config.timeout + LEASE_MARGIN;
@@ -121,7 +126,7 @@ impl App {
             let sent: Vec<_> = join_all(
                 by_booking(claim.events())
                     .into_iter()
-                    .map(|events| self.deliver_in_order(config, client, events)),
+                    .map(|events| self.deliver_in_order(config, sender, events)),
             )
             .await
             .into_iter()
@@ -150,12 +155,12 @@ impl App {
     async fn deliver_in_order(
         &self,
         config: &EventsConfig,
-        client: &reqwest::Client,
+        sender: &Sender,
         events: Vec<&OutboundEvent>,
     ) -> Vec<(i64, Attempt, Outcome)> {
         let mut sent = Vec::with_capacity(events.len());
         for event in events {
-            let (attempt, outcome) = self.deliver(config, client, event).await;
+            let (attempt, outcome) = self.deliver(config, sender, event).await;
             let delivered = matches!(attempt, Attempt::Delivered { .. });
             sent.push((event.seq, attempt, outcome));
             if !delivered {
@@ -169,12 +174,16 @@ impl App {
     async fn deliver(
         &self,
         config: &EventsConfig,
-        client: &reqwest::Client,
+        sender: &Sender,
         event: &OutboundEvent,
     ) -> (Attempt, Outcome) {
+        // The wait for a turn is not the receiver's: the attempt's
+        // timeout starts when it is sent.
+        let _turn = sender.permits.acquire().await.expect("never closed");
         let body = self.event_body(event);
         let timestamp = Timestamp::now().as_second();
-        let sent = client
+        let sent = sender
+            .client
             .post(config.url.clone())
             .header("webhook-id", &event.id)
             .header("webhook-timestamp", timestamp.to_string())
@@ -312,6 +321,15 @@ impl App {
             }
         }
     }
+}
+
+/// How attempts are made: one HTTP client, kept connections, and a
+/// limit on how many attempts are under way at once
+/// ([`EventsConfig::concurrency`]), so that a burst of events does not
+/// open a connection per event to a small endpoint.
+struct Sender {
+    client: reqwest::Client,
+    permits: Semaphore,
 }
 
 /// Claimed events grouped by booking, each group in order of writing;

@@ -21,8 +21,8 @@ use tokio::sync::Notify;
 use utoipa::ToSchema;
 
 pub use config::{
-    parse_duration, parse_schedule, EventsConfig, DEFAULT_KEEP, DEFAULT_RETRY_SCHEDULE,
-    DEFAULT_TIMEOUT,
+    parse_duration, parse_schedule, EventsConfig, DEFAULT_CONCURRENCY, DEFAULT_KEEP,
+    DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT,
 };
 
 use crate::status::checked_limit;

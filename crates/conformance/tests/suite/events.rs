@@ -16,6 +16,7 @@ on_both!(
     a_rolled_back_change_leaves_no_event_and_a_committed_one_has_its_event,
     a_receiver_that_fails_the_first_attempts_gets_the_event_again,
     a_redirect_is_a_failed_attempt_and_is_not_followed,
+    a_burst_of_events_is_sent_a_few_at_a_time,
     a_failed_event_holds_back_the_later_events_of_its_booking,
     a_receiver_down_for_a_while_gets_everything_once_it_is_back,
     a_receiver_that_hangs_is_given_up_on_and_tried_again,
@@ -315,6 +316,39 @@ async fn a_redirect_is_a_failed_attempt_and_is_not_followed(backend: Backend) {
     let log = wait_for_status(&t, "delivered", 1).await;
     assert_eq!(log[0]["attempts"], json!(2));
     assert_eq!(receiver.moved_visits(), 0);
+}
+
+async fn a_burst_of_events_is_sent_a_few_at_a_time(backend: Backend) {
+    let receiver = Receiver::start().await;
+    // An endpoint that takes a while: attempts made together overlap.
+    receiver.answer_after(Duration::from_millis(100));
+    let t = TestApp::start_with_events(backend, &receiver, |e| e.concurrency = 2).await;
+    let st = t.create_session_type(60).await;
+    let mut bookings = Vec::new();
+    for i in 0..8 {
+        t.add_link(&format!("https://meet.google.com/brs-{i:04}-abc"))
+            .await;
+        bookings.push(t.create_booking(&st, DAY, "10:00", "pending").await.id);
+    }
+    // Eight payments at once: sixteen events, two per booking.
+    let paid =
+        futures_util::future::join_all(bookings.iter().map(|id| t.set_payment_status(id, "paid")))
+            .await;
+    assert!(paid.iter().all(Result::is_ok), "{paid:?}");
+
+    let got = receiver.wait_for_accepted(16).await;
+    let most = receiver.most_in_flight();
+    assert_eq!(most, 2, "at most two attempts at once, and the two used");
+    let ids: std::collections::HashSet<_> = got.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids.len(), 16, "each event once");
+    for id in &bookings {
+        let of: Vec<_> = got
+            .iter()
+            .filter(|d| d.booking_id() == Some(id))
+            .map(Delivery::kind)
+            .collect();
+        assert_eq!(of, ["booking.payment_changed", "booking.link_assigned"]);
+    }
 }
 
 async fn a_failed_event_holds_back_the_later_events_of_its_booking(backend: Backend) {
