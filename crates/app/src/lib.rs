@@ -47,7 +47,8 @@ pub use capacity::{Availability, DayCapacity, CAPACITY_MAX_DAYS};
 pub use config::{Config, MidtransVerify};
 pub use error::AppError;
 pub use events::{
-    parse_duration, parse_schedule, DeliveryView, EventsConfig, DEFAULT_CONCURRENCY, DEFAULT_KEEP,
+    decode_secret as decode_events_secret, parse_duration, parse_schedule,
+    signature as event_signature, DeliveryView, EventsConfig, DEFAULT_CONCURRENCY, DEFAULT_KEEP,
     DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT, DELIVERIES_MAX,
 };
 pub use filter::BookingQuery;

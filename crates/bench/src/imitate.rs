@@ -9,20 +9,17 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use futures_util::future::join_all;
-use hmac::{Hmac, Mac};
 use jiff::Timestamp;
+use meetpool_app::{decode_events_secret, event_signature};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use tokio::sync::Notify;
 
 /// How long a wake-up waits for the answers coming with it, as
 /// `meetpool serve` waits for the commits coming with a wake-up.
 const GATHER: Duration = Duration::from_millis(20);
-/// The key of `bench/events.sh`'s `whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw`.
-const KEY: &str = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// `bench/events.sh`'s secret.
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// An event due: its type, its number, and when its change was answered.
 type Due = (&'static str, usize, Timestamp);
@@ -44,7 +41,7 @@ impl Imitator {
             .timeout(Duration::from_secs(10))
             .build()?;
         let url = format!("http://{receiver}/hooks");
-        let key = STANDARD.decode(KEY)?;
+        let key = decode_events_secret(SECRET).map_err(anyhow::Error::msg)?;
         let sender = me.clone();
         tokio::spawn(async move {
             loop {
@@ -76,10 +73,7 @@ async fn send(client: &reqwest::Client, url: &str, key: &[u8], (kind, n, at): &D
     let id = format!("{}", uuid::Uuid::new_v4());
     let body = body(kind, *n, *at);
     let timestamp = Timestamp::now().as_second();
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(body.as_bytes());
-    let signature = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    let signature = event_signature(key, &id, timestamp, &body);
     let sent = client
         .post(url)
         .header("webhook-id", id)

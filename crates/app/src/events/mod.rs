@@ -24,6 +24,7 @@ pub use config::{
     parse_duration, parse_schedule, EventsConfig, DEFAULT_CONCURRENCY, DEFAULT_KEEP,
     DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT,
 };
+pub use sign::{decode_secret, signature};
 
 use crate::status::checked_limit;
 use crate::{App, AppError, Result};

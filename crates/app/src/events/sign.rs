@@ -7,7 +7,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 /// The key a `whsec_...` secret stands for.
-pub(crate) fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
+pub fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
     let encoded = secret.strip_prefix("whsec_").ok_or(
         "MEETPOOL_EVENTS_SECRET must be a Standard Webhooks secret: whsec_ followed by base64",
     )?;
@@ -25,7 +25,7 @@ pub(crate) fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
 }
 
 /// The `webhook-signature` header of a message.
-pub(crate) fn signature(key: &[u8], id: &str, timestamp: i64, body: &str) -> String {
+pub fn signature(key: &[u8], id: &str, timestamp: i64, body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(id.as_bytes());
     mac.update(b".");
