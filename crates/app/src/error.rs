@@ -83,7 +83,13 @@ impl From<StoreError> for AppError {
                 format!("the database refused a value: {what}"),
             ),
             StoreError::Overlap | StoreError::Retry => AppError::Busy,
-            StoreError::Unavailable(_) => AppError::Unavailable,
+            StoreError::Unavailable(cause) => {
+                // The caller hears "try again"; the operator needs the why
+                // (a server gone, or a table dropped under the service).
+                tracing::error!(cause = %cause, "the database is unavailable");
+                AppError::Unavailable
+            }
+            StoreError::Config(what) => AppError::NotConfigured(what),
             e
             @ (StoreError::DuplicateRooms(_) | StoreError::ReadOnly | StoreError::NotMigrated) => {
                 AppError::NotConfigured(e.to_string())

@@ -53,6 +53,7 @@ pub use events::{
 };
 pub use filter::BookingQuery;
 pub use join::JoinView;
+pub use meetpool_store::PlatformProblem;
 pub use links::LinkInput;
 pub use payments::NotificationOutcome;
 pub use reschedule::RescheduleInput;

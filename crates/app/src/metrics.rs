@@ -28,13 +28,16 @@ pub(crate) enum Alert {
     AmountMismatch,
     /// Money was taken for a booking already cancelled.
     PaidAfterCancel,
+    /// An adopted platform wrote a booking meetpool cannot take in.
+    PlatformRowRejected,
 }
 
 impl Alert {
-    const ALL: [Alert; 3] = [
+    const ALL: [Alert; 4] = [
         Alert::PoolExhausted,
         Alert::AmountMismatch,
         Alert::PaidAfterCancel,
+        Alert::PlatformRowRejected,
     ];
 
     pub(crate) fn as_str(self) -> &'static str {
@@ -42,13 +45,14 @@ impl Alert {
             Alert::PoolExhausted => "pool.exhausted",
             Alert::AmountMismatch => "payment.amount_mismatch",
             Alert::PaidAfterCancel => "payment.after_cancel",
+            Alert::PlatformRowRejected => "platform.row_rejected",
         }
     }
 }
 
 #[derive(Default)]
 pub struct Counters {
-    alerts: [AtomicU64; 3],
+    alerts: [AtomicU64; Alert::ALL.len()],
     assignments: AtomicU64,
     releases: AtomicU64,
     pool_exhausted: AtomicU64,
@@ -174,5 +178,23 @@ pub(crate) fn render_gauges(status: Option<&PoolStatus>, connections_in_use: u32
          # TYPE meetpool_db_connections_in_use gauge\n\
          meetpool_db_connections_in_use {connections_in_use}\n"
     );
+    out
+}
+
+/// The adopted platform's rows meetpool could not take in, still open, by
+/// reason (every reason listed, 0 included, so an alert rule sees it fall).
+pub(crate) fn render_problems(problems: &[meetpool_store::PlatformProblem]) -> String {
+    let mut out = String::from(
+        "# HELP meetpool_platform_rows_rejected Rows of the adopted platform's bookings that meetpool could not take in, still open, by reason.\n\
+         # TYPE meetpool_platform_rows_rejected gauge\n",
+    );
+    for reason in meetpool_store::ProblemReason::ALL {
+        let n = problems.iter().filter(|p| p.reason == reason).count();
+        let _ = writeln!(
+            out,
+            "meetpool_platform_rows_rejected{{reason=\"{}\"}} {n}",
+            reason.as_str()
+        );
+    }
     out
 }

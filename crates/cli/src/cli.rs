@@ -296,6 +296,9 @@ pub enum Command {
     /// The outbound event log.
     #[command(subcommand)]
     Events(crate::events::EventsCommand),
+    /// An adopted platform's database seen from meetpool.
+    #[command(subcommand)]
+    Platform(crate::platform::PlatformCommand),
     /// Per day: the peak of paid sessions against the enabled links.
     Capacity {
         /// The first local day, YYYY-MM-DD (default: today).
@@ -559,6 +562,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         Command::Events(cmd) => crate::events::run(&app, cmd, as_json).await,
+        Command::Platform(cmd) => crate::platform::run(&app, cmd, as_json).await,
         Command::Capacity { from, to } => capacity(&app, from, to, as_json).await,
         Command::Status => {
             let status = app.pool_status().await?;

@@ -17,6 +17,7 @@ mod links;
 mod metrics;
 mod midtrans;
 mod openapi;
+mod platform;
 mod pool;
 mod requests;
 mod seed;
@@ -58,6 +59,7 @@ fn api(cors: Option<CorsLayer>) -> OpenApiRouter<AppState> {
         .merge(links::router())
         .merge(bookings::router())
         .merge(pool::router())
+        .merge(platform::router())
         .merge(events::router());
     let previous = seed::router().merge(midtrans::previous_system());
     let previous = match cors {

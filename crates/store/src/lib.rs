@@ -215,6 +215,23 @@ pub trait Store: Send + Sync + 'static {
     async fn platform_listener(&self) -> Result<Option<Box<dyn Wakeups>>> {
         Ok(None)
     }
+    /// The platform's rows meetpool could not take in, still open, oldest
+    /// first.
+    async fn platform_problems(&self) -> Result<Vec<PlatformProblem>> {
+        Ok(Vec::new())
+    }
+    /// The open problems no replica has raised an alert for yet, each
+    /// marked raised as it is returned: one replica alerts each once (again
+    /// if its reason changes).
+    async fn claim_problems_to_alert(&self) -> Result<Vec<PlatformProblem>> {
+        Ok(Vec::new())
+    }
+    /// Why the adopted platform's tables cannot be written as adoption
+    /// left them (a table dropped or renamed, meetpool's triggers gone),
+    /// or `None` when they can. Never anything elsewhere.
+    async fn platform_broken(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// Notifications of the platform's changes (PostgreSQL's LISTEN).

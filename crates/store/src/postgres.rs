@@ -22,7 +22,8 @@ use crate::error::Kind;
 use crate::{
     Backend, BookingChange, BookingFilter, ClaimedChange, ConnectOptions, Coordination, DbSettings,
     Event, Link, LinkChange, LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PaidWindow,
-    PlatformChange, PoolStatus, Result, Schedule, SessionType, Store, StoreError, Tx, Wakeups,
+    PlatformChange, PlatformProblem, PoolStatus, ProblemReason, Result, Schedule, SessionType, Store,
+    StoreError, Tx, Wakeups,
     MOVED,
 };
 
@@ -302,6 +303,8 @@ impl Store for PgStore {
         if applied.is_ok_and(|v| MIGRATOR.iter().all(|m| v.contains(&m.version))) {
             return Ok(());
         }
+        // Never beside the platform's tables.
+        self.not_adopted_elsewhere().await?;
         let mut conn = self.session_connection("migrating").await?;
         let Err(failed) = MIGRATOR.run_direct(&mut conn).await else {
             return Ok(());
@@ -367,7 +370,13 @@ impl Store for PgStore {
             .persistent(self.prepared)
             .fetch_one(&mut *self.session().await?)
             .await;
-        crate::migrated(&MIGRATOR, applied)
+        match crate::migrated(&MIGRATOR, applied) {
+            Err(StoreError::NotMigrated) => {
+                self.not_adopted_elsewhere().await?;
+                Err(StoreError::NotMigrated)
+            }
+            other => other,
+        }
     }
 
     fn outbox(&self) -> &dyn crate::Outbox {
@@ -738,6 +747,95 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn platform_problems(&self) -> Result<Vec<PlatformProblem>> {
+        if !self.has_problems().await? {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {PROBLEM_COLUMNS} FROM platform_problems ORDER BY since, booking_id"
+        ))
+        .persistent(self.prepared)
+        .fetch_all(&mut *self.session().await?)
+        .await?;
+        rows.iter().map(problem_row).collect()
+    }
+
+    async fn claim_problems_to_alert(&self) -> Result<Vec<PlatformProblem>> {
+        if !self.has_problems().await? {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(&format!(
+            "UPDATE platform_problems SET alerted = true WHERE booking_id IN ( \
+               SELECT booking_id FROM platform_problems WHERE NOT alerted \
+               ORDER BY since LIMIT 100 FOR UPDATE SKIP LOCKED) \
+             RETURNING {PROBLEM_COLUMNS}"
+        ))
+        .persistent(self.prepared)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut out = rows.iter().map(problem_row).collect::<Result<Vec<_>>>()?;
+        out.sort_by_key(|p| p.since);
+        Ok(out)
+    }
+
+    async fn platform_broken(&self) -> Result<Option<String>> {
+        let row: Option<(String, bool, Vec<String>, Vec<String>)> = sqlx::query_as(
+            "SELECT a.platform_schema, to_regclass('platform_problems') IS NOT NULL, \
+               array(SELECT t FROM unnest(ARRAY['bookings', 'meeting_links_pool', 'session_types']) t \
+                     WHERE to_regclass(format('%I.%I', a.platform_schema, t)) IS NULL), \
+               array(SELECT t FROM unnest(ARRAY['bookings', 'meeting_links_pool', 'session_types']) t \
+                     WHERE to_regclass(format('%I.%I', a.platform_schema, t)) IS NOT NULL \
+                       AND NOT EXISTS (SELECT 1 FROM pg_trigger g \
+                         WHERE g.tgrelid = to_regclass(format('%I.%I', a.platform_schema, t)) \
+                           AND g.tgname = 'meetpool_sync')) \
+             FROM adoption a \
+             WHERE to_regclass('adoption') IS NOT NULL",
+        )
+        .persistent(self.prepared)
+        .fetch_optional(&mut *self.session().await?)
+        .await
+        .or_else(|e| match StoreError::from(e) {
+            // Not an adopted database: no adoption table.
+            StoreError::Unavailable(sqlx::Error::Database(db))
+                if db.code().as_deref() == Some("42P01") =>
+            {
+                Ok(None)
+            }
+            e => Err(e),
+        })?;
+        let Some((schema, up_to_date, gone, untracked)) = row else {
+            return Ok(None);
+        };
+        Ok(if !gone.is_empty() {
+            Some(format!(
+                "the platform's table{} {} {} gone (dropped or renamed): its bookings cannot be \
+                 written. Restore {}, then run `meetpool adopt` again as the tables' owner; \
+                 meetpool's own tables are intact",
+                if gone.len() > 1 { "s" } else { "" },
+                gone.iter().map(|t| format!("{schema}.{t}")).collect::<Vec<_>>().join(", "),
+                if gone.len() > 1 { "are" } else { "is" },
+                if gone.len() > 1 { "them" } else { "it" },
+            ))
+        } else if !untracked.is_empty() {
+            Some(format!(
+                "meetpool's triggers are missing on {} (the table was re-created?): the \
+                 platform's own changes would go unseen. Run `meetpool adopt` again as the \
+                 tables' owner",
+                untracked.iter().map(|t| format!("{schema}.{t}")).collect::<Vec<_>>().join(", "),
+            ))
+        } else if !up_to_date {
+            Some(
+                "the adoption predates this version of meetpool: run `meetpool adopt` again as \
+                 the tables' owner to bring it up to date"
+                    .to_owned(),
+            )
+        } else {
+            None
+        })
+    }
+
     async fn platform_listener(&self) -> Result<Option<Box<dyn Wakeups>>> {
         let mut listener = match (&self.direct_url, self.prepared) {
             (Some(url), _) => sqlx::postgres::PgListener::connect(url).await?,
@@ -747,6 +845,64 @@ impl Store for PgStore {
         listener.listen("meetpool_platform").await?;
         Ok(Some(Box::new(Listener(listener))))
     }
+}
+
+impl PgStore {
+    /// Fails, saying how to connect, on a platform's database adopted in
+    /// place when this connection's role does not see meetpool's schema
+    /// (the platform's own `postgres`, say): its tables would look missing,
+    /// and migrating would put meetpool's beside the platform's.
+    async fn not_adopted_elsewhere(&self) -> Result<()> {
+        let (adopted, schema, user, path): (bool, Option<String>, String, String) =
+            sqlx::query_as(
+                "SELECT to_regclass('meetpool.adoption') IS NOT NULL, current_schema(), \
+                   current_user::text, current_setting('search_path')",
+            )
+            .persistent(self.prepared)
+            .fetch_one(&mut *self.session().await?)
+            .await?;
+        if !adopted || schema.as_deref() == Some(adoption::SCHEMA) {
+            return Ok(());
+        }
+        Err(StoreError::Config(format!(
+            "this is a platform's database adopted in place by `meetpool adopt`: meetpool's tables \
+             are in the schema `{s}`, which the role {user} does not see (its search_path is \
+             {path}). Connect as the role adoption created for the service (`meetpool` unless \
+             --role named another; its search_path is `{s}`), or put `{s}` first in this role's \
+             search_path (`?options=-csearch_path%3D{s}` in DATABASE_URL). To upgrade an adopted \
+             database, run `meetpool adopt` again as the tables' owner rather than `meetpool migrate`",
+            s = adoption::SCHEMA
+        )))
+    }
+
+    /// Whether this adopted database has a problems table (an adoption by
+    /// an earlier version has not).
+    async fn has_problems(&self) -> Result<bool> {
+        Ok(
+            sqlx::query_scalar("SELECT to_regclass('platform_problems') IS NOT NULL")
+                .persistent(self.prepared)
+                .fetch_one(&mut *self.session().await?)
+                .await?,
+        )
+    }
+}
+
+/// A row of `platform_problems`, with whether meetpool holds the booking.
+const PROBLEM_COLUMNS: &str = "booking_id, order_id, reason, detail, paid, since, \
+     EXISTS (SELECT 1 FROM bookings m WHERE m.id = booking_id) AS mirrored";
+
+fn problem_row(r: &PgRow) -> Result<PlatformProblem> {
+    let reason: String = r.try_get("reason")?;
+    let mirrored: bool = r.try_get("mirrored")?;
+    Ok(PlatformProblem {
+        booking_id: BookingId(r.try_get("booking_id")?),
+        order_id: r.try_get("order_id")?,
+        reason: ProblemReason::parse(&reason),
+        detail: r.try_get("detail")?,
+        paid: r.try_get("paid")?,
+        without_link: r.try_get::<bool, _>("paid")? && !mirrored,
+        since: ts(r, "since")?,
+    })
 }
 
 struct Listener(sqlx::postgres::PgListener);

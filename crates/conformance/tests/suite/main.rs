@@ -53,6 +53,7 @@ mod metrics;
 mod midtrans;
 mod openapi;
 mod outage;
+mod platform;
 mod postgres_only;
 mod repack;
 mod requests;

@@ -152,6 +152,10 @@ async fn overview(State(s): State<AppState>, op: Operator) -> Response {
         Ok(days) => days,
         Err(e) => return failure(&e),
     };
+    let problems = match app.platform_problems().await {
+        Ok(problems) => problems,
+        Err(e) => return failure(&e),
+    };
     let full = days.iter().filter(|d| d.warning).count();
     let notice = (full > 0).then(|| {
         Notice::Warning(format!(
@@ -168,6 +172,7 @@ async fn overview(State(s): State<AppState>, op: Operator) -> Response {
                 a href="/admin/queue" { "paid bookings without a link" }
             }
         }
+        (queue::platform_problems(&problems, &app.config().timezone))
         h2 id="headroom" { "The coming days" }
         p.muted { "Headroom: enabled links less the most paid sessions at one moment of the day (times in " (app.config().timezone_name) ")." }
         div.table {

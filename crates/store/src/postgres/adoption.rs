@@ -228,6 +228,7 @@ pub async fn adopt(
             .changes
             .push(format!("copy {copied} bookings into {SCHEMA}.bookings"));
     }
+    note_problems(&mut tx, p).await?;
     progress("placing moved and unassigned paid bookings");
     place(&mut tx, &losers, &mut report).await?;
     progress("writing links back to the platform's bookings");

@@ -613,3 +613,24 @@ pub(super) async fn grant(tx: &mut PgConnection, options: &AdoptOptions) -> Resu
     .await?;
     Ok(())
 }
+
+/// Notes the platform's rows left out as open problems (the service
+/// alerts each once and lists them until the platform fixes the row), and
+/// forgets those of rows now adopted or gone.
+pub(super) async fn note_problems(tx: &mut PgConnection, p: &str) -> Result<()> {
+    sqlx::raw_sql(&format!(
+        "INSERT INTO meetpool.platform_problems (booking_id, order_id, reason, paid) \
+         SELECT id, platform_order, CASE WHEN booking_time IS NULL THEN 'unreadable_time' \
+           WHEN duration IS NULL THEN 'unknown_duration' ELSE 'nonexistent_time' END, state = 'paid' \
+         FROM meetpool_adopt WHERE ends_at IS NULL \
+         ON CONFLICT (booking_id) DO UPDATE SET order_id = excluded.order_id, \
+           reason = excluded.reason, paid = excluded.paid, \
+           alerted = platform_problems.alerted AND platform_problems.reason = excluded.reason; \
+         DELETE FROM meetpool.platform_problems r \
+         WHERE EXISTS (SELECT 1 FROM meetpool.bookings m WHERE m.id = r.booking_id) \
+            OR NOT EXISTS (SELECT 1 FROM {p}.bookings b WHERE b.id = r.booking_id)"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
