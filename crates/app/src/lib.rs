@@ -53,8 +53,8 @@ pub use events::{
 };
 pub use filter::BookingQuery;
 pub use join::JoinView;
-pub use meetpool_store::PlatformProblem;
 pub use links::LinkInput;
+pub use meetpool_store::PlatformProblem;
 pub use payments::NotificationOutcome;
 pub use reschedule::RescheduleInput;
 pub use session_types::SessionTypeInput;

@@ -60,7 +60,8 @@ impl App {
 
     async fn pool_status_with(&self, problems: &[PlatformProblem]) -> Result<PoolStatus> {
         let mut status = self.store().pool_status(Timestamp::now()).await?;
-        status.unassigned_paid_bookings += problems.iter().filter(|p| p.without_link).count() as i64;
+        status.unassigned_paid_bookings +=
+            problems.iter().filter(|p| p.without_link).count() as i64;
         Ok(status)
     }
 

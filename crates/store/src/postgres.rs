@@ -22,9 +22,8 @@ use crate::error::Kind;
 use crate::{
     Backend, BookingChange, BookingFilter, ClaimedChange, ConnectOptions, Coordination, DbSettings,
     Event, Link, LinkChange, LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PaidWindow,
-    PlatformChange, PlatformProblem, PoolStatus, ProblemReason, Result, Schedule, SessionType, Store,
-    StoreError, Tx, Wakeups,
-    MOVED,
+    PlatformChange, PlatformProblem, PoolStatus, ProblemReason, Result, Schedule, SessionType,
+    Store, StoreError, Tx, Wakeups, MOVED,
 };
 
 pub mod adoption;
@@ -814,7 +813,10 @@ impl Store for PgStore {
                  written. Restore {}, then run `meetpool adopt` again as the tables' owner; \
                  meetpool's own tables are intact",
                 if gone.len() > 1 { "s" } else { "" },
-                gone.iter().map(|t| format!("{schema}.{t}")).collect::<Vec<_>>().join(", "),
+                gone.iter()
+                    .map(|t| format!("{schema}.{t}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 if gone.len() > 1 { "are" } else { "is" },
                 if gone.len() > 1 { "them" } else { "it" },
             ))
@@ -823,7 +825,11 @@ impl Store for PgStore {
                 "meetpool's triggers are missing on {} (the table was re-created?): the \
                  platform's own changes would go unseen. Run `meetpool adopt` again as the \
                  tables' owner",
-                untracked.iter().map(|t| format!("{schema}.{t}")).collect::<Vec<_>>().join(", "),
+                untracked
+                    .iter()
+                    .map(|t| format!("{schema}.{t}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             ))
         } else if !up_to_date {
             Some(
@@ -853,14 +859,13 @@ impl PgStore {
     /// (the platform's own `postgres`, say): its tables would look missing,
     /// and migrating would put meetpool's beside the platform's.
     async fn not_adopted_elsewhere(&self) -> Result<()> {
-        let (adopted, schema, user, path): (bool, Option<String>, String, String) =
-            sqlx::query_as(
-                "SELECT to_regclass('meetpool.adoption') IS NOT NULL, current_schema(), \
+        let (adopted, schema, user, path): (bool, Option<String>, String, String) = sqlx::query_as(
+            "SELECT to_regclass('meetpool.adoption') IS NOT NULL, current_schema(), \
                    current_user::text, current_setting('search_path')",
-            )
-            .persistent(self.prepared)
-            .fetch_one(&mut *self.session().await?)
-            .await?;
+        )
+        .persistent(self.prepared)
+        .fetch_one(&mut *self.session().await?)
+        .await?;
         if !adopted || schema.as_deref() == Some(adoption::SCHEMA) {
             return Ok(());
         }

@@ -437,12 +437,11 @@ async fn the_platform_keeps_working_and_meetpool_assigns_its_links(db: PlatformD
     assert_eq!(t.overlaps().await, 0);
     // The only row meetpool could not take in is the one adoption left
     // out (its time does not parse): nothing the story wrote added one.
-    let problems: Vec<(String, String)> = sqlx::query_as(
-        "SELECT order_id, reason FROM meetpool.platform_problems ORDER BY order_id",
-    )
-    .fetch_all(&platform)
-    .await
-    .unwrap();
+    let problems: Vec<(String, String)> =
+        sqlx::query_as("SELECT order_id, reason FROM meetpool.platform_problems ORDER BY order_id")
+            .fetch_all(&platform)
+            .await
+            .unwrap();
     assert_eq!(
         problems,
         [("ORDER-A7".to_owned(), "unreadable_time".to_owned())]

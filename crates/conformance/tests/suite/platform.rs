@@ -241,10 +241,7 @@ async fn rows_the_platform_writes_that_meetpool_cannot_take_in_are_alerted_until
             .await,
         0
     );
-    assert_eq!(
-        t.pool_status().await.unassigned_paid_bookings,
-        queue_before
-    );
+    assert_eq!(t.pool_status().await.unassigned_paid_bookings, queue_before);
     // A row the platform deletes is no problem any more either.
     sqlx::query(&format!("DELETE FROM bookings WHERE id = '{a7}'"))
         .execute(&platform)
@@ -256,9 +253,7 @@ async fn rows_the_platform_writes_that_meetpool_cannot_take_in_are_alerted_until
     platform.close().await;
 }
 
-async fn a_platform_table_dropped_under_the_service_is_named_and_nothing_is_lost(
-    db: PlatformDb,
-) {
+async fn a_platform_table_dropped_under_the_service_is_named_and_nothing_is_lost(db: PlatformDb) {
     let platform = db.owner().await;
     assert!(adopted(&db, false).await.refused.is_empty());
     let t = TestApp::start_adopted(
