@@ -22,6 +22,10 @@ impl App {
             warn!(error = %e, "readiness check failed");
             AppError::from(e)
         })?;
+        if let Some(why) = self.settings_changed().await? {
+            error!(reason = %why, "not ready: the database's settings are not this replica's");
+            return Err(AppError::NotConfigured(why));
+        }
         if let Some(why) = self.store().platform_broken().await? {
             error!(reason = %why, "not ready: the adopted platform's tables changed under meetpool");
             return Err(AppError::NotConfigured(why));

@@ -10,7 +10,7 @@ use meetpool_app::{
 };
 use meetpool_domain::{BookingId, LinkId, Policy};
 use meetpool_http::HttpSettings;
-use meetpool_store::{ConnectOptions, Coordination, Link};
+use meetpool_store::{ConnectOptions, Coordination, DbSettings, Link};
 use secrecy::SecretString;
 use tracing::{info, warn};
 
@@ -45,13 +45,15 @@ pub struct ConfigArgs {
         global = true
     )]
     pub database_url: String,
-    /// IANA zone of booking_date/booking_time.
-    #[arg(long, env = "MEETPOOL_TIMEZONE", default_value = "UTC", global = true)]
-    pub timezone: String,
-    /// Minutes a link stays idle after each session (0..=1440).
-    #[arg(long, env = "MEETPOOL_BUFFER_MINUTES", default_value_t = 0, global = true,
+    /// IANA zone of booking_date/booking_time (default: the database's,
+    /// UTC on a fresh one).
+    #[arg(long, env = "MEETPOOL_TIMEZONE", global = true)]
+    pub timezone: Option<String>,
+    /// Minutes a link stays idle after each session, 0..=1440 (default: the
+    /// database's, 0 on a fresh one).
+    #[arg(long, env = "MEETPOOL_BUFFER_MINUTES", global = true,
           value_parser = clap::value_parser!(u32).range(0..=1440))]
-    pub buffer_minutes: u32,
+    pub buffer_minutes: Option<u32>,
     /// best-fit or first-fit.
     #[arg(
         long,
@@ -276,7 +278,13 @@ pub enum Command {
         no_migrate: bool,
     },
     /// Apply the database migrations and exit.
-    Migrate,
+    Migrate {
+        /// Change the time zone or buffer the database holds to the ones
+        /// given, moving coming sessions with them (otherwise different
+        /// settings are refused).
+        #[arg(long)]
+        change_settings: bool,
+    },
     /// Manage the pool of meeting links.
     #[command(subcommand)]
     Links(LinksCommand),
@@ -336,6 +344,10 @@ pub struct AdoptArgs {
     /// Sets the role's password.
     #[arg(long, env = "MEETPOOL_ROLE_PASSWORD", hide_env_values = true)]
     pub role_password: Option<SecretString>,
+    /// Change the time zone or buffer an adopted database already holds
+    /// (otherwise different settings are refused).
+    #[arg(long)]
+    pub change_settings: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -406,9 +418,26 @@ pub enum Switch {
 }
 
 impl ConfigArgs {
-    fn app_config(&self) -> anyhow::Result<Config> {
-        let mut config = Config::new(&self.timezone).map_err(anyhow::Error::msg)?;
-        config.buffer_minutes = self.buffer_minutes;
+    /// The settings to run with: each one given, else the database's
+    /// (`stored`), else the default. Settings belong to the install: a
+    /// command run without them never changes them.
+    pub fn settings(&self, stored: Option<DbSettings>) -> DbSettings {
+        DbSettings {
+            timezone: self
+                .timezone
+                .clone()
+                .or_else(|| stored.as_ref().map(|s| s.timezone.clone()))
+                .unwrap_or_else(|| "UTC".to_owned()),
+            buffer_minutes: self
+                .buffer_minutes
+                .or(stored.map(|s| s.buffer_minutes))
+                .unwrap_or(0),
+        }
+    }
+
+    fn app_config(&self, settings: &DbSettings) -> anyhow::Result<Config> {
+        let mut config = Config::new(&settings.timezone).map_err(anyhow::Error::msg)?;
+        config.buffer_minutes = settings.buffer_minutes;
         config.policy = self
             .allocation
             .parse::<Policy>()
@@ -468,7 +497,10 @@ impl ConfigArgs {
                     redact_url(&self.database_url)
                 )
             })?;
-        Ok(App::new(Arc::from(store), self.app_config()?))
+        // A database not migrated yet has no settings of its own.
+        let stored = store.stored_settings().await.unwrap_or(None);
+        let settings = self.settings(stored);
+        Ok(App::new(Arc::from(store), self.app_config(&settings)?))
     }
 }
 
@@ -490,14 +522,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         return crate::adopt::run(&args.config, adopt, args.json).await;
     }
     let app = args.config.app().await?;
-    if !matches!(args.command, Command::Serve { .. } | Command::Migrate) {
+    if !matches!(
+        args.command,
+        Command::Serve { .. } | Command::Migrate { .. }
+    ) {
         app.check_migrated().await?;
     }
     let as_json = args.json;
     match args.command {
         Command::Serve { no_migrate } => serve(&args.config, app, no_migrate).await,
-        Command::Migrate => {
-            app.prepare_database().await?;
+        Command::Migrate { change_settings } => {
+            app.prepare_database(change_settings).await?;
             println!("database migrated ({})", app.backend().as_str());
             Ok(())
         }

@@ -106,6 +106,36 @@ async fn operator_story(db: PlatformDb) {
     let status: Value = serde_json::from_slice(&out.stdout).expect("a JSON status");
     assert!(status["total_links"].as_i64().unwrap() > 0, "{status}");
 
+    // Adopting again without the zone keeps the database's; with another
+    // one it is refused unless told explicitly.
+    let again = run(meetpool(&owner, &args)
+        .env_remove("MEETPOOL_TIMEZONE")
+        .env("MEETPOOL_ROLE_PASSWORD", &db.role_password));
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let refused = run(meetpool(&owner, &args)
+        .env("MEETPOOL_TIMEZONE", "UTC")
+        .env("MEETPOOL_ROLE_PASSWORD", &db.role_password));
+    assert!(!refused.status.success());
+    let text = String::from_utf8_lossy(&refused.stdout);
+    assert!(
+        text.contains("Asia/Jakarta") && text.contains("--change-settings"),
+        "{text}"
+    );
+    let held: String = {
+        let platform = db.owner().await;
+        let zone = sqlx::query_scalar("SELECT timezone FROM meetpool.meetpool_settings")
+            .fetch_one(&platform)
+            .await
+            .unwrap();
+        platform.close().await;
+        zone
+    };
+    assert_eq!(held, "Asia/Jakarta");
+
     // The row adoption left out is listed, with what to fix.
     let out = run(&mut meetpool(
         &db.service_url(),

@@ -82,16 +82,26 @@ fn run(cmd: &mut Command, args: &[&str]) -> Output {
 }
 
 #[test]
-fn a_replica_with_other_settings_refuses_to_start_until_they_are_changed_for_all() {
+fn settings_belong_to_the_install_and_change_only_when_told() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let jakarta = [("MEETPOOL_TIMEZONE", "Asia/Jakarta")];
+    let utc = [("MEETPOOL_TIMEZONE", "UTC")];
 
     // The first replica on a fresh database chooses the settings.
     serve(meetpool(d, "s.db", &jakarta), &[]).expect("the first replica starts");
-    // A replica started with the default zone would move every booking
-    // inserted by SQL by seven hours: it refuses, naming both.
-    let refused = serve(meetpool(d, "s.db", &[]), &[]).unwrap_err();
+    // A replica, or a migration, without settings of its own runs with the
+    // database's and changes nothing.
+    serve(meetpool(d, "s.db", &[]), &[]).expect("a replica without settings starts");
+    let out = run(&mut meetpool(d, "s.db", &[]), &["migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // One started with another zone would move every booking by seven
+    // hours: it refuses, naming both.
+    let refused = serve(meetpool(d, "s.db", &utc), &[]).unwrap_err();
     for needle in ["Asia/Jakarta", "UTC", "meetpool migrate"] {
         assert!(refused.contains(needle), "{needle} not in: {refused}");
     }
@@ -101,17 +111,28 @@ fn a_replica_with_other_settings_refuses_to_start_until_they_are_changed_for_all
     )
     .unwrap_err();
     assert!(refused.contains("MEETPOOL_BUFFER_MINUTES=10"), "{refused}");
-    // The refusals changed nothing: the first settings still start.
+    // So does a migration with other settings, unless told explicitly.
+    let out = run(&mut meetpool(d, "s.db", &utc), &["migrate"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("0 coming bookings") && err.contains("--change-settings"),
+        "{err}"
+    );
     serve(meetpool(d, "s.db", &jakarta), &["--no-migrate"]).expect("unchanged settings start");
 
-    // Changing them is said once, for every replica.
-    let out = run(&mut meetpool(d, "s.db", &[]), &["migrate"]);
+    // Changing them is said once, explicitly, for every replica.
+    let out = run(
+        &mut meetpool(d, "s.db", &utc),
+        &["migrate", "--change-settings"],
+    );
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serve(meetpool(d, "s.db", &[]), &[]).expect("the new settings start");
+    serve(meetpool(d, "s.db", &utc), &[]).expect("the new settings start");
+    serve(meetpool(d, "s.db", &[]), &[]).expect("and are the default now");
     let refused = serve(meetpool(d, "s.db", &jakarta), &[]).unwrap_err();
     assert!(refused.contains("differ from the database's"), "{refused}");
 }

@@ -187,7 +187,7 @@ impl TestApp {
         http: &HttpSettings,
     ) -> Self {
         let app = App::new(Arc::from(store), config);
-        app.prepare_database().await.expect("migrate");
+        app.prepare_database(false).await.expect("migrate");
         Self::listen(db, app, http).await
     }
 

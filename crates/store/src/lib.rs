@@ -109,10 +109,25 @@ pub trait Store: Send + Sync + 'static {
     /// Applies the embedded migrations that are not applied yet.
     async fn migrate(&self) -> Result<()>;
 
-    /// Writes the settings the database itself needs (the time zone that
+    /// The settings the database holds, once chosen (`None` on a fresh
+    /// database).
+    async fn stored_settings(&self) -> Result<Option<DbSettings>>;
+
+    /// Bookings whose session has not ended by `now`, whatever their state.
+    async fn coming(&self, now: Timestamp) -> Result<Vec<Booking>>;
+
+    /// Changes the settings the database itself needs (the time zone that
     /// fills in bookings inserted by plain SQL, the idle buffer its overlap
-    /// check uses), and marks them chosen.
-    async fn configure(&self, settings: &DbSettings) -> Result<()>;
+    /// check uses) and, in the same transaction, gives each booking of
+    /// `moved` its window in the new zone and every coming session its busy
+    /// range with the new buffer. [`StoreError::Overlap`], changing
+    /// nothing, when a link would then hold overlapping sessions.
+    async fn change_settings(
+        &self,
+        settings: &DbSettings,
+        moved: &[(BookingId, Window)],
+        now: Timestamp,
+    ) -> Result<()>;
 
     /// Writes `settings` if none were chosen yet (a fresh database), in one
     /// statement, and returns the settings the database holds afterwards:

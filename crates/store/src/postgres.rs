@@ -326,16 +326,71 @@ impl Store for PgStore {
         Err(crate::explain_migration_failure(failed, duplicates))
     }
 
-    async fn configure(&self, settings: &DbSettings) -> Result<()> {
-        // Only when something changes: an idle rewrite would still take the
-        // row lock.
+    async fn stored_settings(&self) -> Result<Option<DbSettings>> {
+        let row: Option<(String, i32)> = sqlx::query_as(
+            "SELECT timezone, buffer_minutes FROM meetpool_settings WHERE id = 1 AND chosen",
+        )
+        .persistent(self.prepared)
+        .fetch_optional(&mut *self.session().await?)
+        .await?;
+        row.map(|(timezone, buffer_minutes)| {
+            Ok(DbSettings {
+                timezone,
+                buffer_minutes: u32::try_from(buffer_minutes).map_err(StoreError::corrupt)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn coming(&self, now: Timestamp) -> Result<Vec<Booking>> {
+        let rows = sqlx::query(&format!(
+            "{BOOKING_SELECT} WHERE b.ends_at > $1 ORDER BY b.starts_at"
+        ))
+        .bind(now.to_sqlx())
+        .persistent(self.prepared)
+        .fetch_all(&mut *self.session().await?)
+        .await?;
+        rows.iter().map(booking_row).collect()
+    }
+
+    async fn change_settings(
+        &self,
+        settings: &DbSettings,
+        moved: &[(BookingId, Window)],
+        now: Timestamp,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE meetpool_settings SET timezone = $1, buffer_minutes = $2, chosen = true \
-             WHERE id = 1 AND (timezone, buffer_minutes, chosen) IS DISTINCT FROM ($1, $2, true)",
+             WHERE id = 1",
         )
         .bind(&settings.timezone)
         .bind(buffer(settings)?)
+        .persistent(self.prepared)
+        .execute(&mut *tx)
+        .await?;
+        let ids: Vec<Uuid> = moved.iter().map(|(id, _)| id.0).collect();
+        let starts: Vec<jiff_sqlx::Timestamp> =
+            moved.iter().map(|(_, w)| w.start.to_sqlx()).collect();
+        let ends: Vec<jiff_sqlx::Timestamp> = moved.iter().map(|(_, w)| w.end.to_sqlx()).collect();
+        sqlx::query(
+            "UPDATE bookings b SET starts_at = v.s, ends_at = v.e \
+             FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS v(id, s, e) \
+             WHERE b.id = v.id",
+        )
+        .bind(ids)
+        .bind(starts)
+        .bind(ends)
+        .persistent(self.prepared)
+        .execute(&mut *tx)
+        .await?;
+        // An explicit busy range is recomputed with the buffer now in force
+        // (bookings_derive, migration 0014): the exclusion constraint then
+        // checks every coming session against the new buffer.
+        sqlx::query(
+            "UPDATE bookings SET busy = 'empty' WHERE meeting_link_id IS NOT NULL AND ends_at > $1",
+        )
+        .bind(now.to_sqlx())
         .persistent(self.prepared)
         .execute(&mut *tx)
         .await?;

@@ -215,15 +215,72 @@ impl Store for SqliteStore {
         Err(crate::explain_migration_failure(failed, duplicates))
     }
 
-    async fn configure(&self, settings: &DbSettings) -> Result<()> {
+    async fn stored_settings(&self) -> Result<Option<DbSettings>> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT timezone, buffer_minutes FROM meetpool_settings WHERE id = 1 AND chosen",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(timezone, buffer_minutes)| {
+            Ok(DbSettings {
+                timezone,
+                buffer_minutes: u32::try_from(buffer_minutes).map_err(StoreError::corrupt)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn coming(&self, now: Timestamp) -> Result<Vec<Booking>> {
+        let rows = sqlx::query(&format!(
+            "{BOOKING_SELECT} WHERE b.ends_at > ? ORDER BY b.starts_at"
+        ))
+        .bind(ts_out(now))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(booking_row).collect()
+    }
+
+    async fn change_settings(
+        &self,
+        settings: &DbSettings,
+        moved: &[(BookingId, Window)],
+        now: Timestamp,
+    ) -> Result<()> {
         let _guard = self.write_lock.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "UPDATE meetpool_settings SET timezone = ?, buffer_minutes = ?, chosen = 1 WHERE id = 1",
         )
         .bind(&settings.timezone)
-        .bind(settings.buffer_minutes as i64)
-        .execute(&self.pool)
+        .bind(i64::from(settings.buffer_minutes))
+        .execute(&mut *tx)
         .await?;
+        for (id, window) in moved {
+            sqlx::query("UPDATE bookings SET starts_at = ?, ends_at = ? WHERE id = ?")
+                .bind(ts_out(window.start))
+                .bind(ts_out(window.end))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        // The overlap trigger checks a row when it is written; a new buffer
+        // is checked here for every coming session at once.
+        let clash: Option<String> = sqlx::query_scalar(
+            "SELECT a.id FROM bookings a \
+             JOIN bookings b ON a.meeting_link_id = b.meeting_link_id AND a.id < b.id \
+             CROSS JOIN meetpool_settings s \
+             WHERE s.id = 1 AND a.meeting_link_id IS NOT NULL AND a.ends_at > ?1 AND b.ends_at > ?1 \
+               AND a.starts_at < datetime(b.ends_at, '+' || s.buffer_minutes || ' minutes') \
+               AND b.starts_at < datetime(a.ends_at, '+' || s.buffer_minutes || ' minutes') \
+             LIMIT 1",
+        )
+        .bind(ts_out(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if clash.is_some() {
+            return Err(StoreError::Overlap);
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -58,6 +58,7 @@ pub(crate) fn options(db: &PlatformDb, dry_run: bool) -> AdoptOptions {
             timezone: ZONE.into(),
             buffer_minutes: 0,
         },
+        change_settings: false,
         dry_run,
     }
 }

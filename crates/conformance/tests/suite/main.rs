@@ -59,5 +59,6 @@ mod repack;
 mod requests;
 mod reschedule;
 mod rooms;
+mod settings;
 mod slow_clients;
 mod text;

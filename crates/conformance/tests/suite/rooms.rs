@@ -146,7 +146,7 @@ async fn migrate_reports_a_room_held_by_two_links_until_one_is_disabled(t: TestA
     .await
     .unwrap();
 
-    let report = t.app.prepare_database().await.unwrap_err().to_string();
+    let report = t.app.prepare_database(false).await.unwrap_err().to_string();
     for needle in [ROOM, &kept.id, twin, SPELLINGS[0], "meetpool links disable"] {
         assert!(report.contains(needle), "{needle} missing from:\n{report}");
     }
@@ -164,7 +164,7 @@ async fn migrate_reports_a_room_held_by_two_links_until_one_is_disabled(t: TestA
         .unwrap();
     assert!(!disabled.is_available);
     assert_eq!(t.booking(&second.id).await.meeting_link_id, None);
-    t.app.prepare_database().await.unwrap();
+    t.app.prepare_database(false).await.unwrap();
 
     // From now on the room cannot be enabled twice.
     let refused = t

@@ -52,20 +52,64 @@ pub(super) async fn install_schema(
             "apply {pending} of meetpool's migrations in {SCHEMA}"
         ));
     }
-    let settings_changed = sqlx::query(
-        "UPDATE meetpool_settings SET timezone = $1, buffer_minutes = $2, chosen = true \
-         WHERE id = 1 AND (timezone, buffer_minutes, chosen) IS DISTINCT FROM ($1, $2, true)",
+    // The settings belong to the install: adopting again keeps them unless
+    // told to change them, and then moves the coming sessions with them.
+    let stored: Option<(String, i32)> = sqlx::query_as(
+        "SELECT timezone, buffer_minutes FROM meetpool_settings WHERE id = 1 AND chosen",
     )
-    .bind(&options.settings.timezone)
-    .bind(i32::try_from(options.settings.buffer_minutes).unwrap_or(0))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if settings_changed > 0 {
-        report.changes.push(format!(
-            "set meetpool's settings: time zone {}, buffer {} minutes",
-            options.settings.timezone, options.settings.buffer_minutes
-        ));
+    .fetch_optional(&mut *tx)
+    .await?;
+    let wanted = (
+        options.settings.timezone.clone(),
+        i32::try_from(options.settings.buffer_minutes).unwrap_or(0),
+    );
+    match stored {
+        Some(stored) if stored == wanted => {}
+        Some((zone, buffer)) if !options.change_settings => {
+            let coming: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM bookings WHERE ends_at > now()")
+                    .fetch_one(&mut *tx)
+                    .await?;
+            report.refused.push(format!(
+                "meetpool's settings here are time zone {zone} and buffer {buffer} minutes, not {} \
+                 and {}: {coming} coming bookings would move. Run adopt without \
+                 MEETPOOL_TIMEZONE/MEETPOOL_BUFFER_MINUTES to keep them, or with --change-settings \
+                 to change them for every replica",
+                wanted.0, wanted.1
+            ));
+            return Ok(());
+        }
+        stored => {
+            sqlx::query(
+                "UPDATE meetpool_settings SET timezone = $1, buffer_minutes = $2, chosen = true \
+                 WHERE id = 1",
+            )
+            .bind(&wanted.0)
+            .bind(wanted.1)
+            .execute(&mut *tx)
+            .await?;
+            if stored.is_some() {
+                let moved = sqlx::query(
+                    "UPDATE bookings SET \
+                       starts_at = meetpool_local_instant(booking_date + booking_time, $1), \
+                       ends_at = meetpool_local_instant(booking_date + booking_time, $1) \
+                         + (ends_at - starts_at), \
+                       busy = 'empty' \
+                     WHERE ends_at > now()",
+                )
+                .bind(&wanted.0)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                report.changes.push(format!(
+                    "recompute the times of {moved} coming bookings in the new settings"
+                ));
+            }
+            report.changes.push(format!(
+                "set meetpool's settings: time zone {}, buffer {} minutes",
+                options.settings.timezone, options.settings.buffer_minutes
+            ));
+        }
     }
     sqlx::raw_sql(&helpers_sql(platform, report))
         .execute(&mut *tx)
