@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use meetpool_store::{PlatformChange, PlatformProblem, Wakeups};
+use meetpool_store::{PlatformChange, PlatformProblem, ProblemReason, Wakeups};
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -43,6 +43,30 @@ impl App {
                         return Err(e);
                     }
                     warn!(change = ?c.change, error = %e, "a change the platform made was not carried out");
+                    // A move meetpool cannot follow leaves the platform's
+                    // row saying one time and meetpool holding another:
+                    // listed and alerted until the platform writes it again.
+                    if let (
+                        PlatformChange::Schedule { booking, .. },
+                        AppError::Invalid { code, message },
+                    ) = (&c.change, &e)
+                    {
+                        let reason = match *code {
+                            "invalid_slot" if message.contains("skip") => {
+                                ProblemReason::NonexistentTime
+                            }
+                            "invalid_slot" => ProblemReason::UnreadableTime,
+                            "unknown_session_type" => ProblemReason::UnknownDuration,
+                            _ => ProblemReason::Refused,
+                        };
+                        self.store()
+                            .note_platform_problem(
+                                *booking,
+                                reason,
+                                &format!("not moved: {message}"),
+                            )
+                            .await?;
+                    }
                 }
                 self.store().platform_change_done(c.id).await?;
                 done += 1;

@@ -241,6 +241,18 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_problems_to_alert(&self) -> Result<Vec<PlatformProblem>> {
         Ok(Vec::new())
     }
+    /// Notes a problem with a platform row that meetpool holds but could
+    /// not follow (a reschedule to a time that is no time): listed and
+    /// alerted like a row it could not take in, until the platform writes
+    /// the row again.
+    async fn note_platform_problem(
+        &self,
+        _booking: BookingId,
+        _reason: ProblemReason,
+        _detail: &str,
+    ) -> Result<()> {
+        Ok(())
+    }
     /// Why the adopted platform's tables cannot be written as adoption
     /// left them (a table dropped or renamed, meetpool's triggers gone),
     /// or `None` when they can. Never anything elsewhere.

@@ -834,6 +834,24 @@ impl Store for PgStore {
         Ok(out)
     }
 
+    async fn note_platform_problem(
+        &self,
+        booking: BookingId,
+        reason: ProblemReason,
+        detail: &str,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT meetpool.note_platform_problem($1, $2, $3)")
+            .bind(booking.0)
+            .bind(reason.as_str())
+            .bind(detail)
+            .persistent(self.prepared)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn platform_broken(&self) -> Result<Option<String>> {
         let row: Option<(String, bool, Vec<String>, Vec<String>)> = sqlx::query_as(
             "SELECT a.platform_schema, to_regclass('platform_problems') IS NOT NULL, \

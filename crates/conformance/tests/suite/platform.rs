@@ -242,6 +242,46 @@ async fn rows_the_platform_writes_that_meetpool_cannot_take_in_are_alerted_until
         0
     );
     assert_eq!(t.pool_status().await.unassigned_paid_bookings, queue_before);
+    // A booking meetpool holds, moved by the platform to a time that is
+    // no time, keeps its session and is listed until moved again.
+    let moved: String =
+        sqlx::query_scalar("SELECT id::text FROM bookings WHERE order_id = 'ORDER-N1'")
+            .fetch_one(&platform)
+            .await
+            .unwrap();
+    sqlx::query(&format!(
+        "UPDATE bookings SET booking_time = '25:00' WHERE id = '{moved}'"
+    ))
+    .execute(&platform)
+    .await
+    .unwrap();
+    eventually("the move meetpool cannot follow is listed", || async {
+        reason_of(&problems(&t).await, &moved).as_deref() == Some("unreadable_time")
+    })
+    .await;
+    let entry = problems(&t).await;
+    let entry = entry
+        .iter()
+        .find(|p| p["row_id"] == moved.as_str())
+        .unwrap();
+    assert_eq!(entry["without_link"], false, "it keeps its link: {entry}");
+    assert!(platform_row(&platform, "ORDER-N1").await.2.is_some());
+    sqlx::query(&format!(
+        "UPDATE bookings SET booking_time = '16:00' WHERE id = '{moved}'"
+    ))
+    .execute(&platform)
+    .await
+    .unwrap();
+    eventually("moved again to a real time, it is off the list", || async {
+        reason_of(&problems(&t).await, &moved).is_none()
+            && t.get("/api/bookings?limit=100")
+                .await
+                .1
+                .to_string()
+                .contains("\"booking_time\":\"16:00\"")
+    })
+    .await;
+
     // A row the platform deletes is no problem any more either.
     sqlx::query(&format!("DELETE FROM bookings WHERE id = '{a7}'"))
         .execute(&platform)

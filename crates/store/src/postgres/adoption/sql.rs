@@ -350,12 +350,14 @@ BEGIN
             WHERE id = NEW.id AND (order_id, user_id, expert_id, price) IS DISTINCT FROM
                 (coalesce(NEW.order_id::text, NEW.id::text), coalesce(NEW.user_id::text, ''),
                  coalesce(NEW.expert_id::text, ''), {new_price});
-            DELETE FROM meetpool.platform_problems WHERE booking_id = NEW.id;
+            DELETE FROM meetpool.platform_problems WHERE booking_id = NEW.id AND reason = 'order_id_taken';
         EXCEPTION WHEN unique_violation THEN
             PERFORM meetpool.note_platform_problem(NEW.id, 'order_id_taken', SQLERRM);
         END;
         IF (NEW.booking_date, NEW.booking_time::text, NEW.session_type_id)
            IS DISTINCT FROM (OLD.booking_date, OLD.booking_time::text, OLD.session_type_id) THEN
+            -- Moved again: the service notes it anew if it cannot follow.
+            DELETE FROM meetpool.platform_problems WHERE booking_id = NEW.id AND reason <> 'order_id_taken';
             INSERT INTO meetpool.platform_changes (kind, booking_id, booking_date, booking_time, session_type_id)
             VALUES ('schedule', NEW.id, NEW.booking_date, NEW.booking_time::text,
                     coalesce(NEW.session_type_id, {default_type}));
