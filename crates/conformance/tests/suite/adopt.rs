@@ -26,9 +26,9 @@ on_postgres!(
 const ZONE: &str = "Asia/Jakarta";
 const LINK_1: &str = "00000000-0000-4000-d000-000000000001";
 const LINK_3: &str = "00000000-0000-4000-d000-000000000003";
-const USER: &str = "00000000-0000-4000-a000-000000000001";
-const EXPERT: &str = "00000000-0000-4000-b000-000000000001";
-const HOUR: &str = "00000000-0000-4000-c000-000000000060";
+pub(crate) const USER: &str = "00000000-0000-4000-a000-000000000001";
+pub(crate) const EXPERT: &str = "00000000-0000-4000-b000-000000000001";
+pub(crate) const HOUR: &str = "00000000-0000-4000-c000-000000000060";
 
 pub(crate) fn options(db: &PlatformDb, dry_run: bool) -> AdoptOptions {
     AdoptOptions {

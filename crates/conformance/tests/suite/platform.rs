@@ -8,7 +8,9 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::adopt::{adopted, eventually, options, platform_books, platform_row};
+use crate::adopt::{
+    adopted, eventually, options, platform_books, platform_row, EXPERT, HOUR, USER,
+};
 use crate::midtrans::settlement_of;
 
 on_postgres!(
@@ -18,9 +20,6 @@ on_postgres!(
 
 /// A zone with daylight saving, so that a time can fall in its gap.
 const ZONE: &str = "America/New_York";
-const USER: &str = "00000000-0000-4000-a000-000000000001";
-const EXPERT: &str = "00000000-0000-4000-b000-000000000001";
-const HOUR: &str = "00000000-0000-4000-c000-000000000060";
 
 fn in_new_york(c: &mut meetpool_app::Config) {
     let key = c.midtrans_server_key.take();
