@@ -101,14 +101,17 @@ impl App {
 
     /// Applies migrations and writes this configuration's settings (time
     /// zone, buffer) as the ones every replica shares: `meetpool migrate`,
-    /// the way to change them.
-    pub async fn prepare_database(&self) -> Result<()> {
-        self.store.migrate().await?;
+    /// the way to change them. What the migrations changed that the
+    /// operator must hear about is returned: links disabled for not being
+    /// safe links, whose coming sessions have been moved.
+    pub async fn prepare_database(&self) -> Result<meetpool_store::Migrated> {
+        let migrated = self.store.migrate().await?;
         self.store.configure(&self.config.db_settings()).await?;
         if self.config.events.is_some() {
             self.record_events(true).await?;
         }
-        Ok(())
+        self.move_off_unsafe_links(&migrated).await?;
+        Ok(migrated)
     }
 
     /// Every migration of this version is applied: checked before a
@@ -125,7 +128,8 @@ impl App {
     /// under them.
     pub async fn start_database(&self, migrate: bool) -> Result<()> {
         if migrate {
-            self.store.migrate().await?;
+            let migrated = self.store.migrate().await?;
+            self.move_off_unsafe_links(&migrated).await?;
         } else {
             self.store.ready().await?;
         }

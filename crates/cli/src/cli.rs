@@ -494,8 +494,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Serve { no_migrate } => serve(&args.config, app, no_migrate).await,
         Command::Migrate => {
-            app.prepare_database().await?;
+            let migrated = app.prepare_database().await?;
             println!("database migrated ({})", app.backend().as_str());
+            if !migrated.disabled_unsafe.is_empty() {
+                println!(
+                    "disabled {} pool link(s) that are not an https:// URL naming a host \
+                     (a browser must never be sent there); their coming sessions moved to other \
+                     links or to the unassigned queue:",
+                    migrated.disabled_unsafe.len()
+                );
+                for link in &migrated.disabled_unsafe {
+                    // Debug-quoted: the text came from the database and may
+                    // hold anything, terminal escapes included.
+                    println!("  link {}  {:?}", link.link_id, link.meeting_link);
+                }
+            }
             Ok(())
         }
         Command::Adopt(_) => unreachable!("adopt runs without the service's store"),

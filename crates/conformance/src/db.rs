@@ -199,6 +199,15 @@ impl RawDb {
         .map_err(|e| e.to_string())
     }
 
+    /// Runs a script of several statements, as `psql -f` or `sqlite3` would.
+    pub async fn execute_script(&self, sql: &str) -> Result<(), String> {
+        match self {
+            RawDb::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
+            RawDb::Pg(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
+        }
+        .map_err(|e| e.to_string())
+    }
+
     /// The first column of every row, as text.
     pub async fn column(&self, sql: &str) -> Result<Vec<Option<String>>, String> {
         match self {
