@@ -40,9 +40,13 @@ pub(crate) fn classify(db: &dyn sqlx::error::DatabaseError) -> Kind {
     if msg.contains("meetpool: double booking") {
         return Kind::Overlap;
     }
-    // Migration 0017's triggers, SQLite's CHECK on a pool link.
+    // Migration 0017's triggers: SQLite's CHECK on a pool link, and the
+    // room's uniqueness when a write would otherwise skip it.
     if msg.contains("meetpool: unsafe link") {
         return Kind::Refused(msg.to_owned());
+    }
+    if msg.contains("meetpool: duplicate room") {
+        return Kind::Conflict("meeting_links_pool.room".to_owned());
     }
     match db.code().unwrap_or_default().as_ref() {
         "5" | "6" | "261" | "262" | "517" => Kind::Retry,

@@ -9,28 +9,34 @@ DROP INDEX meeting_links_room;
 ALTER TABLE meeting_links_pool DROP COLUMN room;
 
 -- The link in lower case with its percent-encoded unreserved characters
--- (and ') decoded, in three steps (SQLite's parser nests only so deep).
-ALTER TABLE meeting_links_pool ADD COLUMN url_text1 TEXT GENERATED ALWAYS AS (
-    replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(lower(meeting_link)
-        , '%30', '0'), '%31', '1'), '%32', '2'), '%33', '3'), '%34', '4'), '%35', '5')
-        , '%36', '6'), '%37', '7'), '%38', '8'), '%39', '9'), '%61', 'a'), '%41', 'a')
-        , '%62', 'b'), '%42', 'b'), '%63', 'c'), '%43', 'c'), '%64', 'd'), '%44', 'd')
-        , '%65', 'e'), '%45', 'e'), '%66', 'f'), '%46', 'f'), '%67', 'g')
-) VIRTUAL;
-ALTER TABLE meeting_links_pool ADD COLUMN url_text2 TEXT GENERATED ALWAYS AS (
-    replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(url_text1
-        , '%47', 'g'), '%68', 'h'), '%48', 'h'), '%69', 'i'), '%49', 'i'), '%6a', 'j')
-        , '%4a', 'j'), '%6b', 'k'), '%4b', 'k'), '%6c', 'l'), '%4c', 'l'), '%6d', 'm')
-        , '%4d', 'm'), '%6e', 'n'), '%4e', 'n'), '%6f', 'o'), '%4f', 'o'), '%70', 'p')
-        , '%50', 'p'), '%71', 'q'), '%51', 'q'), '%72', 'r'), '%52', 'r')
-) VIRTUAL;
-ALTER TABLE meeting_links_pool ADD COLUMN url_text TEXT GENERATED ALWAYS AS (
-    replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(url_text2
-        , '%73', 's'), '%53', 's'), '%74', 't'), '%54', 't'), '%75', 'u'), '%55', 'u')
-        , '%76', 'v'), '%56', 'v'), '%77', 'w'), '%57', 'w'), '%78', 'x'), '%58', 'x')
-        , '%79', 'y'), '%59', 'y'), '%7a', 'z'), '%5a', 'z'), '%2d', '-'), '%2e', '.')
-        , '%5f', '_'), '%7e', '~'), '%27', '''')
-) VIRTUAL;
+-- (and ') decoded: a plain column the triggers below keep current (every
+-- later step reads it, and a step read from a generated column would
+-- spell out this one's 67 replacements at each use).
+ALTER TABLE meeting_links_pool ADD COLUMN url_text TEXT;
+UPDATE meeting_links_pool SET url_text = (SELECT
+        replace(replace(replace(replace(replace(replace(replace(d4
+            , '%7a', 'z'), '%5a', 'z'), '%2d', '-'), '%2e', '.'), '%5f', '_'), '%7e', '~')
+            , '%27', '''')
+     FROM (SELECT
+        replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d3
+            , '%74', 't'), '%54', 't'), '%75', 'u'), '%55', 'u'), '%76', 'v'), '%56', 'v')
+            , '%77', 'w'), '%57', 'w'), '%78', 'x'), '%58', 'x'), '%79', 'y'), '%59', 'y') AS d4
+     FROM (SELECT
+        replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d2
+            , '%6e', 'n'), '%4e', 'n'), '%6f', 'o'), '%4f', 'o'), '%70', 'p'), '%50', 'p')
+            , '%71', 'q'), '%51', 'q'), '%72', 'r'), '%52', 'r'), '%73', 's'), '%53', 's') AS d3
+     FROM (SELECT
+        replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d1
+            , '%68', 'h'), '%48', 'h'), '%69', 'i'), '%49', 'i'), '%6a', 'j'), '%4a', 'j')
+            , '%6b', 'k'), '%4b', 'k'), '%6c', 'l'), '%4c', 'l'), '%6d', 'm'), '%4d', 'm') AS d2
+     FROM (SELECT
+        replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d0
+            , '%62', 'b'), '%42', 'b'), '%63', 'c'), '%43', 'c'), '%64', 'd'), '%44', 'd')
+            , '%65', 'e'), '%45', 'e'), '%66', 'f'), '%46', 'f'), '%67', 'g'), '%47', 'g') AS d1
+     FROM (SELECT
+        replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(lower(meeting_link)
+            , '%30', '0'), '%31', '1'), '%32', '2'), '%33', '3'), '%34', '4'), '%35', '5')
+            , '%36', '6'), '%37', '7'), '%38', '8'), '%39', '9'), '%61', 'a'), '%41', 'a') AS d0))))));
 -- After https://, up to the first / ? or #.
 ALTER TABLE meeting_links_pool ADD COLUMN url_authority TEXT GENERATED ALWAYS AS (
     CASE WHEN url_text LIKE 'https://%'
@@ -125,18 +131,125 @@ ALTER TABLE meeting_links_pool ADD COLUMN room TEXT GENERATED ALWAYS AS (
 
 -- Links already in the pool that are not safe are disabled first (`meetpool
 -- migrate` lists them and moves their coming sessions); from now on an
--- enabled link is safe. SQLite adds no CHECK to an existing table, so
--- triggers refuse the write. A disabled link keeps its history.
+-- enabled link is safe. SQLite adds no CHECK to an existing table, so the
+-- triggers that keep url_text refuse the write. A disabled link keeps its
+-- history.
 UPDATE meeting_links_pool SET is_available = 0 WHERE is_available AND NOT url_safe;
-CREATE TRIGGER meeting_links_safe_insert AFTER INSERT ON meeting_links_pool
-FOR EACH ROW WHEN NEW.is_available AND NOT NEW.url_safe
+CREATE TRIGGER meeting_links_url_insert AFTER INSERT ON meeting_links_pool
+FOR EACH ROW
 BEGIN
-    SELECT RAISE(ABORT, 'meetpool: unsafe link: an enabled pool link must be an https:// URL naming a host');
+    -- Any write that would leave url_text stale (an INSERT OR IGNORE whose
+    -- room is taken, say) is refused rather than skipped.
+    UPDATE meeting_links_pool SET url_text = (SELECT
+            replace(replace(replace(replace(replace(replace(replace(d4
+                , '%7a', 'z'), '%5a', 'z'), '%2d', '-'), '%2e', '.'), '%5f', '_'), '%7e', '~')
+                , '%27', '''')
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d3
+                , '%74', 't'), '%54', 't'), '%75', 'u'), '%55', 'u'), '%76', 'v'), '%56', 'v')
+                , '%77', 'w'), '%57', 'w'), '%78', 'x'), '%58', 'x'), '%79', 'y'), '%59', 'y') AS d4
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d2
+                , '%6e', 'n'), '%4e', 'n'), '%6f', 'o'), '%4f', 'o'), '%70', 'p'), '%50', 'p')
+                , '%71', 'q'), '%51', 'q'), '%72', 'r'), '%52', 'r'), '%73', 's'), '%53', 's') AS d3
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d1
+                , '%68', 'h'), '%48', 'h'), '%69', 'i'), '%49', 'i'), '%6a', 'j'), '%4a', 'j')
+                , '%6b', 'k'), '%4b', 'k'), '%6c', 'l'), '%4c', 'l'), '%6d', 'm'), '%4d', 'm') AS d2
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d0
+                , '%62', 'b'), '%42', 'b'), '%63', 'c'), '%43', 'c'), '%64', 'd'), '%44', 'd')
+                , '%65', 'e'), '%45', 'e'), '%66', 'f'), '%46', 'f'), '%67', 'g'), '%47', 'g') AS d1
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(lower(NEW.meeting_link)
+                , '%30', '0'), '%31', '1'), '%32', '2'), '%33', '3'), '%34', '4'), '%35', '5')
+                , '%36', '6'), '%37', '7'), '%38', '8'), '%39', '9'), '%61', 'a'), '%41', 'a') AS d0))))))
+    WHERE id = NEW.id;
+    SELECT RAISE(ABORT, 'meetpool: duplicate room: UNIQUE constraint failed: meeting_links_pool.room')
+    WHERE (SELECT url_text FROM meeting_links_pool WHERE id = NEW.id) IS NOT (SELECT
+            replace(replace(replace(replace(replace(replace(replace(d4
+                , '%7a', 'z'), '%5a', 'z'), '%2d', '-'), '%2e', '.'), '%5f', '_'), '%7e', '~')
+                , '%27', '''')
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d3
+                , '%74', 't'), '%54', 't'), '%75', 'u'), '%55', 'u'), '%76', 'v'), '%56', 'v')
+                , '%77', 'w'), '%57', 'w'), '%78', 'x'), '%58', 'x'), '%79', 'y'), '%59', 'y') AS d4
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d2
+                , '%6e', 'n'), '%4e', 'n'), '%6f', 'o'), '%4f', 'o'), '%70', 'p'), '%50', 'p')
+                , '%71', 'q'), '%51', 'q'), '%72', 'r'), '%52', 'r'), '%73', 's'), '%53', 's') AS d3
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d1
+                , '%68', 'h'), '%48', 'h'), '%69', 'i'), '%49', 'i'), '%6a', 'j'), '%4a', 'j')
+                , '%6b', 'k'), '%4b', 'k'), '%6c', 'l'), '%4c', 'l'), '%6d', 'm'), '%4d', 'm') AS d2
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d0
+                , '%62', 'b'), '%42', 'b'), '%63', 'c'), '%43', 'c'), '%64', 'd'), '%44', 'd')
+                , '%65', 'e'), '%45', 'e'), '%66', 'f'), '%46', 'f'), '%67', 'g'), '%47', 'g') AS d1
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(lower(NEW.meeting_link)
+                , '%30', '0'), '%31', '1'), '%32', '2'), '%33', '3'), '%34', '4'), '%35', '5')
+                , '%36', '6'), '%37', '7'), '%38', '8'), '%39', '9'), '%61', 'a'), '%41', 'a') AS d0))))));
+    SELECT RAISE(ABORT, 'meetpool: unsafe link: an enabled pool link must be an https:// URL naming a host')
+    WHERE (SELECT is_available AND NOT url_safe FROM meeting_links_pool WHERE id = NEW.id);
 END;
-CREATE TRIGGER meeting_links_safe_update AFTER UPDATE OF meeting_link, is_available ON meeting_links_pool
-FOR EACH ROW WHEN NEW.is_available AND NOT NEW.url_safe
+CREATE TRIGGER meeting_links_url_update AFTER UPDATE OF meeting_link, url_text, is_available ON meeting_links_pool
+FOR EACH ROW
 BEGIN
-    SELECT RAISE(ABORT, 'meetpool: unsafe link: an enabled pool link must be an https:// URL naming a host');
+    -- Any write that would leave url_text stale (an INSERT OR IGNORE whose
+    -- room is taken, say) is refused rather than skipped.
+    UPDATE meeting_links_pool SET url_text = (SELECT
+            replace(replace(replace(replace(replace(replace(replace(d4
+                , '%7a', 'z'), '%5a', 'z'), '%2d', '-'), '%2e', '.'), '%5f', '_'), '%7e', '~')
+                , '%27', '''')
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d3
+                , '%74', 't'), '%54', 't'), '%75', 'u'), '%55', 'u'), '%76', 'v'), '%56', 'v')
+                , '%77', 'w'), '%57', 'w'), '%78', 'x'), '%58', 'x'), '%79', 'y'), '%59', 'y') AS d4
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d2
+                , '%6e', 'n'), '%4e', 'n'), '%6f', 'o'), '%4f', 'o'), '%70', 'p'), '%50', 'p')
+                , '%71', 'q'), '%51', 'q'), '%72', 'r'), '%52', 'r'), '%73', 's'), '%53', 's') AS d3
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d1
+                , '%68', 'h'), '%48', 'h'), '%69', 'i'), '%49', 'i'), '%6a', 'j'), '%4a', 'j')
+                , '%6b', 'k'), '%4b', 'k'), '%6c', 'l'), '%4c', 'l'), '%6d', 'm'), '%4d', 'm') AS d2
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d0
+                , '%62', 'b'), '%42', 'b'), '%63', 'c'), '%43', 'c'), '%64', 'd'), '%44', 'd')
+                , '%65', 'e'), '%45', 'e'), '%66', 'f'), '%46', 'f'), '%67', 'g'), '%47', 'g') AS d1
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(lower(NEW.meeting_link)
+                , '%30', '0'), '%31', '1'), '%32', '2'), '%33', '3'), '%34', '4'), '%35', '5')
+                , '%36', '6'), '%37', '7'), '%38', '8'), '%39', '9'), '%61', 'a'), '%41', 'a') AS d0))))))
+    WHERE id = NEW.id;
+    SELECT RAISE(ABORT, 'meetpool: duplicate room: UNIQUE constraint failed: meeting_links_pool.room')
+    WHERE (SELECT url_text FROM meeting_links_pool WHERE id = NEW.id) IS NOT (SELECT
+            replace(replace(replace(replace(replace(replace(replace(d4
+                , '%7a', 'z'), '%5a', 'z'), '%2d', '-'), '%2e', '.'), '%5f', '_'), '%7e', '~')
+                , '%27', '''')
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d3
+                , '%74', 't'), '%54', 't'), '%75', 'u'), '%55', 'u'), '%76', 'v'), '%56', 'v')
+                , '%77', 'w'), '%57', 'w'), '%78', 'x'), '%58', 'x'), '%79', 'y'), '%59', 'y') AS d4
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d2
+                , '%6e', 'n'), '%4e', 'n'), '%6f', 'o'), '%4f', 'o'), '%70', 'p'), '%50', 'p')
+                , '%71', 'q'), '%51', 'q'), '%72', 'r'), '%52', 'r'), '%73', 's'), '%53', 's') AS d3
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d1
+                , '%68', 'h'), '%48', 'h'), '%69', 'i'), '%49', 'i'), '%6a', 'j'), '%4a', 'j')
+                , '%6b', 'k'), '%4b', 'k'), '%6c', 'l'), '%4c', 'l'), '%6d', 'm'), '%4d', 'm') AS d2
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(d0
+                , '%62', 'b'), '%42', 'b'), '%63', 'c'), '%43', 'c'), '%64', 'd'), '%44', 'd')
+                , '%65', 'e'), '%45', 'e'), '%66', 'f'), '%46', 'f'), '%67', 'g'), '%47', 'g') AS d1
+         FROM (SELECT
+            replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(lower(NEW.meeting_link)
+                , '%30', '0'), '%31', '1'), '%32', '2'), '%33', '3'), '%34', '4'), '%35', '5')
+                , '%36', '6'), '%37', '7'), '%38', '8'), '%39', '9'), '%61', 'a'), '%41', 'a') AS d0))))));
+    SELECT RAISE(ABORT, 'meetpool: unsafe link: an enabled pool link must be an https:// URL naming a host')
+    WHERE (SELECT is_available AND NOT url_safe FROM meeting_links_pool WHERE id = NEW.id);
 END;
 
 -- At most one enabled link per room, as 0005 made it. When the new rule
