@@ -736,11 +736,14 @@ async fn find_link(app: &App, key: &str) -> anyhow::Result<Link> {
     {
         return Ok(found.clone());
     }
-    let room = |url: &str| meetpool_domain::MeetingUrl::parse(url).ok();
-    let wanted = room(key).with_context(|| format!("no link {key} in the pool"))?;
+    // The room the database holds unique (a Zoom link with or without its
+    // passcode, say), read from the links as stored.
+    let wanted = meetpool_domain::MeetingUrl::parse(key)
+        .with_context(|| format!("no link {key} in the pool"))?
+        .room();
     let mut same_room = links
         .iter()
-        .filter(|l| room(&l.meeting_link).as_ref() == Some(&wanted));
+        .filter(|l| meetpool_domain::room::room_of(&l.meeting_link) == wanted);
     match (same_room.next(), same_room.next()) {
         (Some(only), None) => Ok(only.clone()),
         (Some(_), Some(_)) => bail!("several links are the room {wanted}: name one by its id"),

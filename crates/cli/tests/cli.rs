@@ -80,9 +80,19 @@ fn an_operator_manages_the_pool_from_the_command_line() {
     // Disable by URL, spelled any way; the table and the status show it.
     assert!(ok(
         d,
-        &["links", "disable", "HTTPS://Meet.Google.com/PPT-myeq-puu/"]
+        &["links", "disable", "https://meet.google.com/pptmyeqpuu"]
     )
     .contains("disabled"));
+    // A Zoom meeting by its number, whatever host and passcode it is typed with.
+    ok(
+        d,
+        &[
+            "links",
+            "add",
+            "https://us02web.zoom.us/j/123456789?pwd=abc",
+        ],
+    );
+    assert!(ok(d, &["links", "disable", "https://zoom.us/j/123456789"]).contains("disabled"));
     let table = ok(d, &["links", "list"]);
     assert!(
         table
@@ -96,7 +106,7 @@ fn an_operator_manages_the_pool_from_the_command_line() {
             status["total_links"].as_i64(),
             status["available_links"].as_i64()
         ),
-        (Some(2), Some(1))
+        (Some(3), Some(1))
     );
     assert!(ok(d, &["bookings", "list", "--unassigned"]).contains("(none)"));
 
