@@ -108,8 +108,14 @@ impl App {
     /// holds belong to the install: different ones are refused, saying how
     /// many coming bookings would move, unless `change_settings`, which
     /// moves them in the same transaction (every replica then follows).
-    pub async fn prepare_database(&self, change_settings: bool) -> Result<()> {
-        self.store.migrate().await?;
+    /// What the migrations changed that the operator must hear about is
+    /// returned: links disabled for not being safe links, whose coming
+    /// sessions have been moved.
+    pub async fn prepare_database(
+        &self,
+        change_settings: bool,
+    ) -> Result<meetpool_store::Migrated> {
+        let migrated = self.store.migrate().await?;
         let mine = self.config.db_settings();
         let held = self.store.adopt_settings(&mine).await?;
         if held != mine {
@@ -134,7 +140,8 @@ impl App {
         if self.config.events.is_some() {
             self.record_events(true).await?;
         }
-        Ok(())
+        self.move_off_unsafe_links(&migrated).await?;
+        Ok(migrated)
     }
 
     /// Changes the database's settings from `held` to this configuration's,
@@ -194,7 +201,8 @@ impl App {
     /// under them.
     pub async fn start_database(&self, migrate: bool) -> Result<()> {
         if migrate {
-            self.store.migrate().await?;
+            let migrated = self.store.migrate().await?;
+            self.move_off_unsafe_links(&migrated).await?;
         } else {
             self.store.ready().await?;
         }

@@ -532,8 +532,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Serve { no_migrate } => serve(&args.config, app, no_migrate).await,
         Command::Migrate { change_settings } => {
-            app.prepare_database(change_settings).await?;
+            let migrated = app.prepare_database(change_settings).await?;
             println!("database migrated ({})", app.backend().as_str());
+            if !migrated.disabled_unsafe.is_empty() {
+                println!(
+                    "disabled {} pool link(s) that are not an https:// URL naming a host \
+                     (a browser must never be sent there); their coming sessions moved to other \
+                     links or to the unassigned queue:",
+                    migrated.disabled_unsafe.len()
+                );
+                for link in &migrated.disabled_unsafe {
+                    // Debug-quoted: the text came from the database and may
+                    // hold anything, terminal escapes included.
+                    println!("  link {}  {:?}", link.link_id, link.meeting_link);
+                }
+            }
             Ok(())
         }
         Command::Adopt(_) => unreachable!("adopt runs without the service's store"),
@@ -762,11 +775,14 @@ async fn find_link(app: &App, key: &str) -> anyhow::Result<Link> {
     {
         return Ok(found.clone());
     }
-    let room = |url: &str| meetpool_domain::MeetingUrl::parse(url).ok();
-    let wanted = room(key).with_context(|| format!("no link {key} in the pool"))?;
+    // The room the database holds unique (a Zoom link with or without its
+    // passcode, say), read from the links as stored.
+    let wanted = meetpool_domain::MeetingUrl::parse(key)
+        .with_context(|| format!("no link {key} in the pool"))?
+        .room();
     let mut same_room = links
         .iter()
-        .filter(|l| room(&l.meeting_link).as_ref() == Some(&wanted));
+        .filter(|l| meetpool_domain::room::room_of(&l.meeting_link) == wanted);
     match (same_room.next(), same_room.next()) {
         (Some(only), None) => Ok(only.clone()),
         (Some(_), Some(_)) => bail!("several links are the room {wanted}: name one by its id"),

@@ -80,9 +80,19 @@ fn an_operator_manages_the_pool_from_the_command_line() {
     // Disable by URL, spelled any way; the table and the status show it.
     assert!(ok(
         d,
-        &["links", "disable", "HTTPS://Meet.Google.com/PPT-myeq-puu/"]
+        &["links", "disable", "https://meet.google.com/pptmyeqpuu"]
     )
     .contains("disabled"));
+    // A Zoom meeting by its number, whatever host and passcode it is typed with.
+    ok(
+        d,
+        &[
+            "links",
+            "add",
+            "https://us02web.zoom.us/j/123456789?pwd=abc",
+        ],
+    );
+    assert!(ok(d, &["links", "disable", "https://zoom.us/j/123456789"]).contains("disabled"));
     let table = ok(d, &["links", "list"]);
     assert!(
         table
@@ -96,7 +106,7 @@ fn an_operator_manages_the_pool_from_the_command_line() {
             status["total_links"].as_i64(),
             status["available_links"].as_i64()
         ),
-        (Some(2), Some(1))
+        (Some(3), Some(1))
     );
     assert!(ok(d, &["bookings", "list", "--unassigned"]).contains("(none)"));
 
@@ -130,4 +140,47 @@ fn an_operator_manages_the_pool_from_the_command_line() {
     let missing = meetpool(d, &["assign", "5f0c2a8e-1d43-4b8e-9a52-0c6b1f5e3a11"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("booking not found"));
+}
+
+/// A pool link written by hand before the database refused them, which a
+/// browser must never be sent to: `migrate` disables it and says so, its
+/// text quoted (it may hold terminal escapes).
+#[test]
+fn migrate_lists_the_unsafe_links_it_disables() {
+    use meetpool_conformance::{Backend, TestDb};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["migrate"]);
+    let url = format!("sqlite:{}", d.join("ops.db").display());
+    let link = "javascript:alert(1)//\u{1b}[2J";
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let raw = TestDb::at(Backend::Sqlite, url).raw().await;
+            raw.as_before_0017().await;
+            raw.execute(&format!(
+                "INSERT INTO meeting_links_pool (id, seq, meeting_link) \
+                 VALUES ('00000000-0000-4000-8000-0000000000ee', 7, '{link}')"
+            ))
+            .await
+            .unwrap();
+        });
+    let out = ok(d, &["migrate"]);
+    assert!(out.contains("disabled 1 pool link(s)"), "{out}");
+    assert!(
+        out.contains(
+            r#"link 00000000-0000-4000-8000-0000000000ee  "javascript:alert(1)//\u{1b}[2J""#
+        ),
+        "{out}"
+    );
+    assert!(
+        !out.contains('\u{1b}'),
+        "a terminal escape printed: {out:?}"
+    );
+    let links: Value = serde_json::from_str(&ok(d, &["links", "list", "--json"])).unwrap();
+    assert_eq!(links[0]["is_available"], false, "{links}");
+    // Once done, done: the next migrate has nothing to say.
+    assert!(!ok(d, &["migrate"]).contains("disabled"));
 }

@@ -15,8 +15,11 @@ mod outbox;
 pub mod postgres;
 pub mod sqlite;
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use jiff::Timestamp;
+use meetpool_domain::room::{is_safe_link, room_of};
 use meetpool_domain::{
     Booking, BookingId, LinkCandidate, LinkId, NewBooking, SessionTypeId, Window,
 };
@@ -66,35 +69,94 @@ fn migrated(
 const MOVED: &str = "(e.kind = 'link_changed' OR (e.kind IN ('released', 'manual_released') \
      AND e.meeting_link_id <> b.meeting_link_id))";
 
-/// Enabled links that share a room (migration 0004's `room` column), listed
-/// when the migration that makes rooms unique cannot be applied. One text
-/// for both databases.
-const DUPLICATE_ROOMS_SQL: &str = "\
-    SELECT room, CAST(id AS TEXT) AS id, meeting_link FROM meeting_links_pool \
-    WHERE is_available AND room IN ( \
-        SELECT room FROM meeting_links_pool WHERE is_available \
-        GROUP BY room HAVING count(*) > 1) \
-    ORDER BY room, seq";
+/// The enabled links, in creation order: read before migrating, so that
+/// the links a migration disables as unsafe can be reported after it, and
+/// after a failed migration, to say which rooms have several links. One
+/// text for both databases.
+const ENABLED_LINKS_SQL: &str = "\
+    SELECT CAST(id AS TEXT) AS id, meeting_link FROM meeting_links_pool \
+    WHERE is_available ORDER BY seq";
+
+/// The ids of the disabled links, read after migrating.
+const DISABLED_LINKS_SQL: &str =
+    "SELECT CAST(id AS TEXT) AS id FROM meeting_links_pool WHERE NOT is_available";
+
+/// What a migration changed that an operator must hear about.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Migrated {
+    /// Enabled links that were not safe links (not an `https://` URL
+    /// naming a host: [`meetpool_domain::room::is_safe_link`]), which the
+    /// migration that makes the database refuse them (0017) disabled. Their
+    /// coming sessions still hold them until moved.
+    pub disabled_unsafe: Vec<UnsafeLink>,
+}
+
+/// A link disabled for not being safe to send a participant to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnsafeLink {
+    pub link_id: LinkId,
+    pub meeting_link: String,
+}
+
+/// The enabled links of `before` that are not safe and are disabled now
+/// (`disabled_now`, the ids of every disabled link): the ones the
+/// migration disabled.
+fn disabled_unsafe(
+    before: std::result::Result<Vec<(String, String)>, sqlx::Error>,
+    disabled_now: std::result::Result<Vec<String>, sqlx::Error>,
+) -> Migrated {
+    let (Ok(before), Ok(disabled_now)) = (before, disabled_now) else {
+        // No pool before (a new database) or none after: nothing disabled.
+        return Migrated::default();
+    };
+    let disabled_unsafe = before
+        .into_iter()
+        .filter(|(id, link)| !is_safe_link(link) && disabled_now.contains(id))
+        .filter_map(|(id, meeting_link)| {
+            Some(UnsafeLink {
+                link_id: id.parse().ok()?,
+                meeting_link,
+            })
+        })
+        .collect();
+    Migrated { disabled_unsafe }
+}
 
 /// A failed migration, explained: when it failed because one room has
-/// several enabled links (`duplicates`, read with [`DUPLICATE_ROOMS_SQL`]
-/// after the failure), the error says which.
+/// several enabled links (`enabled`, read with [`ENABLED_LINKS_SQL`] after
+/// the failure, grouped by the room rule of this version,
+/// [`meetpool_domain::room::room_of`], which the database holds too), the
+/// error says which. Links that are not safe are left out: the migration
+/// disables them before it makes rooms unique.
 fn explain_migration_failure(
     failed: sqlx::migrate::MigrateError,
-    duplicates: std::result::Result<Vec<(String, String, String)>, sqlx::Error>,
+    enabled: std::result::Result<Vec<(String, String)>, sqlx::Error>,
 ) -> StoreError {
     let failed = StoreError::from(failed);
-    match (&failed, duplicates) {
-        (StoreError::Conflict(_), Ok(rows)) if !rows.is_empty() => StoreError::DuplicateRooms(
-            rows.into_iter()
-                .map(|(room, link_id, meeting_link)| DuplicateRoom {
-                    room,
+    let (StoreError::Conflict(_), Ok(enabled)) = (&failed, enabled) else {
+        return failed;
+    };
+    let mut rooms: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (id, link) in enabled.into_iter().filter(|(_, l)| is_safe_link(l)) {
+        rooms.entry(room_of(&link)).or_default().push((id, link));
+    }
+    let duplicates: Vec<DuplicateRoom> = rooms
+        .into_iter()
+        .filter(|(_, links)| links.len() > 1)
+        .flat_map(|(room, links)| {
+            links
+                .into_iter()
+                .map(move |(link_id, meeting_link)| DuplicateRoom {
+                    room: room.clone(),
                     link_id,
                     meeting_link,
                 })
-                .collect(),
-        ),
-        _ => failed,
+        })
+        .collect();
+    if duplicates.is_empty() {
+        failed
+    } else {
+        StoreError::DuplicateRooms(duplicates)
     }
 }
 
@@ -106,8 +168,11 @@ pub trait Store: Send + Sync + 'static {
     /// size, requests queue for one.
     fn connections_in_use(&self) -> u32;
 
-    /// Applies the embedded migrations that are not applied yet.
-    async fn migrate(&self) -> Result<()>;
+    /// Applies the embedded migrations that are not applied yet, and says
+    /// what they changed that an operator must hear about. Nothing changes
+    /// when one fails ([`StoreError::DuplicateRooms`] says why when the pool
+    /// holds one room under several enabled links).
+    async fn migrate(&self) -> Result<Migrated>;
 
     /// The settings the database holds, once chosen (`None` on a fresh
     /// database).

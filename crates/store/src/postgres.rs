@@ -287,7 +287,7 @@ impl Store for PgStore {
         self.pool.size().saturating_sub(idle)
     }
 
-    async fn migrate(&self) -> Result<()> {
+    async fn migrate(&self) -> Result<crate::Migrated> {
         // On a connection of its own, closed after a failure: the migrator
         // holds a session lock that it does not release when a migration
         // fails, and a pooled connection would keep it, stalling every
@@ -300,13 +300,22 @@ impl Store for PgStore {
                 .fetch_all(&mut *self.session().await?)
                 .await;
         if applied.is_ok_and(|v| MIGRATOR.iter().all(|m| v.contains(&m.version))) {
-            return Ok(());
+            return Ok(crate::Migrated::default());
         }
         // Never beside the platform's tables.
         self.not_adopted_elsewhere().await?;
+        let before = sqlx::query_as(crate::ENABLED_LINKS_SQL)
+            .persistent(self.prepared)
+            .fetch_all(&mut *self.session().await?)
+            .await;
         let mut conn = self.session_connection("migrating").await?;
         let Err(failed) = MIGRATOR.run_direct(&mut conn).await else {
-            return Ok(());
+            drop(conn);
+            let after = sqlx::query_scalar(crate::DISABLED_LINKS_SQL)
+                .persistent(self.prepared)
+                .fetch_all(&mut *self.session().await?)
+                .await;
+            return Ok(crate::disabled_unsafe(before, after));
         };
         if let sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(db)) = &failed {
             if db.code().as_deref() == Some("42501") {
@@ -319,11 +328,11 @@ impl Store for PgStore {
             }
         }
         drop(conn);
-        let duplicates = sqlx::query_as(crate::DUPLICATE_ROOMS_SQL)
+        let enabled = sqlx::query_as(crate::ENABLED_LINKS_SQL)
             .persistent(self.prepared)
             .fetch_all(&mut *self.session().await?)
             .await;
-        Err(crate::explain_migration_failure(failed, duplicates))
+        Err(crate::explain_migration_failure(failed, enabled))
     }
 
     async fn stored_settings(&self) -> Result<Option<DbSettings>> {

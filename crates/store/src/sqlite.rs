@@ -40,6 +40,14 @@ pub(crate) fn classify(db: &dyn sqlx::error::DatabaseError) -> Kind {
     if msg.contains("meetpool: double booking") {
         return Kind::Overlap;
     }
+    // Migration 0017's triggers: SQLite's CHECK on a pool link, and the
+    // room's uniqueness when a write would otherwise skip it.
+    if msg.contains("meetpool: unsafe link") {
+        return Kind::Refused(msg.to_owned());
+    }
+    if msg.contains("meetpool: duplicate room") {
+        return Kind::Conflict("meeting_links_pool.room".to_owned());
+    }
     match db.code().unwrap_or_default().as_ref() {
         "5" | "6" | "261" | "262" | "517" => Kind::Retry,
         // SQLITE_READONLY and its extended codes.
@@ -198,21 +206,28 @@ impl Store for SqliteStore {
         self.pool.size().saturating_sub(idle)
     }
 
-    async fn migrate(&self) -> Result<()> {
+    async fn migrate(&self) -> Result<crate::Migrated> {
+        let before = sqlx::query_as(crate::ENABLED_LINKS_SQL)
+            .fetch_all(&self.pool)
+            .await;
         // On a connection of its own, closed after a failure: the migrator
         // holds a session lock that it does not release when a migration
         // fails, and a pooled connection would keep it, stalling every
         // later migration on this database.
         let mut conn = self.pool.acquire().await?;
         let Err(failed) = MIGRATOR.run_direct(&mut *conn).await else {
-            return Ok(());
+            drop(conn);
+            let after = sqlx::query_scalar(crate::DISABLED_LINKS_SQL)
+                .fetch_all(&self.pool)
+                .await;
+            return Ok(crate::disabled_unsafe(before, after));
         };
         conn.close_on_drop();
         drop(conn);
-        let duplicates = sqlx::query_as(crate::DUPLICATE_ROOMS_SQL)
+        let enabled = sqlx::query_as(crate::ENABLED_LINKS_SQL)
             .fetch_all(&self.pool)
             .await;
-        Err(crate::explain_migration_failure(failed, duplicates))
+        Err(crate::explain_migration_failure(failed, enabled))
     }
 
     async fn stored_settings(&self) -> Result<Option<DbSettings>> {

@@ -18,6 +18,7 @@ use crate::midtrans::{refund_of, settlement_of};
 on_postgres!(
     a_dry_run_reports_what_adoption_would_do_and_changes_nothing,
     adoption_refuses_a_state_with_no_value_in_the_platforms_columns,
+    adoption_refuses_an_unsafe_link_in_the_platforms_pool,
     the_platform_keeps_working_and_meetpool_assigns_its_links,
     two_replicas_behind_a_transaction_pooler_race_without_overlap,
     the_platforms_own_payment_reaches_the_events_endpoint,
@@ -207,6 +208,35 @@ async fn adoption_refuses_a_state_with_no_value_in_the_platforms_columns(db: Pla
             .refused
             .iter()
             .any(|r| r.contains("pending=unpaid") && r.contains("waiting, paid, refunded")),
+        "{:?}",
+        report.refused
+    );
+    assert_eq!(
+        db.fingerprint().await,
+        before,
+        "a refused adoption changed the database"
+    );
+}
+
+async fn adoption_refuses_an_unsafe_link_in_the_platforms_pool(db: PlatformDb) {
+    let platform = db.owner().await;
+    exec(
+        &platform,
+        "INSERT INTO meeting_links_pool (id, meeting_link) \
+         VALUES ('00000000-0000-4000-d000-0000000000ff', 'javascript:alert(1)')",
+    )
+    .await;
+    let before = db.fingerprint().await;
+    let report = adopt(&db.owner_url(), &options(&db, false), &|_| {})
+        .await
+        .unwrap();
+    assert!(
+        report
+            .refused
+            .iter()
+            .any(|r| r.contains("javascript:alert(1)")
+                && r.contains("00000000-0000-4000-d000-0000000000ff")
+                && r.contains("is_available = false")),
         "{:?}",
         report.refused
     );

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use meetpool_app::{App, AppError, LinkInput};
+use meetpool_domain::room::is_safe_link;
 use meetpool_domain::LinkId;
 use serde::Deserialize;
 
@@ -80,7 +81,17 @@ async fn render(app: &App, op: &Operator, status: StatusCode, notice: Option<Not
                     @for link in &links {
                         @let n = coming.get(&link.id).copied().unwrap_or(0);
                         tr data-link=(link.id) {
-                            td { a href=(link.meeting_link) rel="noreferrer" { (short_link(&link.meeting_link)) } }
+                            td {
+                                // A link written by hand that is not an https:// URL
+                                // naming a host is shown, never made clickable.
+                                @if is_safe_link(&link.meeting_link) {
+                                    a href=(link.meeting_link) rel="noreferrer" { (short_link(&link.meeting_link)) }
+                                } @else {
+                                    span.warn title="Not an https:// link: never opened or sent to participants" {
+                                        "Unsafe link: " code { (link.meeting_link) }
+                                    }
+                                }
+                            }
                             td { @if link.is_available { "Enabled" } @else { span.muted { "Disabled" } } }
                             td { @if link.is_available { (n) } @else { span.muted { "—" } } }
                             td {

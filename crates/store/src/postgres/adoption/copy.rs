@@ -173,6 +173,22 @@ pub(super) async fn copy_types_and_links(
              Disable all but one (UPDATE {p}.meeting_links_pool SET is_available = false WHERE id = ...)"
         ));
     }
+    // The pool holds no enabled link a participant must not be sent to
+    // (migration 0017): the platform's are reported, never changed.
+    let unsafe_links: Vec<(String, String)> = sqlx::query_as(&format!(
+        "SELECT id::text, meeting_link::text FROM {p}.meeting_links_pool \
+         WHERE coalesce(is_available, false) \
+           AND NOT coalesce(meetpool_safe_link(meeting_link::text), false) ORDER BY 1",
+    ))
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, link) in unsafe_links {
+        report.refused.push(format!(
+            "the enabled link {id} {link:?} is not an https:// URL naming a host, where no \
+             participant may be sent. Correct it or disable it \
+             (UPDATE {p}.meeting_links_pool SET is_available = false WHERE id = '{id}')"
+        ));
+    }
     if !report.refused.is_empty() {
         return Ok(());
     }
