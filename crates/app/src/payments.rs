@@ -3,7 +3,7 @@
 //! signature, or the gateway's own word) before it is settled
 //! ([`crate::settle`]); an operator's payment change.
 use meetpool_domain::midtrans::{Effect, Notification};
-use meetpool_domain::payment::Transition;
+use meetpool_domain::payment::{booking_status, Transition};
 use meetpool_domain::{Booking, BookingId, EventKind, PaymentStatus};
 use meetpool_store::{BookingChange, LinkChange, NewEvent, PaymentChange};
 use secrecy::ExposeSecret;
@@ -229,6 +229,7 @@ pub(crate) fn payment_plan(
                     transaction_id: transaction_id
                         .filter(|_| new == PaymentStatus::Paid)
                         .map(str::to_owned),
+                    booking_status: booking_status(new, &booking.status),
                 }),
                 link: LinkChange::Keep,
                 events: vec![NewEvent::new(EventKind::Payment, None, detail)],

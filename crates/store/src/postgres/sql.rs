@@ -88,18 +88,19 @@ pub const LOCK_ORDERS_SQL: &str = concat!(
 
 /// [`crate::Tx::write_bookings`] in one statement: `$1` the bookings' ids, and for
 /// each, `$2` the new payment status or NULL, `$3` the transaction id or
-/// NULL, `$4` whether the link changes, `$5` the new link or NULL; `$6`-`$9`
-/// the events: the number (from 1) of the change each belongs to, kind,
+/// NULL, `$4` whether the link changes, `$5` the new link or NULL, `$10`
+/// the booking's new `status` or NULL; `$6`-`$9` the events: the number (from 1) of the change each belongs to, kind,
 /// link and detail. One new row version per booking: the payment, the link
 /// and the events together (two UPDATEs would write every index of the row
 /// twice). Rows come back in the changes' order, numbered `item`.
 pub const WRITE_BOOKINGS_SQL: &str = concat!(
-    "WITH w AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::uuid[]) \
-         WITH ORDINALITY AS w(booking, new_status, new_txn, set_link, new_link, item)), \
+    "WITH w AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::uuid[], \
+           $10::text[]) WITH ORDINALITY AS w(booking, new_status, new_txn, set_link, new_link, \
+           new_booking_status, item)), \
      u AS (UPDATE bookings SET \
          payment_status = COALESCE(w.new_status, payment_status), \
          payment_transaction_id = COALESCE(w.new_txn, payment_transaction_id), \
-         status = CASE WHEN w.new_status = 'paid' AND status = 'pending' THEN 'confirmed' ELSE status END, \
+         status = COALESCE(w.new_booking_status, status), \
          meeting_link_id = CASE WHEN w.set_link THEN w.new_link ELSE meeting_link_id END, \
          assigned_at = CASE WHEN NOT w.set_link THEN assigned_at WHEN w.new_link IS NULL THEN NULL ELSE now() END \
        FROM w WHERE id = w.booking RETURNING bookings.*, w.item), \
