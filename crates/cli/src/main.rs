@@ -5,6 +5,7 @@ mod adopt;
 mod cli;
 mod events;
 mod output;
+mod payments;
 
 use std::process::ExitCode;
 

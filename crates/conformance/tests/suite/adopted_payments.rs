@@ -2,8 +2,9 @@
 //! platform's own words: a refund cancels the booking in its `status`
 //! vocabulary, whoever writes it (Midtrans, an operator, the platform's own
 //! code), and a partial refund keeps the session until the platform
-//! cancels it.
-use meetpool_conformance::{PlatformDb, TestApp};
+//! cancels it; a payment whose notification never arrived is found by
+//! reconciliation and written as the platform writes a payment.
+use meetpool_conformance::{settled, Gateway, PlatformDb, TestApp};
 use meetpool_store::ConnectOptions;
 use serde_json::json;
 use sqlx::PgPool;
@@ -11,7 +12,10 @@ use sqlx::PgPool;
 use crate::adopt::{adopted, eventually, in_zone, platform_books, platform_row};
 use crate::midtrans::{refund_of, settlement_of, signed_fixture};
 
-on_postgres!(a_refund_cancels_the_booking_in_the_platforms_words);
+on_postgres!(
+    a_refund_cancels_the_booking_in_the_platforms_words,
+    a_lost_notification_is_reconciled_on_an_adopted_database,
+);
 
 async fn exec(pool: &PgPool, sql: &str) {
     sqlx::query(sql)
@@ -102,5 +106,42 @@ async fn a_refund_cancels_the_booking_in_the_platforms_words(db: PlatformDb) {
     })
     .await;
     assert_eq!(platform_row(&platform, "ORDER-RF4").await.1, "cancelled");
+    platform.close().await;
+}
+
+async fn a_lost_notification_is_reconciled_on_an_adopted_database(db: PlatformDb) {
+    let platform = db.owner().await;
+    assert!(adopted(&db, false).await.refused.is_empty());
+    let gateway = Gateway::start().await;
+    let base = gateway.base.clone();
+    let t = TestApp::start_adopted(db.service_url(), &ConnectOptions::default(), |c| {
+        in_zone(c);
+        c.midtrans_api_base = base;
+        c.midtrans_reconcile = meetpool_app::parse_reconcile_schedule("1s").unwrap();
+    })
+    .await;
+
+    // The platform's checkout books and the customer pays at Midtrans,
+    // whose notification goes to the platform's old function.
+    platform_books(&platform, "ORDER-LOST", 9, "15:00", 100_000).await;
+    gateway.holds(settled("ORDER-LOST", "100000.00"));
+    // Another customer has not chosen a payment method yet.
+    platform_books(&platform, "ORDER-OPEN", 9, "16:00", 100_000).await;
+
+    eventually("the lost payment is paid with its link", || async {
+        let row = platform_row(&platform, "ORDER-LOST").await;
+        row.0 == "paid" && row.2.is_some()
+    })
+    .await;
+    let row = platform_row(&platform, "ORDER-LOST").await;
+    assert_eq!((row.1.as_str(), row.4), ("confirmed", true));
+    assert!(row.3.is_some(), "the platform's pages read the link's URL");
+    eventually("the open order is asked about again", || async {
+        gateway.asked_about("ORDER-OPEN") >= 2
+    })
+    .await;
+    let open = platform_row(&platform, "ORDER-OPEN").await;
+    assert_eq!((open.0.as_str(), open.2), ("waiting", None));
+    assert_eq!(t.overlaps().await, 0);
     platform.close().await;
 }

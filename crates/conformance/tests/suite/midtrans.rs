@@ -11,6 +11,7 @@
 //! - `outages`: the database goes away and comes back.
 //! - `status_api`: confirming with Midtrans' GET status.
 //! - `booking_status`: the booking's `status` follows its payment.
+//! - `reconcile`: payments whose notification never arrived, asked about.
 //!
 //! `shop` holds the test data and the helpers they share.
 mod bad_bodies;
@@ -19,6 +20,7 @@ mod concurrency;
 mod duplicates;
 mod money;
 mod outages;
+mod reconcile;
 mod shop;
 mod signatures;
 mod state_machine;
