@@ -127,6 +127,17 @@ async fn a_lost_notification_is_reconciled_on_an_adopted_database(db: PlatformDb
     gateway.holds(settled("ORDER-LOST", "100000.00"));
     // Another customer has not chosen a payment method yet.
     platform_books(&platform, "ORDER-OPEN", 9, "16:00", 100_000).await;
+    // A booking the platform made without an order id (not through
+    // Midtrans): there is nothing to ask about.
+    let no_order: String = sqlx::query_scalar(
+        "INSERT INTO bookings (user_id, expert_id, session_type_id, booking_date, booking_time, \
+           total_price) \
+         SELECT user_id, expert_id, session_type_id, booking_date, '17:00', total_price \
+         FROM bookings WHERE order_id = 'ORDER-OPEN' RETURNING id::text",
+    )
+    .fetch_one(&platform)
+    .await
+    .unwrap();
 
     eventually("the lost payment is paid with its link", || async {
         let row = platform_row(&platform, "ORDER-LOST").await;
@@ -140,6 +151,7 @@ async fn a_lost_notification_is_reconciled_on_an_adopted_database(db: PlatformDb
         gateway.asked_about("ORDER-OPEN") >= 2
     })
     .await;
+    assert_eq!(gateway.asked_about(&no_order), 0);
     let open = platform_row(&platform, "ORDER-OPEN").await;
     assert_eq!((open.0.as_str(), open.2), ("waiting", None));
     assert_eq!(t.overlaps().await, 0);

@@ -130,7 +130,9 @@ pub const SESSION_TYPE_SELECT: &str =
 
 /// The pending bookings due for a payment check (`$1` now, `$2` the first
 /// wait in seconds, `$3` every one whatever its schedule, `$4` how many),
-/// as a CTE named `due`, each with its checks so far. `FOR NO KEY UPDATE
+/// as a CTE named `due`, each with its checks so far. A booking whose
+/// order id is its own id has none (an adopted platform's row without
+/// one): there is nothing to ask about. `FOR NO KEY UPDATE
 /// SKIP LOCKED` (for a claim only) passes over a booking a notification
 /// holds, and keeps out of the way of the foreign keys that reference it.
 macro_rules! due_checks {
@@ -139,7 +141,7 @@ macro_rules! due_checks {
             "due AS (SELECT b.id, coalesce(c.attempts, 0) AS attempts, \
                coalesce(c.next_at, b.created_at + make_interval(secs => $2)) AS due_at \
              FROM bookings b LEFT JOIN payment_checks c ON c.booking_id = b.id \
-             WHERE b.payment_status = 'pending' AND b.starts_at > $1 \
+             WHERE b.payment_status = 'pending' AND b.starts_at > $1 AND b.order_id <> b.id::text \
                AND (c.leased_until IS NULL OR c.leased_until <= $1) \
                AND ($3 OR coalesce(c.next_at, b.created_at + make_interval(secs => $2)) <= $1) \
              ORDER BY 3 LIMIT $4 ",

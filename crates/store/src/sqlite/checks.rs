@@ -20,7 +20,7 @@ fn ms(t: Timestamp) -> String {
 fn due_sql() -> String {
     format!(
         "{BOOKING_SELECT} LEFT JOIN payment_checks c ON c.booking_id = b.id \
-         WHERE b.payment_status = 'pending' AND b.starts_at > ?1 \
+         WHERE b.payment_status = 'pending' AND b.starts_at > ?1 AND b.order_id <> b.id \
            AND (c.leased_until IS NULL OR c.leased_until <= ?1) \
            AND (?3 OR coalesce(c.next_at, strftime('%Y-%m-%d %H:%M:%f', b.created_at, '+' || ?2 || ' seconds')) <= ?1) \
          ORDER BY coalesce(c.next_at, strftime('%Y-%m-%d %H:%M:%f', b.created_at, '+' || ?2 || ' seconds')) \
