@@ -326,3 +326,22 @@ impl App {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_schedule_is_waits_or_off() {
+        assert_eq!(
+            parse_reconcile_schedule(DEFAULT_RECONCILE_SCHEDULE).unwrap(),
+            Some([60, 300, 900, 3600].map(Duration::from_secs).to_vec())
+        );
+        assert_eq!(parse_reconcile_schedule(" OFF ").unwrap(), None);
+        for bad in ["", "0s", "1m,0s", "soon", "1m,,5m"] {
+            assert!(parse_reconcile_schedule(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -165,3 +165,99 @@ async fn an_operator_reconciles_pending_payments_by_hand() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reconciles_on_its_schedule_and_refuses_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let gateway = Gateway::start().await;
+    ok(d, None, &["migrate"]).await;
+    ok(
+        d,
+        None,
+        &["links", "add", "https://meet.google.com/kcw-ebey-pqu"],
+    )
+    .await;
+    let store = meetpool_store::connect(&db_url(d), &ConnectOptions::default())
+        .await
+        .unwrap();
+    let app = App::new(Arc::from(store), Config::new("UTC").unwrap());
+    let st = app
+        .create_session_type(SessionTypeInput {
+            name: Some("Consultation".into()),
+            duration: Some(60),
+            price: Some(100_000),
+        })
+        .await
+        .unwrap();
+    app.create_booking(BookingInput {
+        order_id: "ORDER-LOST".into(),
+        user_id: "user-1".into(),
+        expert_id: "expert-1".into(),
+        session_type_id: st.id.to_string(),
+        booking_date: "2027-12-01".into(),
+        booking_time: "09:00".into(),
+        price: 100_000,
+        payment_status: None,
+        status: None,
+        hold: false,
+    })
+    .await
+    .unwrap();
+    gateway.holds(settled("ORDER-LOST", "100000.00"));
+
+    // A schedule that does not parse is refused, naming the setting.
+    let mut bad = Command::new(env!("CARGO_BIN_EXE_meetpool"));
+    bad.arg("serve")
+        .current_dir(d)
+        .env("DATABASE_URL", db_url(d))
+        .env("MIDTRANS_SERVER_KEY", MIDTRANS_KEY)
+        .env("MEETPOOL_MIDTRANS_RECONCILE", "every minute")
+        .env("MEETPOOL_LISTEN", format!("127.0.0.1:{}", free_port()));
+    let refused = tokio::task::spawn_blocking(move || bad.output().unwrap())
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("MEETPOOL_MIDTRANS_RECONCILE"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    // The service asks Midtrans on its own, and the lost payment is paid.
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_meetpool"))
+        .arg("serve")
+        .current_dir(d)
+        .env("DATABASE_URL", db_url(d))
+        .env("MEETPOOL_ADMIN_TOKEN", "reconcile-admin")
+        .env("MIDTRANS_SERVER_KEY", MIDTRANS_KEY)
+        .env("MIDTRANS_API_BASE", &gateway.base)
+        .env("MEETPOOL_MIDTRANS_RECONCILE", "1s")
+        .env("MEETPOOL_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let paid = loop {
+        let b = app.store().booking_by_order("ORDER-LOST").await.unwrap();
+        if b.payment_status.as_str() == "paid" || std::time::Instant::now() > deadline {
+            break b;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert_eq!(paid.payment_status.as_str(), "paid", "{paid:?}");
+    assert!(paid.meeting_link_id.is_some());
+    assert!(gateway.asked_about("ORDER-LOST") >= 1);
+}
