@@ -16,19 +16,18 @@ fn ms(t: Timestamp) -> String {
 }
 
 /// The due bookings (`?1` now, `?2` the first wait in seconds, `?3` every
-/// one whatever its schedule, `?4` how many), soonest due first.
+/// one whatever its schedule, `?4` how many), soonest due first, each with
+/// its checks so far. A booking whose order id is its own id has none.
 fn due_sql() -> String {
+    let due_at =
+        "coalesce(c.next_at, strftime('%Y-%m-%d %H:%M:%f', b.created_at, '+' || ?2 || ' seconds'))";
     format!(
-        "{BOOKING_SELECT} LEFT JOIN payment_checks c ON c.booking_id = b.id \
+        "SELECT coalesce(c.attempts, 0) AS attempts, b.* FROM ({BOOKING_SELECT}) b \
+         LEFT JOIN payment_checks c ON c.booking_id = b.id \
          WHERE b.payment_status = 'pending' AND b.starts_at > ?1 AND b.order_id <> b.id \
            AND (c.leased_until IS NULL OR c.leased_until <= ?1) \
-           AND (?3 OR coalesce(c.next_at, strftime('%Y-%m-%d %H:%M:%f', b.created_at, '+' || ?2 || ' seconds')) <= ?1) \
-         ORDER BY coalesce(c.next_at, strftime('%Y-%m-%d %H:%M:%f', b.created_at, '+' || ?2 || ' seconds')) \
-         LIMIT ?4"
-    )
-    .replace(
-        "SELECT b.id,",
-        "SELECT coalesce(c.attempts, 0) AS attempts, b.id,",
+           AND (?3 OR {due_at} <= ?1) \
+         ORDER BY {due_at} LIMIT ?4"
     )
 }
 
