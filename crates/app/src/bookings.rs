@@ -1,6 +1,6 @@
 //! Bookings: creation, assignment, payment changes, manual actions.
 use jiff::Timestamp;
-use meetpool_domain::payment::Transition;
+use meetpool_domain::payment::{booking_status, Transition};
 use meetpool_domain::time::LocalSlot;
 use meetpool_domain::values::{optional_text, required_text};
 use meetpool_domain::{
@@ -104,12 +104,9 @@ impl App {
             price: input.price,
             payment_status,
             status: status.unwrap_or_else(|| {
-                if payment_status == PaymentStatus::Paid {
-                    "confirmed"
-                } else {
-                    "pending"
-                }
-                .to_owned()
+                booking_status(payment_status, "pending")
+                    .unwrap_or("pending")
+                    .to_owned()
             }),
             window,
             join_token: new_join_token(),

@@ -30,6 +30,7 @@ mod links;
 mod metrics;
 mod payments;
 mod platform;
+mod reconcile;
 mod reschedule;
 mod session_types;
 mod settle;
@@ -56,6 +57,7 @@ pub use join::JoinView;
 pub use links::LinkInput;
 pub use meetpool_store::PlatformProblem;
 pub use payments::NotificationOutcome;
+pub use reconcile::{parse_reconcile_schedule, CheckView, DEFAULT_RECONCILE_SCHEDULE};
 pub use reschedule::RescheduleInput;
 pub use session_types::SessionTypeInput;
 

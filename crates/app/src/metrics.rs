@@ -50,9 +50,43 @@ impl Alert {
     }
 }
 
+/// What came of asking Midtrans about a pending payment
+/// (`meetpool_reconcile_checks_total{outcome=...}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CheckOutcome {
+    /// The answer changed the booking (paid, failed, expired...).
+    Applied,
+    /// The answer changed nothing (still pending, already applied, refused
+    /// as a notification would be).
+    Unchanged,
+    /// Midtrans knows no transaction for the order yet: asked again later.
+    NotFound,
+    /// No answer, or not one Midtrans documents: asked again later.
+    Failed,
+}
+
+impl CheckOutcome {
+    pub(crate) const ALL: [CheckOutcome; 4] = [
+        CheckOutcome::Applied,
+        CheckOutcome::Unchanged,
+        CheckOutcome::NotFound,
+        CheckOutcome::Failed,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            CheckOutcome::Applied => "applied",
+            CheckOutcome::Unchanged => "unchanged",
+            CheckOutcome::NotFound => "not_found",
+            CheckOutcome::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Counters {
     alerts: [AtomicU64; Alert::ALL.len()],
+    checks: [AtomicU64; CheckOutcome::ALL.len()],
     assignments: AtomicU64,
     releases: AtomicU64,
     pool_exhausted: AtomicU64,
@@ -79,6 +113,14 @@ impl Counters {
 
     pub(crate) fn inc(&self, c: Counter) {
         self.get(c).fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn check(&self, o: CheckOutcome) {
+        let i = CheckOutcome::ALL
+            .iter()
+            .position(|x| *x == o)
+            .expect("listed");
+        self.checks[i].fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn alert(&self, a: Alert) {
@@ -145,6 +187,17 @@ impl Counters {
             out.push_str(&format!(
                 "meetpool_alerts_total{{kind=\"{}\"}} {}\n",
                 alert.as_str(),
+                n.load(Ordering::Relaxed)
+            ));
+        }
+        out.push_str(
+            "# HELP meetpool_reconcile_checks_total Pending payments asked about at Midtrans (reconciliation), by outcome.\n\
+             # TYPE meetpool_reconcile_checks_total counter\n",
+        );
+        for (outcome, n) in CheckOutcome::ALL.iter().zip(&self.checks) {
+            out.push_str(&format!(
+                "meetpool_reconcile_checks_total{{outcome=\"{}\"}} {}\n",
+                outcome.as_str(),
                 n.load(Ordering::Relaxed)
             ));
         }

@@ -112,6 +112,17 @@ pub struct ConfigArgs {
         global = true
     )]
     pub midtrans_amount_check: Switch,
+    /// Reconciliation: the waits between asking Midtrans' status API about
+    /// a pending payment (the first from the booking's creation, the last
+    /// repeated until the session starts), or `off`. Runs when a server key
+    /// is set.
+    #[arg(
+        long,
+        env = "MEETPOOL_MIDTRANS_RECONCILE",
+        default_value = meetpool_app::DEFAULT_RECONCILE_SCHEDULE,
+        global = true
+    )]
+    pub midtrans_reconcile: String,
     /// Public base URL of this service, for join URLs.
     #[arg(long, env = "MEETPOOL_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
@@ -307,6 +318,9 @@ pub enum Command {
     /// An adopted platform's database seen from meetpool.
     #[command(subcommand)]
     Platform(crate::platform::PlatformCommand),
+    /// Payments: reconciliation with Midtrans.
+    #[command(subcommand)]
+    Payments(crate::payments::PaymentsCommand),
     /// Per day: the peak of paid sessions against the enabled links.
     Capacity {
         /// The first local day, YYYY-MM-DD (default: today).
@@ -451,6 +465,9 @@ impl ConfigArgs {
             .set_midtrans_api_base(&self.midtrans_api_base)
             .map_err(anyhow::Error::msg)?;
         config.midtrans_amount_check = self.midtrans_amount_check == Switch::On;
+        config.midtrans_reconcile =
+            meetpool_app::parse_reconcile_schedule(&self.midtrans_reconcile)
+                .map_err(|e| anyhow::anyhow!("MEETPOOL_MIDTRANS_RECONCILE: {e}"))?;
         config.join_opens_minutes = self.join_opens_minutes;
         config.slot_minutes = self.slot_minutes;
         config.hold_minutes = self.hold_minutes;
@@ -611,6 +628,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         Command::Events(cmd) => crate::events::run(&app, cmd, as_json).await,
         Command::Platform(cmd) => crate::platform::run(&app, cmd, as_json).await,
+        Command::Payments(cmd) => crate::payments::run(&app, cmd, as_json).await,
         Command::Capacity { from, to } => capacity(&app, from, to, as_json).await,
         Command::Status => {
             let status = app.pool_status().await?;
@@ -727,11 +745,29 @@ async fn serve(config: &ConfigArgs, app: App, no_migrate: bool) -> anyhow::Resul
             .await
         })
     };
+    // Payments whose notification never arrived, asked about at Midtrans.
+    let (stop_reconciler, reconciler_stopped) = tokio::sync::oneshot::channel::<()>();
+    if app.config().midtrans_server_key.is_some() {
+        if let Some(schedule) = &app.config().midtrans_reconcile {
+            info!(schedule = ?schedule, "reconciling pending payments with Midtrans' status API");
+        }
+    }
+    let reconciler = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.run_reconciler(async {
+                let _ = reconciler_stopped.await;
+            })
+            .await
+        })
+    };
     let router = meetpool_http::router_with(app, admin_token, &http);
     let served = meetpool_http::launch_with(listener, router, &http, shutdown_signal()).await;
     let _ = stop_sweeper.send(());
     let _ = stop_sync.send(());
     let _ = stop_deliverer.send(());
+    let _ = stop_reconciler.send(());
+    let _ = reconciler.await;
     let _ = sweeper.await;
     if let Some(sync) = sync {
         let _ = sync.await;

@@ -5,6 +5,7 @@ mod adopt;
 mod cli;
 mod events;
 mod output;
+mod payments;
 mod platform;
 
 use std::process::ExitCode;

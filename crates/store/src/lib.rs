@@ -9,6 +9,7 @@
 //! rather than a double booking.
 #![forbid(unsafe_code)]
 
+mod checks;
 mod error;
 mod model;
 mod outbox;
@@ -24,6 +25,7 @@ use meetpool_domain::{
     Booking, BookingId, LinkCandidate, LinkId, NewBooking, SessionTypeId, Window,
 };
 
+pub use checks::{DueChecks, PaymentCheck, PaymentChecks};
 pub use error::{DuplicateRoom, StoreError};
 pub use model::*;
 pub use outbox::{Attempt, Claim, DeliveryStatus, OutboundEvent, Outbox, OutboxStats};
@@ -205,6 +207,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The outbound event log.
     fn outbox(&self) -> &dyn Outbox;
+
+    /// The pending payments reconciliation asks the gateway about.
+    fn payment_checks(&self) -> &dyn PaymentChecks;
 
     /// Starts a write transaction. Everything that reads and then writes on
     /// what it read goes through one.

@@ -159,11 +159,14 @@ pub struct BookingChange {
     pub events: Vec<NewEvent>,
 }
 
-/// A new payment state, and the gateway transaction that caused it.
+/// A new payment state, the gateway transaction that caused it, and the
+/// booking's `status` that goes with it
+/// ([`meetpool_domain::payment::booking_status`]; `None` keeps it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaymentChange {
     pub status: PaymentStatus,
     pub transaction_id: Option<String>,
+    pub booking_status: Option<&'static str>,
 }
 
 /// What a write does to a booking's link.

@@ -446,6 +446,10 @@ impl Store for PgStore {
         self
     }
 
+    fn payment_checks(&self) -> &dyn crate::PaymentChecks {
+        self
+    }
+
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         let tx = self.pool.begin().await?;
         Ok(Box::new(PgTx {
@@ -1038,6 +1042,7 @@ fn add_row(links: &mut Vec<LinkCandidate>, r: &PgRow) -> Result<()> {
     Ok(())
 }
 
+mod checks;
 mod outbox;
 mod stream;
 mod tx;

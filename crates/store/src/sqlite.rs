@@ -332,6 +332,10 @@ impl Store for SqliteStore {
         self
     }
 
+    fn payment_checks(&self) -> &dyn crate::PaymentChecks {
+        self
+    }
+
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         let guard = self.write_lock.clone().lock_owned().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -605,6 +609,7 @@ async fn candidates_for(
     links_from(&rows)
 }
 
+mod checks;
 mod outbox;
 mod tx;
 pub use tx::SqliteTx;

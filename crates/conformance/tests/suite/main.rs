@@ -40,6 +40,7 @@ macro_rules! on_postgres {
 
 mod admin;
 mod adopt;
+mod adopted_payments;
 mod assignment;
 mod browser;
 mod capacity;
