@@ -61,7 +61,7 @@ pub struct BookingBody {
         (status = 201, description = "Created.", body = BookingView),
         (status = 400, description = "Malformed body.", body = ErrorBody),
         (status = 409, description = "`duplicate_order_id`; `slot_unavailable`: a hold was asked and no link can be reserved (nothing is created).", body = ErrorBody),
-        (status = 422, description = "A value it cannot take, such as `invalid_slot` (a local time the clocks skip), `unknown_session_type` or `invalid_hold` (a hold for a booking that is not pending).", body = ErrorBody),
+        (status = 422, description = "A value it cannot take, such as `invalid_slot` (a local time the clocks skip), `unknown_session_type`, `invalid_hold` (a hold for a booking that is not pending) or `starts_in_the_past` (a hold or an unpaid booking whose session has already begun; history is created paid, cancelled or refunded).", body = ErrorBody),
     ))]
 pub async fn create_booking(
     State(s): State<AppState>,
@@ -133,6 +133,11 @@ pub struct BookingPatch {
     /// Another session type (its duration makes the new window).
     #[schema(value_type = Option<uuid::Uuid>)]
     session_type_id: Option<String>,
+    /// With a move: `true` lets the session move to a time that has
+    /// already begun (an operator correcting history); without it such a
+    /// move is 422 `starts_in_the_past`.
+    #[serde(default)]
+    allow_past: bool,
 }
 
 /// A payment change from another gateway or an operator: the same
@@ -148,7 +153,7 @@ pub struct BookingPatch {
         (status = 400, description = "Malformed body or `invalid_id`.", body = ErrorBody),
         (status = 404, description = "No such booking.", body = ErrorBody),
         (status = 409, description = "`invalid_transition`: the state machine does not go back.", body = ErrorBody),
-        (status = 422, description = "`invalid_payment_status`, `invalid_slot` (also a time the clocks skip), `unknown_session_type`, `one_change_at_a_time`, `nothing_to_change`.", body = ErrorBody),
+        (status = 422, description = "`invalid_payment_status`, `invalid_slot` (also a time the clocks skip), `unknown_session_type`, `one_change_at_a_time`, `nothing_to_change`, `starts_in_the_past` (a move to a time already begun without `allow_past`).", body = ErrorBody),
     ))]
 pub async fn update_booking(
     State(s): State<AppState>,
@@ -178,6 +183,7 @@ pub async fn update_booking(
                 booking_date: body.booking_date,
                 booking_time: body.booking_time,
                 session_type_id: body.session_type_id,
+                allow_past: body.allow_past,
             };
             s.app.reschedule(id, input).await?
         }
