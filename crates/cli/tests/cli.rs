@@ -131,3 +131,27 @@ fn an_operator_manages_the_pool_from_the_command_line() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("booking not found"));
 }
+
+#[test]
+fn dates_outside_the_supported_years_are_refused_by_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["migrate"]);
+    for far in ["0001-01-01", "9999-12-30", "2200-01-01"] {
+        for args in [
+            &["bookings", "list", "--date", far][..],
+            &["capacity", "--from", far, "--to", "2030-01-01"],
+            &["capacity", "--from", "2030-01-01", "--to", far],
+            &["capacity", "--from", far],
+        ] {
+            let out = meetpool(d, args);
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{args:?}");
+            assert!(
+                said.contains("outside the supported range") && said.contains("2000-01-01"),
+                "{args:?}: {said}"
+            );
+        }
+    }
+    assert!(ok(d, &["capacity", "--from", "2199-12-31"]).contains("2199-12-31"));
+}

@@ -299,6 +299,7 @@ impl Store for PgStore {
                 .persistent(self.prepared)
                 .fetch_all(&mut *self.session().await?)
                 .await;
+        crate::not_newer(&MIGRATOR, &applied)?;
         if applied.is_ok_and(|v| MIGRATOR.iter().all(|m| v.contains(&m.version))) {
             return Ok(());
         }

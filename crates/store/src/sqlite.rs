@@ -65,7 +65,18 @@ pub struct SqliteStore {
 impl SqliteStore {
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let connect = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Config(format!("bad sqlite URL: {e}")))?
+            .map_err(|e| StoreError::Config(format!("bad sqlite URL: {e}")))?;
+        // `sqlite:` alone (or `sqlite::memory:`) is a database in memory:
+        // each connection would see its own, and all is lost on exit.
+        let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            return Err(StoreError::Config(format!(
+                "DATABASE_URL {url:?} names no database file: write sqlite:PATH, for example \
+                 sqlite:meetpool.db"
+            )));
+        }
+        let connect = connect
             .create_if_missing(options.create_if_missing)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -204,6 +215,11 @@ impl Store for SqliteStore {
         // fails, and a pooled connection would keep it, stalling every
         // later migration on this database.
         let mut conn = self.pool.acquire().await?;
+        let applied: std::result::Result<Vec<i64>, _> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&mut *conn)
+                .await;
+        crate::not_newer(&MIGRATOR, &applied)?;
         let Err(failed) = MIGRATOR.run_direct(&mut *conn).await else {
             return Ok(());
         };
