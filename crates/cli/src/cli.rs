@@ -11,7 +11,7 @@ use meetpool_app::{
 use meetpool_domain::{BookingId, LinkId, Policy};
 use meetpool_http::HttpSettings;
 use meetpool_store::{ConnectOptions, Coordination, Link};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tracing::{info, warn};
 
 use crate::output::{json, table};
@@ -615,7 +615,21 @@ async fn capacity(
     Ok(())
 }
 
+/// The shortest admin token `serve` accepts: one that guessing, even at
+/// the rate the sign-in limit allows from countless addresses, never finds.
+const ADMIN_TOKEN_MIN_CHARS: usize = 16;
+
 async fn serve(config: &ConfigArgs, app: App, no_migrate: bool) -> anyhow::Result<()> {
+    if let Some(token) = &config.admin_token {
+        let chars = token.expose_secret().trim().chars().count();
+        if chars < ADMIN_TOKEN_MIN_CHARS {
+            anyhow::bail!(
+                "MEETPOOL_ADMIN_TOKEN is {chars} characters long; it must be at least \
+                 {ADMIN_TOKEN_MIN_CHARS}, and random. Make one with `openssl rand -hex 32`, or leave \
+                 it unset and meetpool serve generates one and prints it"
+            );
+        }
+    }
     let http = config.http_settings()?;
     app.start_database(!no_migrate).await?;
     let admin_token = match &config.admin_token {

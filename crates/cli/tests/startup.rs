@@ -20,7 +20,7 @@ fn meetpool(dir: &Path, db: &str, env: &[(&str, &str)]) -> Command {
     cmd.current_dir(dir)
         .env("DATABASE_URL", format!("sqlite:{}", dir.join(db).display()))
         .env("MEETPOOL_LISTEN", format!("127.0.0.1:{}", free_port()))
-        .env("MEETPOOL_ADMIN_TOKEN", "startup-admin")
+        .env("MEETPOOL_ADMIN_TOKEN", "startup-admin-token")
         .env_remove("MEETPOOL_TIMEZONE")
         .env_remove("MEETPOOL_BUFFER_MINUTES")
         .env("RUST_LOG", "warn")
@@ -267,4 +267,30 @@ fn a_sqlite_url_without_a_file_is_named_as_such() {
         let refused = serve_on(d, url, &[]).unwrap_err();
         assert!(refused.contains("names no database file"), "{refused}");
     }
+}
+
+#[test]
+fn serve_refuses_a_short_admin_token_and_says_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for short in ["change-me", "fifteen-chars-x", "   short   "] {
+        let refused = serve(meetpool(d, "t.db", &[("MEETPOOL_ADMIN_TOKEN", short)]), &[])
+            .expect_err("a short token served");
+        for needle in ["at least 16", "openssl rand -hex 32"] {
+            assert!(refused.contains(needle), "{short:?}: {refused}");
+        }
+        assert!(
+            !refused.contains(short.trim()),
+            "the token echoed: {refused}"
+        );
+    }
+    serve(
+        meetpool(d, "t.db", &[("MEETPOOL_ADMIN_TOKEN", "sixteen-chars-xx")]),
+        &[],
+    )
+    .expect("16 characters start");
+    // Without one, serve makes one and starts.
+    let mut cmd = meetpool(d, "t.db", &[]);
+    cmd.env_remove("MEETPOOL_ADMIN_TOKEN");
+    serve(cmd, &[]).expect("a generated token starts");
 }

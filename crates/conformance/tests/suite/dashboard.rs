@@ -18,6 +18,7 @@ on_both!(
     without_events_the_booking_page_says_none_are_sent,
     notes_saved_on_the_dashboard_keep_their_lines_and_the_apis_limit,
     names_written_right_to_left_are_isolated_on_the_booking_page,
+    wrong_sign_ins_from_one_address_are_limited_and_say_when_to_retry,
 );
 
 /// A browser without script: it follows no redirect by itself and keeps
@@ -532,5 +533,65 @@ async fn names_written_right_to_left_are_isolated_on_the_booking_page(t: TestApp
         queue_day.body.contains("<bdi>ORDER-7</bdi>"),
         "{}",
         queue_day.body
+    );
+}
+
+async fn wrong_sign_ins_from_one_address_are_limited_and_say_when_to_retry(t: TestApp) {
+    let from = |ip: &str| {
+        let mut v = Visitor::new(&t);
+        v.http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap();
+        v
+    };
+    let mut guesser = from("127.0.0.5");
+    // Signing in with the right token is never counted.
+    for _ in 0..15 {
+        let answer = guesser.sign_in_with(ADMIN_TOKEN).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    }
+    for n in 0..10 {
+        let answer = guesser.sign_in_with(&format!("guess-{n}")).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "guess {n}");
+        assert!(answer.headers.get("retry-after").is_none());
+    }
+    for token in ["guess-11", ADMIN_TOKEN] {
+        let answer = guesser.sign_in_with(token).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            answer.body
+        );
+        assert!(answer.set_cookie().is_none());
+        let retry: u64 = answer.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+        assert!(
+            answer.body.contains("too many wrong tokens"),
+            "{}",
+            answer.body
+        );
+    }
+    // The API's bearer check counts the same failures.
+    let api = guesser
+        .send(
+            guesser
+                .http
+                .get(t.url("/api/links"))
+                .bearer_auth(ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(api.status, StatusCode::TOO_MANY_REQUESTS);
+    // An operator elsewhere signs in as usual.
+    let mut operator = from("127.0.0.6");
+    assert_eq!(
+        operator.sign_in_with(ADMIN_TOKEN).await.status,
+        StatusCode::SEE_OTHER
     );
 }

@@ -2,7 +2,7 @@
 //! have already begun, identifiers that would look like others on a
 //! screen. Each is refused with 422 and changes nothing, on both stores.
 use jiff::{SignedDuration, Timestamp};
-use meetpool_conformance::{Booking, TestApp};
+use meetpool_conformance::{Booking, TestApp, ADMIN_TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -10,6 +10,7 @@ on_both!(
     dates_outside_the_supported_years_are_refused_on_every_route,
     a_session_that_has_begun_is_history_only,
     identifiers_refuse_invisible_and_direction_changing_characters,
+    wrong_admin_tokens_are_limited_per_client_address,
 );
 
 const ROOM: &str = "https://meet.google.com/kcw-ebey-pqu";
@@ -248,4 +249,80 @@ async fn identifiers_refuse_invisible_and_direction_changing_characters(t: TestA
         noted.notes.as_deref(),
         Some("room\u{200B}1 \u{2067}غرفة\u{2069}")
     );
+}
+
+/// A client whose connections come from `ip` (any address of 127.0.0.0/8
+/// reaches the loopback listener).
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn wrong_admin_tokens_are_limited_per_client_address(t: TestApp) {
+    let guesser = client_from("127.0.0.3");
+    let neighbour = client_from("127.0.0.4");
+    let ask = |client: &reqwest::Client, path: &str, token: Option<&str>| {
+        let req = client.get(t.url(path));
+        let req = match token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        };
+        async move {
+            let res = req.send().await.unwrap();
+            let retry = res
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let status = res.status();
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            (status, retry, body)
+        }
+    };
+
+    // A correct token is served as often as it is sent, and so are
+    // requests without any (they guess nothing).
+    for _ in 0..30 {
+        assert_eq!(
+            ask(&guesser, "/api/links", Some(ADMIN_TOKEN)).await.0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            ask(&guesser, "/api/links", None).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Ten wrong guesses, on routes and on paths no route serves...
+    for n in 0..10 {
+        let path = if n % 2 == 0 {
+            "/api/links"
+        } else {
+            "/api/nothing-here"
+        };
+        let (status, retry, _) = ask(&guesser, path, Some(&format!("guess-{n}"))).await;
+        assert_eq!(
+            (status, retry),
+            (StatusCode::UNAUTHORIZED, None),
+            "guess {n}"
+        );
+    }
+    // ...and the address is refused for the rest of the minute, whatever
+    // it sends, without its token being tried.
+    for token in ["guess-11", ADMIN_TOKEN] {
+        let (status, retry, body) = ask(&guesser, "/api/links", Some(token)).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert_eq!(body["error"]["code"], "too_many_attempts", "{body}");
+        let retry: u64 = retry.expect("Retry-After").parse().unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+    }
+    // Another address is not.
+    assert_eq!(
+        ask(&neighbour, "/api/links", Some(ADMIN_TOKEN)).await.0,
+        StatusCode::OK
+    );
+    let (status, retry, _) = ask(&neighbour, "/api/links", Some("guess")).await;
+    assert_eq!((status, retry), (StatusCode::UNAUTHORIZED, None));
+    // Public routes stay open to everyone.
+    assert_eq!(ask(&guesser, "/healthz", None).await.0, StatusCode::OK);
 }
