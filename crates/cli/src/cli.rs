@@ -378,8 +378,12 @@ pub enum BookingsCommand {
         /// YYYY-MM-DD
         #[arg(long)]
         date: Option<String>,
+        /// At most this many (a page; at most 1000).
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Every booking that matches, page after page (--limit at a time).
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -506,14 +510,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             payment_status,
             date,
             limit,
+            all,
         }) => {
-            let query = BookingQuery {
+            let mut query = BookingQuery {
                 payment_status,
                 unassigned,
                 date,
                 limit: Some(limit),
+                after: None,
             };
-            let bookings = app.list_bookings(&query).await?;
+            let mut bookings = Vec::new();
+            loop {
+                let page = app.list_bookings(&query).await?;
+                bookings.extend(page.bookings);
+                match page.next {
+                    Some(next) if all => query.after = Some(next),
+                    _ => break,
+                }
+            }
             let views: Vec<BookingView> = bookings.iter().map(|b| app.booking_view(b)).collect();
             if as_json {
                 return json(&views);

@@ -1,7 +1,8 @@
 //! Bookings: creation, listing, payment changes by hand, manual assignment
 //! and the audit trail.
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use meetpool_app::views::{BookingView, EventView};
 use meetpool_app::{AppError, BookingInput, BookingQuery, RescheduleInput};
@@ -100,21 +101,41 @@ pub async fn get_booking(
     Ok(Json(s.app.booking_view(&s.app.booking(id).await?)))
 }
 
+/// One page of the bookings asked for, by start, then id. When more
+/// follow, the `Link` header names the next page (`rel="next"`): the same
+/// query with `after` set to this page's cursor. Follow it until there is
+/// none to list everything, however many there are.
 #[utoipa::path(get, path = "/api/bookings", tag = "bookings",
     params(BookingQuery),
     responses(
-        (status = 200, description = "The bookings asked for.", body = [BookingView]),
-        (status = 400, description = "`malformed_query`.", body = ErrorBody),
-        (status = 422, description = "`invalid_payment_status`, `invalid_date` or `invalid_limit`.", body = ErrorBody),
+        (status = 200, description = "The bookings asked for.", body = [BookingView],
+            headers(("link" = String, description = "`</api/bookings?...&after=CURSOR>; rel=\"next\"` when more bookings follow this page; absent on the last."))),
+        (status = 400, description = "`malformed_query`, an unknown parameter (`offset`, say) included.", body = ErrorBody),
+        (status = 422, description = "`invalid_payment_status`, `invalid_date`, `invalid_limit` or `invalid_cursor`.", body = ErrorBody),
     ))]
 pub async fn list_bookings(
     State(s): State<AppState>,
+    RawQuery(raw): RawQuery,
     QueryParams(q): QueryParams<BookingQuery>,
-) -> ApiResult<Json<Vec<BookingView>>> {
-    let bookings = s.app.list_bookings(&q).await?;
-    Ok(Json(
-        bookings.iter().map(|b| s.app.booking_view(b)).collect(),
-    ))
+) -> ApiResult<Response> {
+    let page = s.app.list_bookings(&q).await?;
+    let views: Vec<BookingView> = page
+        .bookings
+        .iter()
+        .map(|b| s.app.booking_view(b))
+        .collect();
+    let mut response = Json(views).into_response();
+    if let Some(next) = page.next {
+        let mut query: Vec<(String, String)> =
+            serde_urlencoded::from_str(raw.as_deref().unwrap_or_default()).unwrap_or_default();
+        query.retain(|(k, _)| k != "after");
+        query.push(("after".to_owned(), next));
+        let query = serde_urlencoded::to_string(&query).unwrap_or_default();
+        if let Ok(link) = HeaderValue::from_str(&format!("</api/bookings?{query}>; rel=\"next\"")) {
+            response.headers_mut().insert(header::LINK, link);
+        }
+    }
+    Ok(response)
 }
 
 /// A payment change, or a move of the session: one or the other.

@@ -341,7 +341,8 @@ impl Store for SqliteStore {
             "{BOOKING_SELECT} WHERE (?1 IS NULL OR b.payment_status = ?1) \
              AND (?2 = 0 OR (b.payment_status = 'paid' AND b.meeting_link_id IS NULL AND b.ends_at > ?3)) \
              AND (?4 IS NULL OR (b.starts_at >= ?4 AND b.starts_at < ?6)) \
-             ORDER BY b.starts_at, b.created_at LIMIT ?5"
+             AND (?7 IS NULL OR b.starts_at > ?7 OR (b.starts_at = ?7 AND b.id > ?8)) \
+             ORDER BY b.starts_at, b.id LIMIT ?5"
         ))
         .bind(f.payment_status.map(|s| s.as_str()))
         .bind(f.unassigned)
@@ -349,6 +350,8 @@ impl Store for SqliteStore {
         .bind(f.starts_within.map(|w| ts_out(w.start)))
         .bind(i64::from(f.limit))
         .bind(f.starts_within.map(|w| ts_out(w.end)))
+        .bind(f.after.map(|(start, _)| ts_out(start)))
+        .bind(f.after.map(|(_, id)| id.to_string()))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(booking_row).collect()

@@ -11,6 +11,7 @@ on_both!(
     a_session_that_has_begun_is_history_only,
     identifiers_refuse_invisible_and_direction_changing_characters,
     wrong_admin_tokens_are_limited_per_client_address,
+    every_booking_is_listed_page_after_page,
 );
 
 const ROOM: &str = "https://meet.google.com/kcw-ebey-pqu";
@@ -325,4 +326,87 @@ async fn wrong_admin_tokens_are_limited_per_client_address(t: TestApp) {
     assert_eq!((status, retry), (StatusCode::UNAUTHORIZED, None));
     // Public routes stay open to everyone.
     assert_eq!(ask(&guesser, "/healthz", None).await.0, StatusCode::OK);
+}
+
+/// `GET path`: the bookings' order ids and the `Link: rel="next"` target.
+async fn page(t: &TestApp, path: &str) -> (Vec<String>, Option<String>) {
+    let res = t
+        .http
+        .get(t.url(path))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{path}");
+    let next = res.headers().get("link").map(|link| {
+        let link = link.to_str().unwrap();
+        assert!(link.ends_with(r#">; rel="next""#), "{link}");
+        link[1..link.find('>').unwrap()].to_owned()
+    });
+    let bookings: Vec<Booking> = res.json().await.unwrap();
+    (bookings.into_iter().map(|b| b.order_id).collect(), next)
+}
+
+async fn every_booking_is_listed_page_after_page(t: TestApp) {
+    let st = t.create_session_type(60).await;
+    // Several at one start, so that the order within a start matters too.
+    let mut made = Vec::new();
+    for n in 0..23 {
+        let time = ["09:00", "10:00", "10:00", "10:00", "11:30"][n % 5];
+        let day = format!("2031-05-{:02}", 6 + n / 5);
+        let order = format!("PAGE-{n:02}");
+        made.push(
+            t.create_booking_with_order(&order, &st, &day, time, "pending")
+                .await,
+        );
+    }
+    let mut expected = made.clone();
+    expected.sort_by(|a, b| (&a.starts_at, &a.id).cmp(&(&b.starts_at, &b.id)));
+    let expected: Vec<String> = expected.into_iter().map(|b| b.order_id).collect();
+
+    let mut listed = Vec::new();
+    let mut next = Some("/api/bookings?limit=10&payment_status=pending".to_owned());
+    let mut pages = 0;
+    while let Some(path) = next {
+        let (orders, following) = page(&t, &path).await;
+        if pages == 0 {
+            // A booking added behind the cursor while the list is read is
+            // neither listed twice nor makes another one skipped.
+            t.create_booking_with_order("PAGE-LATE", &st, "2031-05-06", "08:00", "pending")
+                .await;
+        }
+        assert!(
+            following
+                .as_deref()
+                .is_none_or(|f| f.contains("payment_status=pending")),
+            "{following:?}"
+        );
+        listed.extend(orders);
+        next = following;
+        pages += 1;
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(listed, expected);
+
+    // The first page again starts with the one added meanwhile; without
+    // a limit, pages are 100 long and this list is one page.
+    let (orders, next) = page(&t, "/api/bookings").await;
+    assert_eq!(
+        (orders.len(), orders[0].as_str(), next),
+        (24, "PAGE-LATE", None)
+    );
+    // The last page says no more; `offset` is no parameter of this list.
+    let (s, e) = t.get("/api/bookings?offset=10").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("offset"),
+        "{e}"
+    );
+    for bad in ["x", "bm9wZQ", "MjAzMS0wNS0wNlQwOTowMDowMFovbm90LWFuLWlk"] {
+        refused(
+            bad,
+            t.get(&format!("/api/bookings?after={bad}")).await,
+            "invalid_cursor",
+        );
+    }
 }
