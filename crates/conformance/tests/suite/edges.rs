@@ -294,8 +294,18 @@ async fn wrong_admin_tokens_are_limited_per_client_address(t: TestApp) {
             StatusCode::UNAUTHORIZED
         );
     }
-    // Ten wrong guesses, on routes and on paths no route serves...
-    for n in 0..10 {
+    // Ten wrong guesses: one on the previous system's assign route, which
+    // takes the same token...
+    let seed = guesser
+        .post(t.url("/functions/v1/assign-meeting-link"))
+        .bearer_auth("guess")
+        .json(&json!({"bookingId": uuid::Uuid::new_v4()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(seed.status(), StatusCode::UNAUTHORIZED);
+    // ...the others on routes and on paths no route serves...
+    for n in 1..10 {
         let path = if n % 2 == 0 {
             "/api/links"
         } else {
@@ -317,6 +327,19 @@ async fn wrong_admin_tokens_are_limited_per_client_address(t: TestApp) {
         let retry: u64 = retry.expect("Retry-After").parse().unwrap();
         assert!((1..=60).contains(&retry), "{retry}");
     }
+    // The previous system's assign route takes the same token: the same
+    // limit, in its own shape.
+    let seed = guesser
+        .post(t.url("/functions/v1/assign-meeting-link"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"bookingId": uuid::Uuid::new_v4()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(seed.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(seed.headers().contains_key("retry-after"));
+    let body: Value = seed.json().await.unwrap();
+    assert_eq!(body["success"], false, "{body}");
     // Another address is not.
     assert_eq!(
         ask(&neighbour, "/api/links", Some(ADMIN_TOKEN)).await.0,
