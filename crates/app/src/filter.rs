@@ -32,8 +32,8 @@ pub struct BookingQuery {
     /// ended.
     #[serde(default)]
     pub unassigned: bool,
-    /// Only bookings starting on this day (`YYYY-MM-DD`) in the platform's
-    /// time zone.
+    /// Only bookings starting on this day (`YYYY-MM-DD`, years 2000 to
+    /// 2199) in the platform's time zone.
     #[param(format = Date)]
     pub date: Option<String>,
     /// At most this many (0 to 1000; 100 when absent; more is 422

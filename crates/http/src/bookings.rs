@@ -33,7 +33,7 @@ pub struct BookingBody {
     expert_id: String,
     #[schema(format = Uuid)]
     session_type_id: String,
-    /// `YYYY-MM-DD` in the platform's time zone.
+    /// `YYYY-MM-DD` in the platform's time zone, in the years 2000 to 2199.
     #[schema(format = Date)]
     booking_date: String,
     /// `HH:MM` in the platform's time zone.
@@ -145,7 +145,7 @@ pub struct BookingPatch {
     /// pending, paid, failed, cancelled, expired or refunded.
     #[schema(example = "paid")]
     payment_status: Option<String>,
-    /// The session's new local date (`YYYY-MM-DD`).
+    /// The session's new local date (`YYYY-MM-DD`, years 2000 to 2199).
     #[schema(example = "2027-12-02")]
     booking_date: Option<String>,
     /// The session's new local start (`HH:MM`).

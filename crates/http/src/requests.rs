@@ -27,6 +27,7 @@ pub fn layered(routes: Router, settings: &HttpSettings, metrics: Arc<HttpMetrics
         // sees: it is counted, logged in the request's line and span, and
         // carries the request id.
         .layer(CatchPanicLayer::custom(panicked))
+        .layer(middleware::from_fn(name_the_request))
         .layer(middleware::from_fn(move |r: Request, next: Next| {
             refuse_declared_oversize(max_body, r, next)
         }))
@@ -56,10 +57,36 @@ fn panicked(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .or_else(|| cause.downcast_ref::<String>().cloned())
         .unwrap_or_default();
     error!(panic = %what, "the request's handler panicked");
-    refusal(
+    let mut response = refusal(
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal",
         "an unexpected failure; it is logged under this request's x-request-id",
+    );
+    response.extensions_mut().insert(Panicked);
+    response
+}
+
+/// Marks the answer [`panicked`] gave, for [`name_the_request`].
+#[derive(Clone, Copy)]
+struct Panicked;
+
+/// The answer to a panic names the request it is logged under, so that
+/// whoever reports it can quote it.
+async fn name_the_request(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let response = next.run(request).await;
+    if response.extensions().get::<Panicked>().is_none() {
+        return response;
+    }
+    refusal(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        format!("an unexpected failure; it is logged under request id {id}"),
     )
 }
 
@@ -174,5 +201,9 @@ mod tests {
             .unwrap();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["error"]["code"], "internal", "{body}");
+        assert_eq!(
+            body["error"]["message"],
+            "an unexpected failure; it is logged under request id req-42"
+        );
     }
 }
