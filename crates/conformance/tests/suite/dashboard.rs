@@ -19,6 +19,7 @@ on_both!(
     notes_saved_on_the_dashboard_keep_their_lines_and_the_apis_limit,
     names_written_right_to_left_are_isolated_on_the_booking_page,
     wrong_sign_ins_from_one_address_are_limited_and_say_when_to_retry,
+    a_day_outside_the_supported_years_is_refused_in_words,
 );
 
 /// A browser without script: it follows no redirect by itself and keeps
@@ -594,4 +595,19 @@ async fn wrong_sign_ins_from_one_address_are_limited_and_say_when_to_retry(t: Te
         operator.sign_in_with(ADMIN_TOKEN).await.status,
         StatusCode::SEE_OTHER
     );
+}
+
+async fn a_day_outside_the_supported_years_is_refused_in_words(t: TestApp) {
+    let v = Visitor::signed_in(&t).await;
+    for far in ["0001-01-01", "9999-12-30", "9999-12-31"] {
+        let page = v.get(&format!("/admin/day?date={far}")).await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{far}");
+        assert!(
+            page.body.contains("outside the supported range"),
+            "{}",
+            page.body
+        );
+    }
+    let last = v.get("/admin/day?date=2199-12-31").await;
+    assert_eq!(last.status, StatusCode::OK, "{}", last.body);
 }
