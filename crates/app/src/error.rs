@@ -89,11 +89,13 @@ impl From<StoreError> for AppError {
                 tracing::error!(cause = %cause, "the database is unavailable");
                 AppError::Unavailable
             }
+            e @ (StoreError::DuplicateRooms(_)
+            | StoreError::ReadOnly
+            | StoreError::NotMigrated
+            | StoreError::NewerSchema { .. }) => AppError::NotConfigured(e.to_string()),
+            // Said in words by the store (a migration that failed, a role
+            // without the rights): the operator's to read, not a bug.
             StoreError::Config(what) => AppError::NotConfigured(what),
-            e
-            @ (StoreError::DuplicateRooms(_) | StoreError::ReadOnly | StoreError::NotMigrated) => {
-                AppError::NotConfigured(e.to_string())
-            }
             other => {
                 AppError::Internal(format!("{other}: {:?}", std::error::Error::source(&other)))
             }

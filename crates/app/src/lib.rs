@@ -52,7 +52,7 @@ pub use events::{
     signature as event_signature, DeliveryView, EventsConfig, DEFAULT_CONCURRENCY, DEFAULT_KEEP,
     DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT, DELIVERIES_MAX,
 };
-pub use filter::BookingQuery;
+pub use filter::{BookingPage, BookingQuery};
 pub use join::JoinView;
 pub use links::LinkInput;
 pub use meetpool_store::PlatformProblem;

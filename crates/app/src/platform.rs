@@ -130,6 +130,9 @@ impl App {
                         booking_date: Some(date.to_string()),
                         booking_time: Some(time.trim().to_owned()),
                         session_type_id: session_type.map(|s| s.to_string()),
+                        // The platform has made the move already: its
+                        // consequences follow, wherever in time it went.
+                        allow_past: true,
                     },
                 )
                 .await?;

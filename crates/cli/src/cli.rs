@@ -11,7 +11,7 @@ use meetpool_app::{
 use meetpool_domain::{BookingId, LinkId, Policy};
 use meetpool_http::HttpSettings;
 use meetpool_store::{ConnectOptions, Coordination, DbSettings, Link};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tracing::{info, warn};
 
 use crate::output::{json, table};
@@ -407,8 +407,12 @@ pub enum BookingsCommand {
         /// YYYY-MM-DD
         #[arg(long)]
         date: Option<String>,
+        /// At most this many (a page; at most 1000).
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Every booking that matches, page after page (--limit at a time).
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -574,14 +578,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             payment_status,
             date,
             limit,
+            all,
         }) => {
-            let query = BookingQuery {
+            let mut query = BookingQuery {
                 payment_status,
                 unassigned,
                 date,
                 limit: Some(limit),
+                after: None,
             };
-            let bookings = app.list_bookings(&query).await?;
+            let mut bookings = Vec::new();
+            loop {
+                let page = app.list_bookings(&query).await?;
+                bookings.extend(page.bookings);
+                match page.next {
+                    Some(next) if all => query.after = Some(next),
+                    _ => break,
+                }
+            }
             let views: Vec<BookingView> = bookings.iter().map(|b| app.booking_view(b)).collect();
             if as_json {
                 return json(&views);
@@ -685,7 +699,21 @@ async fn capacity(
     Ok(())
 }
 
+/// The shortest admin token `serve` accepts: one that guessing, even at
+/// the rate the sign-in limit allows from countless addresses, never finds.
+const ADMIN_TOKEN_MIN_CHARS: usize = 16;
+
 async fn serve(config: &ConfigArgs, app: App, no_migrate: bool) -> anyhow::Result<()> {
+    if let Some(token) = &config.admin_token {
+        let chars = token.expose_secret().trim().chars().count();
+        if chars < ADMIN_TOKEN_MIN_CHARS {
+            anyhow::bail!(
+                "MEETPOOL_ADMIN_TOKEN is {chars} characters long; it must be at least \
+                 {ADMIN_TOKEN_MIN_CHARS}, and random. Make one with `openssl rand -hex 32`, or leave \
+                 it unset and meetpool serve generates one and prints it"
+            );
+        }
+    }
     let http = config.http_settings()?;
     app.start_database(!no_migrate).await?;
     let admin_token = match &config.admin_token {

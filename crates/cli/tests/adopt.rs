@@ -183,7 +183,7 @@ async fn operator_story(db: PlatformDb) {
         .port();
     let mut serve = meetpool(&db.service_url(), &["serve", "--no-migrate"])
         .env("MEETPOOL_LISTEN", format!("127.0.0.1:{port}"))
-        .env("MEETPOOL_ADMIN_TOKEN", "adopt-admin")
+        .env("MEETPOOL_ADMIN_TOKEN", "adopt-admin-token")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -196,7 +196,7 @@ async fn operator_story(db: PlatformDb) {
             .get(format!(
                 "http://127.0.0.1:{port}/api/bookings/00000000-0000-4000-e000-000000000003"
             ))
-            .bearer_auth("adopt-admin")
+            .bearer_auth("adopt-admin-token")
             .send()
             .await
         {

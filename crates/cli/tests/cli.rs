@@ -184,3 +184,67 @@ fn migrate_lists_the_unsafe_links_it_disables() {
     // Once done, done: the next migrate has nothing to say.
     assert!(!ok(d, &["migrate"]).contains("disabled"));
 }
+
+#[test]
+fn dates_outside_the_supported_years_are_refused_by_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["migrate"]);
+    for far in ["0001-01-01", "9999-12-30", "2200-01-01"] {
+        for args in [
+            &["bookings", "list", "--date", far][..],
+            &["capacity", "--from", far, "--to", "2030-01-01"],
+            &["capacity", "--from", "2030-01-01", "--to", far],
+            &["capacity", "--from", far],
+        ] {
+            let out = meetpool(d, args);
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{args:?}");
+            assert!(
+                said.contains("outside the supported range") && said.contains("2000-01-01"),
+                "{args:?}: {said}"
+            );
+        }
+    }
+    assert!(ok(d, &["capacity", "--from", "2199-12-31"]).contains("2199-12-31"));
+}
+
+#[tokio::test]
+async fn bookings_list_all_reads_every_page() {
+    use meetpool_conformance::{Backend, TestApp};
+
+    let t = TestApp::start(Backend::Sqlite).await;
+    let st = t.create_session_type(60).await;
+    for n in 0..7 {
+        let time = format!("{:02}:00", 9 + n / 2);
+        t.create_booking_with_order(&format!("ALL-{n}"), &st, "2031-05-06", &time, "paid")
+            .await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let list = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_meetpool"))
+            .args(["bookings", "list", "--json"])
+            .args(args)
+            .current_dir(dir.path())
+            .env("DATABASE_URL", &t.db.url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        listed
+            .iter()
+            .map(|b| b["order_id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(list(&["--limit", "3"]).len(), 3);
+    let all = list(&["--limit", "3", "--all"]);
+    let mut sorted = all.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!((all.len(), sorted.len()), (7, 7), "{all:?}");
+}

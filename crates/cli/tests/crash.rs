@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-const TOKEN: &str = "crash-admin";
+const TOKEN: &str = "crash-admin-token";
 const KEY: &str = "SB-Mid-server-crash";
 
 fn free_port() -> u16 {

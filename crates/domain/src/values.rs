@@ -23,6 +23,26 @@ pub enum ValueError {
     TooLong(&'static str, usize),
     #[error("price must not be negative")]
     NegativePrice,
+    #[error("{0} must not contain invisible or direction-changing characters (zero-width spaces, bidirectional controls)")]
+    Invisible(&'static str),
+}
+
+/// Characters that show as nothing, or reorder what follows: zero-width
+/// spaces and joiners, the bidirectional marks, embeddings, overrides and
+/// isolates, the byte order mark. In an identifier they let two different
+/// values look the same on a screen.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 /// A meeting room's address: an absolute `https://` URL with a host, the
@@ -173,9 +193,9 @@ impl OrderId {
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
         let ok = !raw.is_empty()
             && raw.chars().count() <= 100
-            && raw
-                .chars()
-                .all(|c| c.is_ascii_graphic() || (!c.is_ascii() && !c.is_whitespace()));
+            && raw.chars().all(|c| {
+                c.is_ascii_graphic() || (!c.is_ascii() && !c.is_whitespace() && !is_invisible(c))
+            });
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
@@ -227,6 +247,17 @@ pub fn required_text(field: &'static str, raw: &str) -> Result<String, ValueErro
         return Err(ValueError::Empty(field));
     }
     checked_text(field, t, LINE_MAX, false)
+}
+
+/// An identifier the platform gives (a user's, an expert's): a required
+/// one-line text that must also read as what it is, so no invisible or
+/// direction-changing character.
+pub fn identifier(field: &'static str, raw: &str) -> Result<String, ValueError> {
+    let t = required_text(field, raw)?;
+    if t.chars().any(is_invisible) {
+        return Err(ValueError::Invisible(field));
+    }
+    Ok(t)
 }
 
 /// An optional free-text field of at most `max` characters; with
@@ -531,6 +562,33 @@ mod tests {
             OrderId::parse(&"x".repeat(101)),
             Err(ValueError::BadOrderId)
         );
+        assert!(OrderId::parse("ORDER-١٠٠١").is_ok());
+        for lookalike in [
+            "ORDER\u{202E}1001",
+            "ORDER\u{200B}1001",
+            "\u{FEFF}ORDER",
+            "A\u{2066}B",
+            "A\u{061C}B",
+        ] {
+            assert_eq!(
+                OrderId::parse(lookalike),
+                Err(ValueError::BadOrderId),
+                "{lookalike:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn identifiers_refuse_invisible_characters() {
+        assert_eq!(identifier("user_id", " user-1 ").unwrap(), "user-1");
+        assert_eq!(identifier("user_id", "أحمد").unwrap(), "أحمد");
+        for bad in ["user\u{200F}1", "user\u{202D}1", "\u{200D}"] {
+            assert_eq!(
+                identifier("user_id", bad),
+                Err(ValueError::Invisible("user_id")),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

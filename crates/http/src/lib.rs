@@ -4,6 +4,7 @@
 //! OpenAPI description; handlers call the application only.
 #![forbid(unsafe_code)]
 
+mod attempts;
 mod auth;
 mod bookings;
 mod cors;
@@ -95,7 +96,8 @@ pub fn router_with(app: App, admin_token: SecretString, settings: &HttpSettings)
         .merge(dashboard::router())
         .fallback(auth::unknown_route)
         .with_state(state)
-        .layer(Extension(Arc::new(AdminToken::new(admin_token))));
+        .layer(Extension(Arc::new(AdminToken::new(admin_token))))
+        .layer(Extension(Arc::new(attempts::Attempts::default())));
     requests::layered(routes, settings, http_metrics)
 }
 

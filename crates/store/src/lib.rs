@@ -53,6 +53,10 @@ fn migrated(
 ) -> Result<()> {
     let latest = migrator.iter().map(|m| m.version).max();
     match applied {
+        Ok(Some(version)) if Some(version) > latest => Err(StoreError::NewerSchema {
+            database: version,
+            binary: latest.unwrap_or(0),
+        }),
         Ok(version) if version >= latest => Ok(()),
         Ok(_) => Err(StoreError::NotMigrated),
         // No migrations table: PostgreSQL's 42P01, SQLite's "no such table".
@@ -62,6 +66,23 @@ fn migrated(
             Err(StoreError::NotMigrated)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Refuses, before migrating, a database that a newer meetpool migrated:
+/// `applied` holds the versions applied (an error when there is no
+/// migrations table yet, which is a new database).
+fn not_newer<E>(
+    migrator: &sqlx::migrate::Migrator,
+    applied: &std::result::Result<Vec<i64>, E>,
+) -> Result<()> {
+    let latest = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    match applied.as_ref().ok().and_then(|v| v.iter().max()) {
+        Some(&database) if database > latest => Err(StoreError::NewerSchema {
+            database,
+            binary: latest,
+        }),
+        _ => Ok(()),
     }
 }
 

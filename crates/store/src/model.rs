@@ -129,6 +129,9 @@ pub struct BookingFilter {
     pub unassigned: bool,
     /// Bookings whose session starts in this window (a local day, say).
     pub starts_within: Option<Window>,
+    /// Only bookings listed after this one: its start and id, the order
+    /// of the list (a page's cursor).
+    pub after: Option<(Timestamp, BookingId)>,
     pub limit: u32,
 }
 

@@ -299,6 +299,7 @@ impl Store for PgStore {
                 .persistent(self.prepared)
                 .fetch_all(&mut *self.session().await?)
                 .await;
+        crate::not_newer(&MIGRATOR, &applied)?;
         if applied.is_ok_and(|v| MIGRATOR.iter().all(|m| v.contains(&m.version))) {
             return Ok(crate::Migrated::default());
         }
@@ -531,13 +532,16 @@ impl Store for PgStore {
             "{BOOKING_SELECT} WHERE ($1::text IS NULL OR b.payment_status = $1) \
              AND (NOT $2 OR (b.payment_status = 'paid' AND b.meeting_link_id IS NULL AND b.ends_at > now())) \
              AND ($3::timestamptz IS NULL OR (b.starts_at >= $3 AND b.starts_at < $5)) \
-             ORDER BY b.starts_at, b.created_at LIMIT $4"
+             AND ($6::timestamptz IS NULL OR (b.starts_at, b.id) > ($6, $7)) \
+             ORDER BY b.starts_at, b.id LIMIT $4"
         ))
         .bind(f.payment_status.map(|s| s.as_str()))
         .bind(f.unassigned)
         .bind(f.starts_within.map(|w| w.start.to_sqlx()))
         .bind(i64::from(f.limit))
         .bind(f.starts_within.map(|w| w.end.to_sqlx()))
+        .bind(f.after.map(|(start, _)| start.to_sqlx()))
+        .bind(f.after.map(|(_, id)| id.0))
         .persistent(self.prepared).fetch_all(&mut *self.session().await?)
         .await?;
         rows.iter().map(booking_row).collect()

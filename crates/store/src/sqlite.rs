@@ -73,7 +73,18 @@ pub struct SqliteStore {
 impl SqliteStore {
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let connect = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Config(format!("bad sqlite URL: {e}")))?
+            .map_err(|e| StoreError::Config(format!("bad sqlite URL: {e}")))?;
+        // `sqlite:` alone (or `sqlite::memory:`) is a database in memory:
+        // each connection would see its own, and all is lost on exit.
+        let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            return Err(StoreError::Config(format!(
+                "DATABASE_URL {url:?} names no database file: write sqlite:PATH, for example \
+                 sqlite:meetpool.db"
+            )));
+        }
+        let connect = connect
             .create_if_missing(options.create_if_missing)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -215,6 +226,11 @@ impl Store for SqliteStore {
         // fails, and a pooled connection would keep it, stalling every
         // later migration on this database.
         let mut conn = self.pool.acquire().await?;
+        let applied: std::result::Result<Vec<i64>, _> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&mut *conn)
+                .await;
+        crate::not_newer(&MIGRATOR, &applied)?;
         let Err(failed) = MIGRATOR.run_direct(&mut *conn).await else {
             drop(conn);
             let after = sqlx::query_scalar(crate::DISABLED_LINKS_SQL)
@@ -401,7 +417,8 @@ impl Store for SqliteStore {
             "{BOOKING_SELECT} WHERE (?1 IS NULL OR b.payment_status = ?1) \
              AND (?2 = 0 OR (b.payment_status = 'paid' AND b.meeting_link_id IS NULL AND b.ends_at > ?3)) \
              AND (?4 IS NULL OR (b.starts_at >= ?4 AND b.starts_at < ?6)) \
-             ORDER BY b.starts_at, b.created_at LIMIT ?5"
+             AND (?7 IS NULL OR b.starts_at > ?7 OR (b.starts_at = ?7 AND b.id > ?8)) \
+             ORDER BY b.starts_at, b.id LIMIT ?5"
         ))
         .bind(f.payment_status.map(|s| s.as_str()))
         .bind(f.unassigned)
@@ -409,6 +426,8 @@ impl Store for SqliteStore {
         .bind(f.starts_within.map(|w| ts_out(w.start)))
         .bind(i64::from(f.limit))
         .bind(f.starts_within.map(|w| ts_out(w.end)))
+        .bind(f.after.map(|(start, _)| ts_out(start)))
+        .bind(f.after.map(|(_, id)| id.to_string()))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(booking_row).collect()

@@ -297,7 +297,7 @@ async fn the_platform_keeps_working_and_meetpool_assigns_its_links(db: PlatformD
     // meetpool knows it at once.
     platform_books(&platform, "ORDER-P1", 7, "16:00", 150_000).await;
     let p1 = t
-        .bookings("?payment_status=pending&limit=100")
+        .bookings("payment_status=pending&limit=100")
         .await
         .unwrap()
         .into_iter()

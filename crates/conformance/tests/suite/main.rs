@@ -46,6 +46,7 @@ mod browser;
 mod capacity;
 mod cors;
 mod dashboard;
+mod edges;
 mod events;
 mod holds;
 mod invariant;

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use meetpool_app::{App, AppError, LinkInput};
 use meetpool_domain::room::is_safe_link;
+use meetpool_domain::values::NOTES_MAX;
 use meetpool_domain::LinkId;
 use serde::Deserialize;
 
@@ -69,7 +70,7 @@ async fn render(app: &App, op: &Operator, status: StatusCode, notice: Option<Not
             }
             div.field {
                 label for="new-notes" { "Notes (optional)" }
-                input id="new-notes" name="notes" type="text" maxlength="500";
+                textarea id="new-notes" name="notes" rows="2" maxlength=(NOTES_MAX) {}
             }
             button type="submit" { "Add link" }
         }
@@ -98,8 +99,9 @@ async fn render(app: &App, op: &Operator, status: StatusCode, notice: Option<Not
                                 form.inline method="post" action={ (HERE) "/" (link.id) "/notes" } {
                                     input type="hidden" name="csrf" value=(op.csrf);
                                     label.vh for={ "notes-" (link.id) } { "Notes for " (short_link(&link.meeting_link)) }
-                                    input id={ "notes-" (link.id) } name="notes" type="text" maxlength="500"
-                                        value=(link.notes.as_deref().unwrap_or(""));
+                                    textarea id={ "notes-" (link.id) } name="notes" rows="2" maxlength=(NOTES_MAX) {
+                                        (link.notes.as_deref().unwrap_or(""))
+                                    }
                                     button.quiet type="submit" { "Save" }
                                 }
                             }
@@ -139,6 +141,12 @@ fn link_id(raw: &str) -> Result<LinkId, AppError> {
     raw.parse().map_err(|_| AppError::NotFound("meeting link"))
 }
 
+/// A form's text area sends its line breaks as CR LF (the HTML standard);
+/// the API stores notes with the LF a JSON client sends, so both read alike.
+fn one_kind_of_line_break(text: &str) -> String {
+    text.replace("\r\n", "\n")
+}
+
 #[derive(Deserialize)]
 pub struct AddForm {
     meeting_link: String,
@@ -148,7 +156,10 @@ pub struct AddForm {
 pub async fn add(State(s): State<AppState>, Posted { op, form }: Posted<AddForm>) -> Response {
     let input = LinkInput {
         meeting_link: Some(form.meeting_link),
-        notes: form.notes.filter(|n| !n.trim().is_empty()).map(Some),
+        notes: form
+            .notes
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| Some(one_kind_of_line_break(&n))),
         is_available: None,
     };
     match s.app.add_link(input).await {
@@ -202,7 +213,7 @@ pub async fn notes(
         Ok(id) => id,
         Err(e) => return failure(&e),
     };
-    let notes = Some(form.notes).filter(|n| !n.trim().is_empty());
+    let notes = Some(one_kind_of_line_break(&form.notes)).filter(|n| !n.trim().is_empty());
     let input = LinkInput {
         notes: Some(notes),
         ..LinkInput::default()

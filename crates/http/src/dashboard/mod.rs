@@ -25,6 +25,7 @@ use jiff::{Span, Timestamp};
 use maud::html;
 use serde::Deserialize;
 
+use crate::attempts::{self, Attempts, Client};
 use crate::auth::AdminToken;
 use crate::AppState;
 use layout::{failure, page, respond, shell, Notice};
@@ -88,6 +89,21 @@ fn sign_in_form(refused: bool) -> maud::Markup {
     )
 }
 
+fn too_many_page(left: std::time::Duration) -> maud::Markup {
+    shell(
+        "Sign in",
+        html! {
+            main id="main" .narrow {
+                h1 { "meetpool dashboard" }
+                (Notice::Refused(format!(
+                    "too many wrong tokens from this address: try again in {} seconds.",
+                    attempts::retry_after(left).to_str().unwrap_or("60")
+                )).render())
+            }
+        },
+    )
+}
+
 async fn sign_in_page(
     Extension(admin): Extension<Arc<AdminToken>>,
     headers: HeaderMap,
@@ -106,10 +122,20 @@ struct SignIn {
 async fn sign_in(
     State(s): State<AppState>,
     Extension(admin): Extension<Arc<AdminToken>>,
+    Extension(attempts): Extension<Arc<Attempts>>,
+    client: Client,
     headers: HeaderMap,
     Unsigned(form): Unsigned<SignIn>,
 ) -> Response {
+    if let Some(left) = attempts.blocked(client) {
+        tracing::warn!("dashboard sign-in refused: too many wrong tokens from this address");
+        let mut page = respond(StatusCode::TOO_MANY_REQUESTS, too_many_page(left));
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, attempts::retry_after(left));
+        return page;
+    }
     if !admin.is(&form.token) {
+        attempts.failed(client);
         tracing::warn!("dashboard sign-in refused: not the admin token");
         return respond(StatusCode::UNAUTHORIZED, sign_in_form(true));
     }

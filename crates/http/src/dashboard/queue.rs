@@ -53,7 +53,7 @@ async fn render(app: &App, op: &Operator, status: StatusCode, notice: Option<Not
                     tbody {
                         @for entry in &queue {
                             tr data-booking=(entry.booking.id) {
-                                td { a href={ "/admin/bookings/" (entry.booking.id) } { (entry.booking.order_id) } }
+                                td { a href={ "/admin/bookings/" (entry.booking.id) } { bdi { (entry.booking.order_id) } } }
                                 td { (local(entry.booking.window.start, tz)) " – " (entry.booking.window.end.to_zoned(tz.clone()).strftime("%H:%M")) }
                                 td { (assign_forms(op, &entry.booking, Some(&entry.choices), HERE)) }
                             }
