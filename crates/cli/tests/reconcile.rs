@@ -237,7 +237,7 @@ async fn serve_reconciles_on_its_schedule_and_refuses_a_bad_one() {
         .arg("serve")
         .current_dir(d)
         .env("DATABASE_URL", db_url(d))
-        .env("MEETPOOL_ADMIN_TOKEN", "reconcile-admin")
+        .env("MEETPOOL_ADMIN_TOKEN", "reconcile-admin-token")
         .env("MIDTRANS_SERVER_KEY", MIDTRANS_KEY)
         .env("MIDTRANS_API_BASE", &gateway.base)
         .env("MEETPOOL_MIDTRANS_RECONCILE", "1s")
