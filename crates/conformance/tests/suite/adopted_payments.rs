@@ -45,7 +45,7 @@ async fn a_refund_cancels_the_booking_in_the_platforms_words(db: PlatformDb) {
     platform_books(&platform, "ORDER-RF2", 8, "10:00", 100_000).await;
     t.notify(settlement_of("ORDER-RF2")).await.settled();
     let id = t
-        .bookings("?payment_status=paid&limit=100")
+        .bookings("payment_status=paid&limit=100")
         .await
         .unwrap()
         .into_iter()
@@ -75,7 +75,7 @@ async fn a_refund_cancels_the_booking_in_the_platforms_words(db: PlatformDb) {
     })
     .await;
     let b = t
-        .bookings("?payment_status=refunded&limit=100")
+        .bookings("payment_status=refunded&limit=100")
         .await
         .unwrap()
         .into_iter()

@@ -32,7 +32,7 @@ async fn a_full_refund_cancels_the_booking_for_every_reader(shop: Shop) {
     // The list the previous system's pages read says so too.
     let listed = shop
         .t
-        .bookings("?payment_status=refunded")
+        .bookings("payment_status=refunded")
         .await
         .unwrap()
         .into_iter()

@@ -151,17 +151,28 @@ async fn a_session_that_has_started_is_no_longer_asked_about(b: Backend) {
         .checked_sub(jiff::SignedDuration::from_mins(10))
         .unwrap()
         .to_zoned(jiff::tz::TimeZone::UTC);
+    // Booked ahead, then moved by an operator to when it began (an unpaid
+    // booking cannot be made in the past).
+    let tomorrow = started.date().tomorrow().unwrap().to_string();
     let begun = shop
         .t
         .create_booking_priced(
             "ORDER-STARTED",
             &shop.st,
-            &started.date().to_string(),
+            &tomorrow,
             &started.time().strftime("%H:%M").to_string(),
             "pending",
             150_000,
         )
         .await;
+    let (status, moved) = shop
+        .t
+        .patch(
+            &format!("/api/bookings/{}", begun.id),
+            serde_json::json!({ "booking_date": started.date().to_string(), "allow_past": true }),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{moved}");
     gateway.holds(settled("ORDER-STARTED", "150000.00"));
     eventually("the coming sessions are asked about twice", || async {
         gateway.asked_about("ORDER-1002") >= 2
