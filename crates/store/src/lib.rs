@@ -13,6 +13,7 @@ mod error;
 mod model;
 mod outbox;
 pub mod postgres;
+mod rooms;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -24,6 +25,9 @@ use meetpool_domain::{
 pub use error::{DuplicateRoom, StoreError};
 pub use model::*;
 pub use outbox::{Attempt, Claim, DeliveryStatus, OutboundEvent, Outbox, OutboxStats};
+pub use rooms::{
+    ActionKind, ActionResult, EndedSession, NewAction, ProviderAction, ProviderActions,
+};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -125,6 +129,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The outbound event log.
     fn outbox(&self) -> &dyn Outbox;
+
+    /// The queue of what meetpool asks meeting providers to do.
+    fn provider_actions(&self) -> &dyn ProviderActions;
 
     /// Starts a write transaction. Everything that reads and then writes on
     /// what it read goes through one.

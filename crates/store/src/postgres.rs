@@ -374,6 +374,10 @@ impl Store for PgStore {
         self
     }
 
+    fn provider_actions(&self) -> &dyn crate::ProviderActions {
+        self
+    }
+
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         let tx = self.pool.begin().await?;
         Ok(Box::new(PgTx {
@@ -796,6 +800,7 @@ fn add_row(links: &mut Vec<LinkCandidate>, r: &PgRow) -> Result<()> {
 }
 
 mod outbox;
+mod rooms;
 mod stream;
 mod tx;
 pub use tx::PgTx;

@@ -260,6 +260,10 @@ impl Store for SqliteStore {
         self
     }
 
+    fn provider_actions(&self) -> &dyn crate::ProviderActions {
+        self
+    }
+
     async fn begin(&self) -> Result<Box<dyn Tx>> {
         let guard = self.write_lock.clone().lock_owned().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -534,5 +538,6 @@ async fn candidates_for(
 }
 
 mod outbox;
+mod rooms;
 mod tx;
 pub use tx::SqliteTx;
