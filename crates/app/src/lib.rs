@@ -31,6 +31,7 @@ mod metrics;
 mod payments;
 mod platform;
 mod reschedule;
+mod rooms;
 mod session_types;
 mod settle;
 mod status;
@@ -56,6 +57,10 @@ pub use join::JoinView;
 pub use links::LinkInput;
 pub use payments::NotificationOutcome;
 pub use reschedule::RescheduleInput;
+pub use rooms::{
+    endpoint as provider_endpoint, room_of, GoogleConfig, Provider, RoomCheck, RoomsConfig,
+    ZoomConfig, DEFAULT_ROOMS_RETRY,
+};
 pub use session_types::SessionTypeInput;
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
@@ -69,12 +74,14 @@ pub struct App {
     settler: Arc<settle::Settler>,
     counters: Arc<metrics::Counters>,
     events: Arc<events::Events>,
+    rooms: Arc<rooms::Rooms>,
 }
 
 impl App {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
         Self {
             store,
+            rooms: Arc::new(rooms::Rooms::new(&config.rooms)),
             config: Arc::new(config),
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(4))

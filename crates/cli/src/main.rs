@@ -5,6 +5,7 @@ mod adopt;
 mod cli;
 mod events;
 mod output;
+mod rooms;
 
 use std::process::ExitCode;
 

@@ -80,6 +80,9 @@ pub enum EventKind {
     AmountMismatch,
     /// Money taken for a booking already cancelled: not applied.
     PaidAfterCancel,
+    /// Something meetpool did to the session's room at its provider
+    /// (ended its conference, say).
+    ProviderAction,
 }
 
 impl EventKind {
@@ -97,6 +100,7 @@ impl EventKind {
             Self::LinkChanged => "link_changed",
             Self::AmountMismatch => "amount_mismatch",
             Self::PaidAfterCancel => "paid_after_cancel",
+            Self::ProviderAction => "provider_action",
         }
     }
 }

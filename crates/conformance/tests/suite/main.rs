@@ -54,6 +54,7 @@ mod midtrans;
 mod openapi;
 mod outage;
 mod postgres_only;
+mod providers;
 mod repack;
 mod requests;
 mod reschedule;

@@ -1,0 +1,136 @@
+//! Google Meet through the Meet REST API v2
+//! (`https://developers.google.com/workspace/meet/api/reference/rest`).
+//!
+//! A pooled link holds a meeting code; `spaces.get` resolves it
+//! (`GET /v2/spaces/{meetingCode}`) to the space's resource name, which
+//! `spaces.endActiveConference` needs (`POST /v2/spaces/{space}:endActiveConference`).
+//! `spaces.create` (`POST /v2/spaces`) makes a room. Errors come as
+//! `{"error": {"code", "message", "status"}}`.
+use serde::Deserialize;
+use serde_json::json;
+
+use super::oauth::{unexpected, Answer, CallError, Grant, OAuth};
+use super::{Created, Ended, GoogleConfig};
+
+pub(crate) struct Meet {
+    api: url::Url,
+    oauth: OAuth,
+}
+
+/// The parts of a `Space` meetpool reads.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Space {
+    name: String,
+    #[serde(default)]
+    meeting_uri: Option<String>,
+    #[serde(default)]
+    active_conference: Option<serde_json::Value>,
+}
+
+/// Google's error shape, in words.
+fn words(answer: &Answer) -> String {
+    let e = &answer.body["error"];
+    match (e["status"].as_str(), e["message"].as_str()) {
+        (Some(status), Some(message)) => format!(" {status}: {message}"),
+        (None, Some(message)) | (Some(message), None) => format!(": {message}"),
+        (None, None) => String::new(),
+    }
+}
+
+impl Meet {
+    pub(crate) fn new(config: &GoogleConfig) -> Self {
+        Self {
+            api: config.api.clone(),
+            oauth: OAuth::new(
+                config.token_url.clone(),
+                Grant::RefreshToken {
+                    client_id: config.client_id.clone(),
+                    client_secret: config.client_secret.clone(),
+                    refresh_token: config.refresh_token.clone(),
+                },
+            ),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api.as_str().trim_end_matches('/'))
+    }
+
+    /// `spaces.get` on a meeting code: `None` when Meet knows no such room.
+    async fn space(&self, http: &reqwest::Client, code: &str) -> Result<Option<Space>, CallError> {
+        let url = self.url(&format!("/v2/spaces/{code}"));
+        let answer = self.oauth.call(http, |h| h.get(&url)).await?;
+        match answer.status.as_u16() {
+            200 => serde_json::from_value(answer.body)
+                .map(Some)
+                .map_err(|e| CallError::Later {
+                    error: format!("spaces.get answered a space without a name: {e}"),
+                    after: None,
+                }),
+            404 => Ok(None),
+            _ => Err(unexpected(&answer, words(&answer))),
+        }
+    }
+
+    /// Whether Meet still knows the room.
+    pub(crate) async fn exists(
+        &self,
+        http: &reqwest::Client,
+        code: &str,
+    ) -> Result<bool, CallError> {
+        Ok(self.space(http, code).await?.is_some())
+    }
+
+    /// Ends the room's conference, if one is under way.
+    pub(crate) async fn end(&self, http: &reqwest::Client, code: &str) -> Result<Ended, CallError> {
+        let Some(space) = self.space(http, code).await? else {
+            return Ok(Ended::Gone);
+        };
+        if space.active_conference.is_none() {
+            return Ok(Ended::NoConference);
+        }
+        let url = self.url(&format!("/v2/{}:endActiveConference", space.name));
+        let answer = self
+            .oauth
+            .call(http, |h| h.post(&url).json(&json!({})))
+            .await?;
+        match answer.status.as_u16() {
+            200 => Ok(Ended::Now),
+            // The conference ended in the meantime.
+            400 if answer.body["error"]["status"] == "FAILED_PRECONDITION" => {
+                Ok(Ended::NoConference)
+            }
+            404 => Ok(Ended::Gone),
+            _ => Err(unexpected(&answer, words(&answer))),
+        }
+    }
+
+    /// `spaces.create`: a room anyone with its link may join (`OPEN`), as
+    /// a pool's participants come from outside the owner's organisation.
+    pub(crate) async fn create(&self, http: &reqwest::Client) -> Result<Created, CallError> {
+        let url = self.url("/v2/spaces");
+        let answer = self
+            .oauth
+            .call(http, |h| {
+                h.post(&url)
+                    .json(&json!({ "config": { "accessType": "OPEN" } }))
+            })
+            .await?;
+        if answer.status.as_u16() != 200 {
+            return Err(unexpected(&answer, words(&answer)));
+        }
+        let space: Space = serde_json::from_value(answer.body).map_err(|e| CallError::Later {
+            error: format!("spaces.create answered without a space: {e}"),
+            after: None,
+        })?;
+        let meeting_link = space.meeting_uri.ok_or_else(|| CallError::Later {
+            error: "spaces.create answered a space without its meetingUri".to_owned(),
+            after: None,
+        })?;
+        Ok(Created {
+            meeting_link,
+            reference: space.name,
+        })
+    }
+}

@@ -1,0 +1,617 @@
+//! The provider actions: queued by scans, carried out after commit.
+//!
+//! Each round, a replica queues what has come due — the ends of sessions
+//! that ended more than the grace ago (read from the bookings, so that the
+//! payment's own write path does not change), the checks of rooms not
+//! checked for a period, a room to create while paid bookings wait — and
+//! then claims the due actions and carries them out, each with its own
+//! retries: one provider's failures delay only its own actions. The queue
+//! is in the database, so a restart, or a replica that dies mid-call,
+//! loses nothing (its lease runs out and another claim takes the action).
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use jiff::{SignedDuration, Timestamp};
+use meetpool_domain::{EventKind, LinkId};
+use meetpool_store::{ActionKind, ActionResult, Link, NewAction, NewEvent, ProviderAction};
+use serde_json::json;
+use tracing::{info, warn};
+
+use super::oauth::CallError;
+use super::{room_of, Created, Ended, Provider};
+use crate::metrics::Alert;
+use crate::{App, AppError, LinkInput, Result};
+
+/// Actions claimed at a time (carried out concurrently).
+const BATCH: u32 = 32;
+/// How far back ended sessions are looked for: a conference left over
+/// from longer ago is not worth ending, and could be another one's.
+const LOOKBACK: SignedDuration = SignedDuration::from_hours(24);
+/// Ended sessions queued per round at most (the rest at the next).
+const ENDS_PER_ROUND: u32 = 500;
+/// What the scans look for in a pooled link, per provider (SQL `LIKE`).
+const MEET_LINKS: &str = "https://meet.google.com/%";
+const ZOOM_LINKS: &str = "https://%zoom.us/j/%";
+
+/// A pooled room's last check, for `meetpool links check`.
+#[derive(Clone, Debug)]
+pub struct RoomCheck {
+    pub link: Link,
+    pub provider: Provider,
+    /// When it was last checked and what that found (`exists`, `gone`,
+    /// `failed`); `None` when never.
+    pub last: Option<(Timestamp, String)>,
+}
+
+/// Why an attempt did not finish.
+struct Failure {
+    error: CallError,
+    /// What the next attempt needs (a room created but not yet pooled).
+    detail: Option<serde_json::Value>,
+}
+
+impl From<CallError> for Failure {
+    fn from(error: CallError) -> Self {
+        Self {
+            error,
+            detail: None,
+        }
+    }
+}
+
+impl From<AppError> for Failure {
+    fn from(e: AppError) -> Self {
+        Self {
+            error: CallError::Later {
+                error: format!("meetpool's own database: {e}"),
+                after: None,
+            },
+            detail: None,
+        }
+    }
+}
+
+impl App {
+    /// Carries out what meetpool does to rooms at their providers until
+    /// `shutdown` completes: a round now, after each wake-up (a booking
+    /// finding the pool exhausted) and every poll. Without a configured
+    /// provider it returns at once. An action under way when `shutdown`
+    /// completes is dropped; its lease lets it go again later.
+    pub async fn run_rooms(&self, shutdown: impl Future<Output = ()>) {
+        if !self.config().rooms.any() {
+            return;
+        }
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = self.rooms_round() => {}
+            }
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = self.rooms.wake.notified() => {}
+                () = tokio::time::sleep(self.config().rooms.poll) => {}
+            }
+        }
+    }
+
+    /// One round: queue what has come due, then carry out every due action.
+    pub async fn rooms_round(&self) {
+        if let Err(e) = self.queue_ends().await {
+            warn!(error = %e, "cannot look for ended sessions; trying again at the next round");
+        }
+        if let Err(e) = self.queue_checks(false).await {
+            warn!(error = %e, "cannot look for rooms to check; trying again at the next round");
+        }
+        if let Err(e) = self.queue_growth().await {
+            warn!(error = %e, "cannot look for bookings waiting for a room; trying again at the next round");
+        }
+        self.carry_out_due(None).await;
+    }
+
+    /// Checks every enabled room of a configured provider now (`meetpool
+    /// links check`): a room the provider no longer knows is disabled and
+    /// its sessions move. Each room and its last check.
+    pub async fn check_rooms(&self) -> Result<Vec<RoomCheck>> {
+        if !self.config().rooms.any() {
+            return Err(AppError::NotConfigured(
+                "no meeting provider is configured: set MEETPOOL_GOOGLE_* or MEETPOOL_ZOOM_*"
+                    .to_owned(),
+            ));
+        }
+        self.queue_checks(true).await?;
+        self.carry_out_due(Some(ActionKind::Check)).await;
+        let last: HashMap<LinkId, (Timestamp, String)> = self
+            .store()
+            .provider_actions()
+            .last_checks()
+            .await?
+            .into_iter()
+            .map(|(link, at, outcome)| (link, (at, outcome)))
+            .collect();
+        Ok(self
+            .store()
+            .links()
+            .await?
+            .into_iter()
+            .filter_map(|link| {
+                let (provider, _) = room_of(&link.meeting_link)?;
+                self.config().rooms.has(provider).then(|| RoomCheck {
+                    last: last.get(&link.id).cloned(),
+                    link,
+                    provider,
+                })
+            })
+            .collect())
+    }
+
+    /// The provider actions of a link or a booking, newest first.
+    pub async fn provider_actions(
+        &self,
+        link: Option<LinkId>,
+        booking: Option<meetpool_domain::BookingId>,
+        limit: u32,
+    ) -> Result<Vec<ProviderAction>> {
+        Ok(self
+            .store()
+            .provider_actions()
+            .actions(link, booking, limit)
+            .await?)
+    }
+
+    /// Queues the end of each session on a configured provider's room
+    /// that ended more than the grace ago (and less than a day), once per
+    /// session.
+    async fn queue_ends(&self) -> Result<()> {
+        let rooms = &self.config().rooms;
+        let Some(grace) = rooms.end_grace else {
+            return Ok(());
+        };
+        let patterns: Vec<&str> = [
+            (Provider::GoogleMeet, MEET_LINKS),
+            (Provider::Zoom, ZOOM_LINKS),
+        ]
+        .into_iter()
+        .filter(|(p, _)| rooms.has(*p))
+        .map(|(_, like)| like)
+        .collect();
+        let now = Timestamp::now();
+        let to = now - SignedDuration::try_from(grace).unwrap_or(SignedDuration::MAX);
+        let sessions = self
+            .store()
+            .provider_actions()
+            .ended_sessions(to - LOOKBACK, to, &patterns, ENDS_PER_ROUND)
+            .await?;
+        for session in sessions {
+            let Some((provider, _)) = room_of(&session.meeting_link) else {
+                continue;
+            };
+            if !rooms.has(provider) {
+                continue;
+            }
+            self.store()
+                .provider_actions()
+                .enqueue(&NewAction {
+                    kind: ActionKind::End,
+                    provider: provider.as_str().to_owned(),
+                    link: Some(session.link),
+                    booking: Some(session.booking),
+                    dedup_key: format!("end:{}", session.booking),
+                    due_at: now,
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Queues a check of each enabled room of a configured provider not
+    /// checked for the period (every one when `now`).
+    async fn queue_checks(&self, all: bool) -> Result<()> {
+        let rooms = &self.config().rooms;
+        let every = match (all, rooms.check_every) {
+            (true, _) => Duration::ZERO,
+            (false, Some(every)) => every,
+            (false, None) => return Ok(()),
+        };
+        let now = Timestamp::now();
+        let every = SignedDuration::try_from(every).unwrap_or(SignedDuration::MAX);
+        let last: HashMap<LinkId, Timestamp> = self
+            .store()
+            .provider_actions()
+            .last_checks()
+            .await?
+            .into_iter()
+            .map(|(link, at, _)| (link, at))
+            .collect();
+        for link in self.store().links().await? {
+            if !link.is_available {
+                continue;
+            }
+            let Some((provider, _)) = room_of(&link.meeting_link) else {
+                continue;
+            };
+            let due = last
+                .get(&link.id)
+                .is_none_or(|at| at.checked_add(every).is_ok_and(|next| next <= now));
+            if !rooms.has(provider) || !due {
+                continue;
+            }
+            self.store()
+                .provider_actions()
+                .enqueue(&NewAction {
+                    kind: ActionKind::Check,
+                    provider: provider.as_str().to_owned(),
+                    link: Some(link.id),
+                    booking: None,
+                    dedup_key: format!("check:{}", link.id),
+                    due_at: now,
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Queues the creation of a room while paid bookings wait for a link,
+    /// one at a time, as long as the rooms meetpool created, or is
+    /// creating, stay under the cap.
+    async fn queue_growth(&self) -> Result<()> {
+        let Some(provider) = self.config().rooms.grow_at() else {
+            return Ok(());
+        };
+        if self.store().waiting(1).await?.is_empty() {
+            return Ok(());
+        }
+        let created = self.store().provider_actions().rooms_created().await?;
+        if created >= self.config().rooms.grow_max {
+            return Ok(());
+        }
+        let queued = self
+            .store()
+            .provider_actions()
+            .enqueue(&NewAction {
+                kind: ActionKind::Create,
+                provider: provider.as_str().to_owned(),
+                link: None,
+                booking: None,
+                dedup_key: "create".to_owned(),
+                due_at: Timestamp::now(),
+            })
+            .await?;
+        if queued {
+            info!(
+                provider = provider.as_str(),
+                created,
+                cap = self.config().rooms.grow_max,
+                "paid bookings wait for a link: a room will be created"
+            );
+        }
+        Ok(())
+    }
+
+    /// Claims and carries out due actions (of `kind` only, when given)
+    /// until a claim finds less than a batch.
+    async fn carry_out_due(&self, kind: Option<ActionKind>) {
+        let rooms = &self.config().rooms;
+        loop {
+            let now = Timestamp::now();
+            // Each attempt makes at most a token call and two API calls,
+            // each within the timeout; and a margin for the replicas'
+            // clocks.
+            let lease = now
+                + SignedDuration::try_from(
+                    rooms.timeout * 3 + rooms.timeout.min(Duration::from_secs(5)),
+                )
+                .unwrap_or(SignedDuration::MAX);
+            let claimed = match self
+                .store()
+                .provider_actions()
+                .claim(now, lease, BATCH, kind)
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    warn!(error = %e, "cannot read the provider actions; trying again shortly");
+                    return;
+                }
+            };
+            let full = claimed.len() >= BATCH as usize;
+            join_all(claimed.iter().map(|a| self.attempt(a))).await;
+            if !full {
+                return;
+            }
+        }
+    }
+
+    /// One attempt at `action`, recorded.
+    async fn attempt(&self, action: &ProviderAction) {
+        let provider: Provider = match action.provider.parse() {
+            Ok(p) => p,
+            Err(e) => {
+                self.finish(
+                    action,
+                    ActionResult::GaveUp {
+                        error: e,
+                        at: Timestamp::now(),
+                    },
+                )
+                .await;
+                return;
+            }
+        };
+        let outcome = match action.kind {
+            ActionKind::End => self.end_conference(provider, action).await,
+            ActionKind::Check => self.check_room(provider, action).await,
+            ActionKind::Create => self.create_room(provider, action).await,
+        };
+        let now = Timestamp::now();
+        let result = match outcome {
+            Ok((outcome, link)) => ActionResult::Done {
+                outcome: outcome.to_owned(),
+                link,
+                at: now,
+            },
+            Err(Failure {
+                error: CallError::Refused(error),
+                ..
+            }) => ActionResult::GaveUp { error, at: now },
+            Err(Failure {
+                error: CallError::Later { error, after },
+                detail,
+            }) => match self
+                .config()
+                .rooms
+                .retry
+                .get(action.attempts.saturating_sub(1) as usize)
+            {
+                Some(wait) => ActionResult::RetryAt {
+                    error,
+                    next: now
+                        + SignedDuration::try_from(after.unwrap_or(*wait))
+                            .unwrap_or(SignedDuration::MAX),
+                    detail: detail.unwrap_or_else(|| action.detail.clone()),
+                },
+                None => ActionResult::GaveUp { error, at: now },
+            },
+        };
+        self.finish(action, result).await;
+    }
+
+    /// Records an attempt's result, counts it, and puts a finished end on
+    /// its booking's trail.
+    async fn finish(&self, action: &ProviderAction, result: ActionResult) {
+        let provider = action
+            .provider
+            .parse::<Provider>()
+            .map(Provider::as_str)
+            .unwrap_or("unknown");
+        let kind = action.kind.as_str();
+        let label = match &result {
+            ActionResult::Done { outcome, .. } => outcome.clone(),
+            ActionResult::RetryAt { error, next, .. } => {
+                info!(action_id = action.id, provider, action = kind, attempt = action.attempts, error, next_attempt_at = %next, "provider action failed; it will be retried");
+                "retried".to_owned()
+            }
+            ActionResult::GaveUp { error, .. } => {
+                warn!(
+                    action_id = action.id,
+                    provider,
+                    action = kind,
+                    attempts = action.attempts,
+                    error,
+                    "provider action failed for good"
+                );
+                "failed".to_owned()
+            }
+        };
+        if let Err(e) = self
+            .store()
+            .provider_actions()
+            .record(action.id, action.attempts, &result)
+            .await
+        {
+            warn!(action_id = action.id, error = %e, "cannot record a provider action; it will be tried again");
+            return;
+        }
+        self.counters.provider_action(provider, kind, &label);
+        let finished = match &result {
+            ActionResult::Done { outcome, .. } => Some(json!({ "outcome": outcome })),
+            ActionResult::GaveUp { error, .. } => {
+                Some(json!({ "outcome": "failed", "error": error }))
+            }
+            ActionResult::RetryAt { .. } => None,
+        };
+        if let (Some(booking), Some(mut detail)) = (action.booking_id, finished) {
+            detail["provider"] = json!(provider);
+            detail["action"] = json!(kind);
+            if let Err(e) = self
+                .record_on_booking(booking, action.link_id, detail)
+                .await
+            {
+                warn!(booking_id = %booking, error = %e, "cannot put a provider action on the booking's trail");
+            }
+        }
+    }
+
+    async fn record_on_booking(
+        &self,
+        booking: meetpool_domain::BookingId,
+        link: Option<LinkId>,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        let mut work = self.begin().await?;
+        work.tx
+            .record_event(
+                booking,
+                &NewEvent::new(EventKind::ProviderAction, link, detail),
+            )
+            .await?;
+        work.commit().await
+    }
+
+    /// The link an action is about, and its room at `provider`.
+    async fn room(
+        &self,
+        provider: Provider,
+        action: &ProviderAction,
+    ) -> Result<Option<(Link, String)>, Failure> {
+        let Some(id) = action.link_id else {
+            return Ok(None);
+        };
+        let link = match self.store().link(id).await {
+            Ok(link) => link,
+            Err(meetpool_store::StoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(AppError::from(e).into()),
+        };
+        Ok(room_of(&link.meeting_link)
+            .filter(|(p, _)| *p == provider)
+            .map(|(_, room)| (link, room)))
+    }
+
+    /// Ends the conference a session left in its room, unless the next
+    /// session there has begun.
+    async fn end_conference(
+        &self,
+        provider: Provider,
+        action: &ProviderAction,
+    ) -> Result<(&'static str, Option<LinkId>), Failure> {
+        let Some((link, room)) = self.room(provider, action).await? else {
+            return Ok(("not_at_provider", None));
+        };
+        let Some(booking) = action.booking_id else {
+            return Ok(("not_at_provider", None));
+        };
+        let booking = self.booking(booking).await?;
+        let began = self
+            .store()
+            .provider_actions()
+            .next_session_began(link.id, booking.id, booking.window.start, Timestamp::now())
+            .await
+            .map_err(AppError::from)?;
+        if began {
+            info!(booking_id = %booking.id, link_id = %link.id, "the next session on the room has begun: its conference is left on");
+            return Ok(("next_session_began", None));
+        }
+        let ended = match provider {
+            Provider::GoogleMeet => self.meet()?.end(&self.rooms.http, &room).await?,
+            Provider::Zoom => self.zoom()?.end(&self.rooms.http, &room).await?,
+        };
+        Ok(match ended {
+            Ended::Now => {
+                info!(booking_id = %booking.id, link_id = %link.id, provider = provider.as_str(), "the session's conference was ended");
+                ("ended", None)
+            }
+            Ended::NoConference => ("no_conference", None),
+            Ended::Gone => ("gone", None),
+        })
+    }
+
+    /// Checks that the provider still knows the room; disables the link
+    /// when it does not, which moves its coming sessions.
+    async fn check_room(
+        &self,
+        provider: Provider,
+        action: &ProviderAction,
+    ) -> Result<(&'static str, Option<LinkId>), Failure> {
+        let Some((link, room)) = self.room(provider, action).await? else {
+            return Ok(("not_at_provider", None));
+        };
+        if !link.is_available {
+            return Ok(("disabled", None));
+        }
+        let exists = match provider {
+            Provider::GoogleMeet => self.meet()?.exists(&self.rooms.http, &room).await?,
+            Provider::Zoom => self.zoom()?.exists(&self.rooms.http, &room).await?,
+        };
+        if exists {
+            return Ok(("exists", None));
+        }
+        self.update_link(
+            link.id,
+            LinkInput {
+                is_available: Some(false),
+                ..LinkInput::default()
+            },
+        )
+        .await?;
+        self.counters.alert(Alert::RoomGone);
+        warn!(
+            link_id = %link.id, provider = provider.as_str(), alert = Alert::RoomGone.as_str(),
+            "the provider no longer knows this room: the link was disabled and its coming sessions moved"
+        );
+        Ok(("gone", None))
+    }
+
+    /// Creates a room and adds it to the pool, which gives it to waiting
+    /// bookings at once. A room created whose adding failed is added by
+    /// the next attempt, not created again.
+    async fn create_room(
+        &self,
+        provider: Provider,
+        action: &ProviderAction,
+    ) -> Result<(&'static str, Option<LinkId>), Failure> {
+        let created = match (
+            action.detail["meeting_link"].as_str(),
+            action.detail["reference"].as_str(),
+        ) {
+            (Some(link), Some(reference)) => Created {
+                meeting_link: link.to_owned(),
+                reference: reference.to_owned(),
+            },
+            _ => match provider {
+                Provider::GoogleMeet => self.meet()?.create(&self.rooms.http).await?,
+                Provider::Zoom => self.zoom()?.create(&self.rooms.http).await?,
+            },
+        };
+        let notes = format!(
+            "Created by meetpool at {} ({}) when the pool ran out",
+            provider.title(),
+            created.reference
+        );
+        match self
+            .add_link(LinkInput {
+                meeting_link: Some(created.meeting_link.clone()),
+                notes: Some(Some(notes)),
+                is_available: Some(true),
+            })
+            .await
+        {
+            Ok(link) => {
+                info!(link_id = %link.id, provider = provider.as_str(), reference = %created.reference, "a room was created and added to the pool");
+                Ok(("created", Some(link.id)))
+            }
+            Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => Err(Failure {
+                error: CallError::Refused(format!(
+                    "the room created ({}) cannot join the pool: {e}",
+                    created.meeting_link
+                )),
+                detail: None,
+            }),
+            Err(e) => Err(Failure {
+                error: CallError::Later {
+                    error: format!("the room created cannot be added to the pool yet: {e}"),
+                    after: None,
+                },
+                detail: Some(json!({
+                    "meeting_link": created.meeting_link,
+                    "reference": created.reference,
+                })),
+            }),
+        }
+    }
+
+    fn meet(&self) -> Result<&super::meet::Meet, Failure> {
+        self.rooms
+            .meet
+            .as_ref()
+            .ok_or_else(|| CallError::Refused("Google Meet is not configured".to_owned()).into())
+    }
+
+    fn zoom(&self) -> Result<&super::zoom::Zoom, Failure> {
+        self.rooms
+            .zoom
+            .as_ref()
+            .ok_or_else(|| CallError::Refused("Zoom is not configured".to_owned()).into())
+    }
+}
