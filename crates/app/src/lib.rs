@@ -55,6 +55,7 @@ pub use events::{
 pub use filter::BookingQuery;
 pub use join::JoinView;
 pub use links::LinkInput;
+pub use meetpool_store::{ActionKind, ProviderAction};
 pub use payments::NotificationOutcome;
 pub use reschedule::RescheduleInput;
 pub use rooms::{

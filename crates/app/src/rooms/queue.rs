@@ -147,6 +147,18 @@ impl App {
             .collect())
     }
 
+    /// Each link's last check at its provider: when, and what it found.
+    pub async fn last_room_checks(&self) -> Result<HashMap<LinkId, (Timestamp, String)>> {
+        Ok(self
+            .store()
+            .provider_actions()
+            .last_checks()
+            .await?
+            .into_iter()
+            .map(|(link, at, outcome)| (link, (at, outcome)))
+            .collect())
+    }
+
     /// The provider actions of a link or a booking, newest first.
     pub async fn provider_actions(
         &self,
