@@ -306,6 +306,15 @@ pub struct ConfigArgs {
         global = true
     )]
     pub room_end_grace: String,
+    /// Google Meet: how long after a session's end its conference record
+    /// is read for who attended (`off`: never).
+    #[arg(
+        long,
+        env = "MEETPOOL_ROOM_ATTENDANCE",
+        default_value = "2m",
+        global = true
+    )]
+    pub room_attendance: String,
     /// How often each pooled room is checked at its provider (`off`: only
     /// by `meetpool links check`).
     #[arg(long, env = "MEETPOOL_ROOM_CHECK", default_value = "1d", global = true)]

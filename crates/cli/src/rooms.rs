@@ -67,6 +67,7 @@ pub fn config(args: &ConfigArgs) -> anyhow::Result<RoomsConfig> {
         google,
         zoom,
         end_grace: duration_or_off("MEETPOOL_ROOM_END_GRACE", &args.room_end_grace)?,
+        attendance_after: duration_or_off("MEETPOOL_ROOM_ATTENDANCE", &args.room_attendance)?,
         check_every: duration_or_off("MEETPOOL_ROOM_CHECK", &args.room_check)?,
         grow_max: args.pool_grow_max,
         grow_provider: args

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -45,6 +45,18 @@ struct Room {
     name: String,
     /// Meet: a conference is under way.
     active: bool,
+    /// Meet: its conference records.
+    records: Vec<Record>,
+}
+
+/// A Meet conference record and its participants' first joins and last
+/// leaves (none while still in).
+#[derive(Clone, Debug)]
+struct Record {
+    name: String,
+    start: jiff::Timestamp,
+    end: Option<jiff::Timestamp>,
+    participants: Vec<(jiff::Timestamp, Option<jiff::Timestamp>)>,
 }
 
 #[derive(Default)]
@@ -266,19 +278,46 @@ impl FakeMeet {
         let router = Router::new()
             .route("/token", post(google_token))
             .route("/v2/spaces", post(meet_create))
-            .route("/v2/spaces/{name}", get(meet_get).post(meet_end));
+            .route("/v2/spaces/{name}", get(meet_get).post(meet_end))
+            .route("/v2/conferenceRecords", get(meet_records))
+            .route(
+                "/v2/conferenceRecords/{record}/participants",
+                get(meet_participants),
+            );
         Self(FakeProvider::start(router, "/token").await)
     }
 
     /// A room Meet knows, with a conference under way; its link.
     pub fn room(&self, code: &str) -> String {
         let name = format!("spaces/{}", uuid::Uuid::new_v4().simple());
-        self.shared
-            .rooms
-            .lock()
-            .unwrap()
-            .insert(code.to_owned(), Room { name, active: true });
+        self.shared.rooms.lock().unwrap().insert(
+            code.to_owned(),
+            Room {
+                name,
+                active: true,
+                records: Vec::new(),
+            },
+        );
         format!("https://meet.google.com/{code}")
+    }
+
+    /// A conference held in the room of `code` from `start` (to `end`),
+    /// attended by participants from their first join to their last leave.
+    pub fn conference(
+        &self,
+        code: &str,
+        start: jiff::Timestamp,
+        end: Option<jiff::Timestamp>,
+        participants: &[(jiff::Timestamp, Option<jiff::Timestamp>)],
+    ) {
+        let mut rooms = self.shared.rooms.lock().unwrap();
+        let room = rooms.get_mut(code).expect("a room of this Meet");
+        room.records.push(Record {
+            name: format!("conferenceRecords/{}", uuid::Uuid::new_v4().simple()),
+            start,
+            end,
+            participants: participants.to_vec(),
+        });
     }
 
     /// The configuration that reaches this Meet.
@@ -487,6 +526,7 @@ async fn meet_create(
         let room = Room {
             name: format!("spaces/{}", uuid::Uuid::new_v4().simple()),
             active: false,
+            records: Vec::new(),
         };
         let mut space = space_json(&code, &room);
         space["config"]["accessType"] = json!(access);
@@ -495,6 +535,162 @@ async fn meet_create(
     }
     .await;
     shared.note(&Method::POST, "/v2/spaces", body, res.status().as_u16());
+    res
+}
+
+/// The quoted value after `field` and `op` in a list filter
+/// (`space.name = "spaces/x" AND start_time>="..."`).
+fn filter_value<'a>(filter: &'a str, field: &str, op: &str) -> Option<&'a str> {
+    let at = filter
+        .find(&format!("{field} {op} \""))
+        .map(|i| i + field.len() + op.len() + 3)
+        .or_else(|| {
+            filter
+                .find(&format!("{field}{op}\""))
+                .map(|i| i + field.len() + op.len() + 1)
+        })?;
+    let rest = &filter[at..];
+    Some(&rest[..rest.find('"')?])
+}
+
+/// One page of `items` (`pageSize`, `pageToken` as an offset), with the
+/// next page's token when there is one.
+fn page(items: Vec<Value>, query: &BTreeMap<String, String>, key: &str) -> Value {
+    let size: usize = query
+        .get("pageSize")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(25)
+        .clamp(1, 100);
+    let from: usize = query
+        .get("pageToken")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut body = json!({ key: items.iter().skip(from).take(size).cloned().collect::<Vec<_>>() });
+    if from + size < items.len() {
+        body["nextPageToken"] = json!((from + size).to_string());
+    }
+    body
+}
+
+fn rfc3339(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+async fn meet_records(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let res = async {
+        if let Some(res) = shared.scripted().await {
+            return res;
+        }
+        if !shared.authorized(&headers) {
+            return google_error(
+                StatusCode::UNAUTHORIZED,
+                "Request had invalid authentication credentials.",
+                "UNAUTHENTICATED",
+            );
+        }
+        let filter = query.get("filter").cloned().unwrap_or_default();
+        let space = filter_value(&filter, "space.name", "=");
+        let after = filter_value(&filter, "start_time", ">=")
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+        let before = filter_value(&filter, "start_time", "<=")
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+        let rooms = shared.rooms.lock().unwrap();
+        let mut records: Vec<(jiff::Timestamp, Value)> = rooms
+            .values()
+            .filter(|r| space.is_none_or(|s| s == r.name))
+            .flat_map(|r| r.records.iter().map(move |rec| (r, rec)))
+            .filter(|(_, rec)| {
+                after.is_none_or(|a| rec.start >= a) && before.is_none_or(|b| rec.start <= b)
+            })
+            .map(|(room, rec)| {
+                let mut v = json!({
+                    "name": rec.name, "startTime": rfc3339(rec.start), "space": room.name,
+                    "expireTime": rfc3339(rec.start + jiff::SignedDuration::from_hours(24 * 30)),
+                });
+                if let Some(end) = rec.end {
+                    v["endTime"] = json!(rfc3339(end));
+                }
+                (rec.start, v)
+            })
+            .collect();
+        // By start time, newest first, as the reference says.
+        records.sort_by_key(|r| std::cmp::Reverse(r.0));
+        Json(page(
+            records.into_iter().map(|r| r.1).collect(),
+            &query,
+            "conferenceRecords",
+        ))
+        .into_response()
+    }
+    .await;
+    shared.note(
+        &Method::GET,
+        "/v2/conferenceRecords",
+        json!(query),
+        res.status().as_u16(),
+    );
+    res
+}
+
+async fn meet_participants(
+    State(shared): State<Arc<Shared>>,
+    Path(record): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let name = format!("conferenceRecords/{record}");
+    let res = async {
+        if let Some(res) = shared.scripted().await {
+            return res;
+        }
+        if !shared.authorized(&headers) {
+            return google_error(
+                StatusCode::UNAUTHORIZED,
+                "Request had invalid authentication credentials.",
+                "UNAUTHENTICATED",
+            );
+        }
+        let rooms = shared.rooms.lock().unwrap();
+        let Some(rec) = rooms
+            .values()
+            .flat_map(|r| r.records.iter())
+            .find(|r| r.name == name)
+        else {
+            return google_error(
+                StatusCode::NOT_FOUND,
+                "Requested entity was not found.",
+                "NOT_FOUND",
+            );
+        };
+        let participants: Vec<Value> = rec
+            .participants
+            .iter()
+            .enumerate()
+            .map(|(i, (joined, left))| {
+                let mut p = json!({
+                    "name": format!("{name}/participants/{i}"),
+                    "earliestStartTime": rfc3339(*joined),
+                    "anonymousUser": {"displayName": format!("Guest {i}")},
+                });
+                if let Some(left) = left {
+                    p["latestEndTime"] = json!(rfc3339(*left));
+                }
+                p
+            })
+            .collect();
+        Json(page(participants, &query, "participants")).into_response()
+    }
+    .await;
+    shared.note(
+        &Method::GET,
+        &format!("/v2/{name}/participants"),
+        json!(query),
+        res.status().as_u16(),
+    );
     res
 }
 
@@ -531,6 +727,7 @@ impl FakeZoom {
             Room {
                 name: id.to_owned(),
                 active: true,
+                records: Vec::new(),
             },
         );
         format!("https://us02web.zoom.us/j/{id}?pwd=Fixture1")
@@ -685,6 +882,7 @@ async fn zoom_create(
                 Room {
                     name: id.to_string(),
                     active: false,
+                    records: Vec::new(),
                 },
             );
             (

@@ -83,6 +83,8 @@ pub enum EventKind {
     /// Something meetpool did to the session's room at its provider
     /// (ended its conference, say).
     ProviderAction,
+    /// Who attended the session, read from its conference record.
+    Attendance,
 }
 
 impl EventKind {
@@ -101,6 +103,7 @@ impl EventKind {
             Self::AmountMismatch => "amount_mismatch",
             Self::PaidAfterCancel => "paid_after_cancel",
             Self::ProviderAction => "provider_action",
+            Self::Attendance => "attendance",
         }
     }
 }

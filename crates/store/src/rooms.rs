@@ -16,6 +16,8 @@ pub enum ActionKind {
     Check,
     /// Create a room for the pool.
     Create,
+    /// Read who attended a session that ended.
+    Attendance,
 }
 
 impl ActionKind {
@@ -24,6 +26,7 @@ impl ActionKind {
             Self::End => "end",
             Self::Check => "check",
             Self::Create => "create",
+            Self::Attendance => "attendance",
         }
     }
 }
@@ -36,6 +39,7 @@ impl std::str::FromStr for ActionKind {
             "end" => Ok(Self::End),
             "check" => Ok(Self::Check),
             "create" => Ok(Self::Create),
+            "attendance" => Ok(Self::Attendance),
             other => Err(format!("unknown provider action {other:?}")),
         }
     }

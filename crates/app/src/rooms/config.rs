@@ -42,6 +42,9 @@ pub struct RoomsConfig {
     /// How long after a session ends its conference is ended (`None`:
     /// never).
     pub end_grace: Option<Duration>,
+    /// How long after a Meet session's end was dealt with its conference
+    /// record is read for who attended (`None`: never).
+    pub attendance_after: Option<Duration>,
     /// How often each pooled room is checked (`None`: only on demand).
     pub check_every: Option<Duration>,
     /// The most rooms meetpool creates, in all (0: it never creates one).
@@ -64,6 +67,7 @@ impl Default for RoomsConfig {
             google: None,
             zoom: None,
             end_grace: Some(Duration::from_secs(600)),
+            attendance_after: Some(Duration::from_secs(120)),
             check_every: Some(Duration::from_secs(86_400)),
             grow_max: 0,
             grow_provider: None,

@@ -6,11 +6,12 @@
 //! `spaces.endActiveConference` needs (`POST /v2/spaces/{space}:endActiveConference`).
 //! `spaces.create` (`POST /v2/spaces`) makes a room. Errors come as
 //! `{"error": {"code", "message", "status"}}`.
+use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::oauth::{unexpected, Answer, CallError, Grant, OAuth};
-use super::{Created, Ended, GoogleConfig};
+use super::{Attendance, Created, Ended, GoogleConfig};
 
 pub(crate) struct Meet {
     api: url::Url,
@@ -104,6 +105,105 @@ impl Meet {
             404 => Ok(Ended::Gone),
             _ => Err(unexpected(&answer, words(&answer))),
         }
+    }
+
+    /// Who attended the room between `from` and `to`: every participant of
+    /// its conference records (`conferenceRecords.list` by the space's
+    /// name, `conferenceRecords.participants.list`) counted from their
+    /// first join to their last leave, clipped to the window. `None` when
+    /// Meet no longer knows the room.
+    pub(crate) async fn attendance(
+        &self,
+        http: &reqwest::Client,
+        code: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Option<Attendance>, CallError> {
+        let Some(space) = self.space(http, code).await? else {
+            return Ok(None);
+        };
+        // A conference that began up to a day before the window may still
+        // be under way in it (left on for a session that followed).
+        let filter = format!(
+            r#"space.name = "{}" AND start_time>="{}" AND start_time<="{}""#,
+            space.name,
+            (from - SignedDuration::from_hours(24)).strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            to.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        );
+        let records = self
+            .pages(http, "/v2/conferenceRecords", &filter, "conferenceRecords")
+            .await?;
+        let mut spans = Vec::new();
+        let mut names = Vec::new();
+        for record in records {
+            let Some(name) = record["name"].as_str() else {
+                continue;
+            };
+            let ended = record["endTime"]
+                .as_str()
+                .and_then(|t| t.parse::<Timestamp>().ok());
+            if ended.is_some_and(|e| e <= from) {
+                continue;
+            }
+            names.push(name.to_owned());
+            let path = format!("/v2/{name}/participants");
+            for p in self.pages(http, &path, "", "participants").await? {
+                let joined = p["earliestStartTime"]
+                    .as_str()
+                    .and_then(|t| t.parse::<Timestamp>().ok());
+                let left = p["latestEndTime"]
+                    .as_str()
+                    .and_then(|t| t.parse::<Timestamp>().ok())
+                    .unwrap_or(to);
+                if let Some(joined) = joined {
+                    let (a, b) = (joined.max(from), left.min(to));
+                    if a < b {
+                        spans.push((a, b));
+                    }
+                }
+            }
+        }
+        Ok(Some(Attendance::from_spans(spans, names)))
+    }
+
+    /// Every item of a paginated list (`pageToken`, `nextPageToken`), up to
+    /// ten pages.
+    async fn pages(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        filter: &str,
+        items: &str,
+    ) -> Result<Vec<serde_json::Value>, CallError> {
+        let url = self.url(path);
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..10 {
+            let answer = self
+                .oauth
+                .call(http, |h| {
+                    let mut q: Vec<(&str, &str)> = vec![("pageSize", "100")];
+                    if !filter.is_empty() {
+                        q.push(("filter", filter));
+                    }
+                    if let Some(t) = &token {
+                        q.push(("pageToken", t));
+                    }
+                    h.get(&url).query(&q)
+                })
+                .await?;
+            if answer.status.as_u16() != 200 {
+                return Err(unexpected(&answer, words(&answer)));
+            }
+            if let Some(list) = answer.body[items].as_array() {
+                all.extend(list.iter().cloned());
+            }
+            match answer.body["nextPageToken"].as_str() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(all)
     }
 
     /// `spaces.create`: a room anyone with its link may join (`OPEN`), as

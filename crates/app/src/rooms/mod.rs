@@ -114,6 +114,63 @@ pub(crate) enum Ended {
     Gone,
 }
 
+/// Who attended a session, as a platform reads it (`booking.attendance`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Attendance {
+    /// Participants present at some time in the session's window.
+    pub participants: usize,
+    /// How long anyone was there: the union of the participants' spans.
+    pub minutes: i64,
+    pub first_joined_at: Option<jiff::Timestamp>,
+    pub last_left_at: Option<jiff::Timestamp>,
+    /// The conference records read.
+    pub records: Vec<String>,
+}
+
+impl Attendance {
+    /// From each participant's span (first join to last leave, within the
+    /// session's window).
+    pub(crate) fn from_spans(
+        mut spans: Vec<(jiff::Timestamp, jiff::Timestamp)>,
+        records: Vec<String>,
+    ) -> Self {
+        spans.sort();
+        let mut covered = jiff::SignedDuration::ZERO;
+        let mut current: Option<(jiff::Timestamp, jiff::Timestamp)> = None;
+        for &(a, b) in &spans {
+            current = match current {
+                Some((s, e)) if a <= e => Some((s, e.max(b))),
+                Some((s, e)) => {
+                    covered += e.duration_since(s);
+                    Some((a, b))
+                }
+                None => Some((a, b)),
+            };
+        }
+        if let Some((s, e)) = current {
+            covered += e.duration_since(s);
+        }
+        Self {
+            participants: spans.len(),
+            minutes: (covered.as_secs() + 59) / 60,
+            first_joined_at: spans.iter().map(|s| s.0).min(),
+            last_left_at: spans.iter().map(|s| s.1).max(),
+            records,
+        }
+    }
+
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "joined": self.participants > 0,
+            "participants": self.participants,
+            "minutes": self.minutes,
+            "first_joined_at": self.first_joined_at.map(|t| t.to_string()),
+            "last_left_at": self.last_left_at.map(|t| t.to_string()),
+            "conference_records": self.records,
+        })
+    }
+}
+
 /// A room made at the provider.
 #[derive(Clone, Debug)]
 pub(crate) struct Created {

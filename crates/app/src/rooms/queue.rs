@@ -356,6 +356,7 @@ impl App {
             ActionKind::End => self.end_conference(provider, action).await,
             ActionKind::Check => self.check_room(provider, action).await,
             ActionKind::Create => self.create_room(provider, action).await,
+            ActionKind::Attendance => self.read_attendance(provider, action).await,
         };
         let now = Timestamp::now();
         let result = match outcome {
@@ -434,6 +435,13 @@ impl App {
             }
             ActionResult::RetryAt { .. } => None,
         };
+        if let ActionResult::Done { outcome, .. } = &result {
+            self.after_end(action, outcome).await;
+        }
+        if action.kind == ActionKind::Attendance && matches!(result, ActionResult::Done { .. }) {
+            // Its own record on the trail says it all.
+            return;
+        }
         if let (Some(booking), Some(mut detail)) = (action.booking_id, finished) {
             detail["provider"] = json!(provider);
             detail["action"] = json!(kind);
@@ -452,14 +460,93 @@ impl App {
         link: Option<LinkId>,
         detail: serde_json::Value,
     ) -> Result<()> {
+        self.record_event_on(booking, EventKind::ProviderAction, link, detail)
+            .await
+    }
+
+    async fn record_event_on(
+        &self,
+        booking: meetpool_domain::BookingId,
+        kind: EventKind,
+        link: Option<LinkId>,
+        detail: serde_json::Value,
+    ) -> Result<()> {
         let mut work = self.begin().await?;
         work.tx
-            .record_event(
-                booking,
-                &NewEvent::new(EventKind::ProviderAction, link, detail),
-            )
+            .record_event(booking, &NewEvent::new(kind, link, detail))
             .await?;
         work.commit().await
+    }
+
+    /// Once a Meet session's end was dealt with (its conference ended, or
+    /// none was under way, or the next session had begun), its attendance
+    /// is read a little later, when Meet has its conference record.
+    async fn after_end(&self, action: &ProviderAction, outcome: &str) {
+        let Some(after) = self.config().rooms.attendance_after else {
+            return;
+        };
+        let read = action.kind == ActionKind::End
+            && action.provider == Provider::GoogleMeet.as_str()
+            && matches!(outcome, "ended" | "no_conference" | "next_session_began");
+        let Some(booking) = action.booking_id.filter(|_| read) else {
+            return;
+        };
+        let queued = self
+            .store()
+            .provider_actions()
+            .enqueue(&NewAction {
+                kind: ActionKind::Attendance,
+                provider: action.provider.clone(),
+                link: action.link_id,
+                booking: Some(booking),
+                dedup_key: format!("attendance:{booking}"),
+                due_at: Timestamp::now()
+                    + SignedDuration::try_from(after).unwrap_or(SignedDuration::MAX),
+            })
+            .await;
+        if let Err(e) = queued {
+            warn!(booking_id = %booking, error = %e, "cannot queue the reading of a session's attendance");
+        }
+    }
+
+    /// Reads who attended the session from its conference record and puts
+    /// it on the booking (an `attendance` event, told to the platform as
+    /// `booking.attendance`).
+    async fn read_attendance(
+        &self,
+        provider: Provider,
+        action: &ProviderAction,
+    ) -> Result<(&'static str, Option<LinkId>), Failure> {
+        let Some((link, room)) = self.room(provider, action).await? else {
+            return Ok(("not_at_provider", None));
+        };
+        let Some(booking) = action.booking_id else {
+            return Ok(("not_at_provider", None));
+        };
+        let booking = self.booking(booking).await?;
+        // The session's time, from when its join URL opens to its end.
+        let opens = SignedDuration::from_mins(i64::from(self.config().join_opens_minutes));
+        let (from, to) = (booking.window.start - opens, booking.window.end);
+        let Some(attendance) = self
+            .meet()?
+            .attendance(&self.rooms.http, &room, from, to)
+            .await?
+        else {
+            return Ok(("gone", None));
+        };
+        let mut detail = attendance.to_json();
+        detail["provider"] = json!(provider.as_str());
+        self.record_event_on(booking.id, EventKind::Attendance, Some(link.id), detail)
+            .await?;
+        info!(booking_id = %booking.id, participants = attendance.participants, minutes = attendance.minutes, "the session's attendance was read");
+        Ok((
+            if attendance.participants > 0 {
+                "attended"
+            } else {
+                "no_show"
+            },
+            None,
+        ))
     }
 
     /// The link an action is about, and its room at `provider`.

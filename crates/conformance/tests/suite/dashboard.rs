@@ -455,6 +455,7 @@ async fn the_pages_show_each_room_s_last_check_and_a_session_s_conference(backen
         c.rooms.poll = std::time::Duration::from_millis(50);
         c.rooms.check_every = None;
         c.rooms.end_grace = Some(std::time::Duration::from_millis(1));
+        c.rooms.attendance_after = Some(std::time::Duration::ZERO);
     })
     .await;
     let kept = t.add_link(&meet.room("abc-defg-hij")).await;
@@ -462,6 +463,15 @@ async fn the_pages_show_each_room_s_last_check_and_a_session_s_conference(backen
     let other = t.add_link("https://whereby.com/meetpool-room").await;
     let st = t.create_session_type(60).await;
     let start = (Timestamp::now() - 90.minutes()).to_zoned(jiff::tz::TimeZone::UTC);
+    let began: Timestamp = format!("{}T{}:00Z", start.date(), start.strftime("%H:%M"))
+        .parse()
+        .unwrap();
+    meet.conference(
+        "abc-defg-hij",
+        began,
+        Some(began + 60.minutes()),
+        &[(began, Some(began + 30.minutes()))],
+    );
     let ended = t
         .create_booking(
             &st,
@@ -498,17 +508,26 @@ async fn the_pages_show_each_room_s_last_check_and_a_session_s_conference(backen
     assert!(row(&gone.id).contains("Disabled"));
     assert!(!row(&other.id).contains("Google Meet"));
 
-    crate::adopt::eventually("the end on the booking's trail", || async {
-        t.event_kinds(&ended.id)
-            .await
-            .contains(&"provider_action".to_owned())
-    })
+    crate::adopt::eventually(
+        "the end and the attendance on the booking's trail",
+        || async {
+            let kinds = t.event_kinds(&ended.id).await;
+            kinds.contains(&"provider_action".to_owned())
+                && kinds.contains(&"attendance".to_owned())
+        },
+    )
     .await;
     let page = v.get(&format!("/admin/bookings/{}", ended.id)).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
         page.body
             .contains(r#"id="conference">ended at the provider"#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(r#"id="attendance">1 joined; someone was there for 30 minutes"#),
         "{}",
         page.body
     );

@@ -59,6 +59,16 @@ pub async fn show(State(s): State<AppState>, op: Operator, Path(id): Path<String
             @if let Some(end) = at_provider.iter().find(|a| a.kind == ActionKind::End) {
                 dt { "Conference" } dd #conference { (conference(end, tz)) }
             }
+            @if let Some(seen) = events.iter().rev().find(|e| e.kind == "attendance") {
+                dt { "Attendance" } dd #attendance {
+                    @if seen.detail["joined"] == true {
+                        (seen.detail["participants"]) " joined; someone was there for "
+                        (seen.detail["minutes"]) " minutes"
+                    } @else {
+                        span.warn { "nobody joined" }
+                    }
+                }
+            }
             dt { "User" } dd { (booking.user_id) }
             dt { "Expert" } dd { (booking.expert_id) }
             dt { "Moved" } dd { (booking.reschedules) " times" }

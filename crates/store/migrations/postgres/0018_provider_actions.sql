@@ -1,7 +1,8 @@
 -- Rooms at the provider: what meetpool asks a meeting provider to do to a
 -- pooled room (end the conference after a session, check that the room
 -- still exists, create a room when the pool runs out), queued durably and
--- carried out after commit, never inside a booking's transaction.
+-- carried out after commit, never inside a booking's transaction; and,
+-- after a Meet session, who attended it.
 --
 -- One row per action. `dedup_key` keeps one action of a kind in flight per
 -- room or booking (`end:{booking}`, `check:{link}`, `create`); an end is
@@ -12,7 +13,7 @@
 -- what was done at the provider.
 CREATE TABLE provider_actions (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    kind text NOT NULL CHECK (kind IN ('end', 'check', 'create')),
+    kind text NOT NULL CHECK (kind IN ('end', 'check', 'create', 'attendance')),
     provider text NOT NULL,
     link_id uuid,
     booking_id uuid,
@@ -32,3 +33,23 @@ CREATE UNIQUE INDEX provider_actions_in_flight ON provider_actions (dedup_key) W
 CREATE INDEX provider_actions_due ON provider_actions (due_at) WHERE done_at IS NULL;
 CREATE INDEX provider_actions_booking ON provider_actions (booking_id) WHERE booking_id IS NOT NULL;
 CREATE INDEX provider_actions_link ON provider_actions (link_id, id) WHERE link_id IS NOT NULL;
+
+-- A session's attendance, read from its conference record after it ended,
+-- is told to the platform as `booking.attendance`.
+CREATE FUNCTION meetpool_attendance_outbound() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT (SELECT events_enabled FROM meetpool_settings WHERE id = 1) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO outbound_events (type, booking_id, data)
+    SELECT 'booking.attendance', NEW.booking_id,
+           jsonb_build_object('booking', v.doc, 'attendance', NEW.detail)
+    FROM outbound_booking v WHERE v.id = NEW.booking_id;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER booking_events_attendance_outbound AFTER INSERT ON booking_events FOR EACH ROW
+WHEN (NEW.kind = 'attendance')
+EXECUTE FUNCTION meetpool_attendance_outbound();
