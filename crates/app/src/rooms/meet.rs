@@ -69,7 +69,10 @@ impl Meet {
                     error: format!("spaces.get answered a space without a name: {e}"),
                     after: None,
                 }),
-            404 => Ok(None),
+            // Only Google's own word that the space is unknown: a 404 from
+            // anything else (a wrong MEETPOOL_GOOGLE_MEET_API) must never
+            // pass for a gone room, which would be disabled.
+            404 if answer.body["error"]["status"] == "NOT_FOUND" => Ok(None),
             _ => Err(unexpected(&answer, words(&answer))),
         }
     }
@@ -102,7 +105,7 @@ impl Meet {
             400 if answer.body["error"]["status"] == "FAILED_PRECONDITION" => {
                 Ok(Ended::NoConference)
             }
-            404 => Ok(Ended::Gone),
+            404 if answer.body["error"]["status"] == "NOT_FOUND" => Ok(Ended::Gone),
             _ => Err(unexpected(&answer, words(&answer))),
         }
     }

@@ -53,7 +53,10 @@ impl Zoom {
         let answer = self.oauth.call(http, |h| h.get(&url)).await?;
         match answer.status.as_u16() {
             200 => Ok(true),
-            404 => Ok(false),
+            // Only Zoom's own word that the meeting does not exist (code
+            // 3001): a 404 from anything else (a wrong MEETPOOL_ZOOM_API)
+            // must never pass for a gone room, which would be disabled.
+            404 if answer.body["code"] == 3001 => Ok(false),
             _ => Err(unexpected(&answer, words(&answer))),
         }
     }
@@ -66,7 +69,7 @@ impl Zoom {
             .await?;
         match answer.status.as_u16() {
             200 | 204 => Ok(Ended::Now),
-            404 => Ok(Ended::Gone),
+            404 if answer.body["code"] == 3001 => Ok(Ended::Gone),
             _ => Err(unexpected(&answer, words(&answer))),
         }
     }

@@ -200,6 +200,37 @@ async fn a_room_gone_at_the_provider_is_disabled_and_its_sessions_move(backend: 
     );
 }
 
+async fn a_404_that_is_not_the_provider_s_word_disables_nothing(backend: Backend) {
+    let meet = FakeMeet::start().await;
+    let zoom = FakeZoom::start().await;
+    let (google, zoom_config) = (meet.config(), zoom.config());
+    let t = TestApp::start_with(backend, |c| {
+        quick(c);
+        c.rooms.google = Some(google);
+        c.rooms.zoom = Some(zoom_config);
+    })
+    .await;
+    let at_meet = t.add_link(&meet.room("abc-defg-hij")).await;
+    let at_zoom = t.add_link(&zoom.room("81234567890")).await;
+    // As from a proxy or a wrong API base: 404, but not Google's
+    // NOT_FOUND nor Zoom's code 3001.
+    meet.fail_with(404, None);
+    zoom.fail_with(404, None);
+    let checks = t.app.check_rooms().await.unwrap();
+    assert!(
+        checks
+            .iter()
+            .all(|c| c.last.as_ref().map(|l| l.1.as_str()) == Some("failed")),
+        "{checks:?}"
+    );
+    assert!(t.link(&at_meet.id).await.is_available);
+    assert!(t.link(&at_zoom.id).await.is_available);
+    assert_eq!(
+        t.metric("meetpool_alerts_total{kind=\"room.gone\"}").await,
+        0
+    );
+}
+
 async fn an_exhausted_pool_grows_by_a_created_room(backend: Backend) {
     let meet = FakeMeet::start().await;
     let google = meet.config();
@@ -560,6 +591,7 @@ on_both!(
     meet_ended_once_after_its_end_and_grace,
     meet_left_on_when_the_next_session_began,
     a_room_gone_at_the_provider_is_disabled_and_its_sessions_move,
+    a_404_that_is_not_the_provider_s_word_disables_nothing,
     an_exhausted_pool_grows_by_a_created_room,
     a_failing_provider_never_holds_up_a_payment,
     a_rate_limited_or_failing_provider_is_retried_later,
