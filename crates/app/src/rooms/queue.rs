@@ -159,6 +159,24 @@ impl App {
             .collect())
     }
 
+    /// What meetpool asked the provider to do to a link's room (the
+    /// link's trail there), newest first: `limit` of them (100 when
+    /// absent, at most 1000).
+    pub async fn link_provider_actions(
+        &self,
+        link: LinkId,
+        limit: Option<u32>,
+    ) -> Result<Vec<crate::views::ProviderActionView>> {
+        let limit = crate::status::checked_limit(limit, 100, 1000)?;
+        self.link(link).await?;
+        Ok(self
+            .provider_actions(Some(link), None, limit)
+            .await?
+            .iter()
+            .map(Into::into)
+            .collect())
+    }
+
     /// The provider actions of a link or a booking, newest first.
     pub async fn provider_actions(
         &self,

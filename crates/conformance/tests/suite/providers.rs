@@ -184,12 +184,28 @@ async fn a_room_gone_at_the_provider_is_disabled_and_its_sessions_move(backend: 
         t.metric("meetpool_alerts_total{kind=\"room.gone\"}").await,
         1
     );
-    let trail = t
-        .app
-        .provider_actions(Some(gone.id.parse().unwrap()), None, 10)
-        .await
-        .unwrap();
-    assert_eq!(trail[0].outcome.as_deref(), Some("gone"));
+    let (status, trail) = t
+        .get(&format!("/api/links/{}/provider-actions", gone.id))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{trail}");
+    assert_eq!(trail[0]["action"], "check");
+    assert_eq!(trail[0]["provider"], "google_meet");
+    assert_eq!(trail[0]["status"], "done");
+    assert_eq!(trail[0]["outcome"], "gone");
+    let (status, _) = t
+        .get(&format!(
+            "/api/links/{}/provider-actions",
+            uuid::Uuid::new_v4()
+        ))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+    let (status, none) = t
+        .get(&format!("/api/links/{}/provider-actions", other.id))
+        .await;
+    assert_eq!(
+        (status, none),
+        (reqwest::StatusCode::OK, serde_json::json!([]))
+    );
     // Checking again asks about the enabled rooms only.
     let gets = meet.calls_to("GET", "/v2/spaces/abc-defg-hij").len();
     t.app.check_rooms().await.unwrap();
