@@ -103,6 +103,46 @@ async fn meet_ended_once_after_its_end_and_grace(backend: Backend) {
     assert_eq!(token.body["grant_type"], "refresh_token");
 }
 
+async fn two_replicas_end_each_conference_once(backend: Backend) {
+    let meet = FakeMeet::start().await;
+    let google = meet.config();
+    let t = TestApp::start_with(backend, |c| {
+        quick(c);
+        c.rooms.google = Some(google);
+        // Rounds only when the test runs them, all at once.
+        c.rooms.poll = Duration::from_secs(3600);
+    })
+    .await;
+    let other = t.replica().await;
+    let codes = [
+        "aaa-bbbb-ccc",
+        "ddd-eeee-fff",
+        "ggg-hhhh-iii",
+        "jjj-kkkk-lll",
+        "mmm-nnnn-ooo",
+    ];
+    for code in codes {
+        t.add_link(&meet.room(code)).await;
+    }
+    let st = t.create_session_type(60).await;
+    let (date, time) = at(mins(90));
+    for _ in codes {
+        t.create_booking(&st, &date, &time, "paid").await;
+    }
+    for _ in 0..3 {
+        futures_util::future::join4(
+            t.app.rooms_round(),
+            other.app.rooms_round(),
+            t.app.rooms_round(),
+            other.app.rooms_round(),
+        )
+        .await;
+    }
+    for code in codes {
+        assert_eq!(meet.ends(code), 1, "{code}");
+    }
+}
+
 async fn meet_left_on_when_the_next_session_began(backend: Backend) {
     let meet = FakeMeet::start().await;
     let google = meet.config();
@@ -606,6 +646,7 @@ on_both!(
     a_meet_session_s_attendance_is_put_on_the_booking,
     meet_ended_once_after_its_end_and_grace,
     meet_left_on_when_the_next_session_began,
+    two_replicas_end_each_conference_once,
     a_room_gone_at_the_provider_is_disabled_and_its_sessions_move,
     a_404_that_is_not_the_provider_s_word_disables_nothing,
     an_exhausted_pool_grows_by_a_created_room,
