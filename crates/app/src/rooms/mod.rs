@@ -9,12 +9,16 @@
 //!   disabling a link moves them.
 //! - When paid bookings wait because no link is free, a room is created
 //!   (up to a cap) and added to the pool, which gives it to them.
+//! - After a Meet session, who attended it is read from its conference
+//!   record and put on the booking (`booking.attendance` for the platform).
 //!
 //! Nothing here runs inside a booking's transaction. What to do is queued
 //! in the database (`provider_actions`) by periodic scans and carried out
 //! afterwards by [`App::run_rooms`], so a provider that is down, slow or
 //! rate-limiting delays only its own work, and a payment never waits for
-//! it. See `queue` for the scans and the attempts.
+//! it. See `queue` for the scans and the attempts, `actions` for what
+//! each action does, `meet` and `zoom` for the calls, `oauth` for tokens.
+mod actions;
 mod config;
 mod meet;
 mod oauth;
