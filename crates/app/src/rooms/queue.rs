@@ -122,7 +122,18 @@ impl App {
             ));
         }
         self.queue_checks(true).await?;
-        self.carry_out_due(Some(ActionKind::Check)).await;
+        // Another replica's runner may take some of these checks: they are
+        // waited for (as long as a claim's lease at most), so that what is
+        // reported is what was found now.
+        let deadline = tokio::time::Instant::now() + self.lease();
+        loop {
+            self.carry_out_due(Some(ActionKind::Check)).await;
+            let pending = self.checks_in_flight().await?;
+            if pending == 0 || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let last: HashMap<LinkId, (Timestamp, String)> = self
             .store()
             .provider_actions()
@@ -145,6 +156,36 @@ impl App {
                 })
             })
             .collect())
+    }
+
+    /// Checks of enabled rooms not done yet.
+    async fn checks_in_flight(&self) -> Result<usize> {
+        let mut pending = 0;
+        for link in self
+            .store()
+            .links()
+            .await?
+            .iter()
+            .filter(|l| l.is_available)
+        {
+            pending += self
+                .store()
+                .provider_actions()
+                .actions(Some(link.id), None, 10)
+                .await?
+                .iter()
+                .filter(|a| a.kind == ActionKind::Check && a.done_at.is_none())
+                .count();
+        }
+        Ok(pending)
+    }
+
+    /// How long a claim holds its actions: each attempt makes at most a
+    /// token call and two API calls, each within the timeout; and a margin
+    /// for the replicas' clocks.
+    fn lease(&self) -> Duration {
+        let timeout = self.config().rooms.timeout;
+        timeout * 3 + timeout.min(Duration::from_secs(5))
     }
 
     /// Each link's last check at its provider: when, and what it found.
@@ -323,17 +364,9 @@ impl App {
     /// Claims and carries out due actions (of `kind` only, when given)
     /// until a claim finds less than a batch.
     async fn carry_out_due(&self, kind: Option<ActionKind>) {
-        let rooms = &self.config().rooms;
         loop {
             let now = Timestamp::now();
-            // Each attempt makes at most a token call and two API calls,
-            // each within the timeout; and a margin for the replicas'
-            // clocks.
-            let lease = now
-                + SignedDuration::try_from(
-                    rooms.timeout * 3 + rooms.timeout.min(Duration::from_secs(5)),
-                )
-                .unwrap_or(SignedDuration::MAX);
+            let lease = now + SignedDuration::try_from(self.lease()).unwrap_or(SignedDuration::MAX);
             let claimed = match self
                 .store()
                 .provider_actions()
