@@ -124,15 +124,17 @@ pub trait ProviderActions: Send + Sync {
     /// end, unless its booking had one already; whether it was queued.
     async fn enqueue(&self, action: &NewAction) -> Result<bool>;
 
-    /// Claims up to `limit` actions due at `now` (of `kind` only, when
-    /// given), soonest due first, until `lease_until`: no other claim takes
-    /// them before their outcome is recorded or the lease runs out.
+    /// Claims up to `limit` actions due at `now` (of `kind` only, and for
+    /// `provider` only, when given), soonest due first, until
+    /// `lease_until`: no other claim takes them before their outcome is
+    /// recorded or the lease runs out.
     async fn claim(
         &self,
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
         kind: Option<ActionKind>,
+        provider: Option<&str>,
     ) -> Result<Vec<ProviderAction>>;
 
     /// Records a claimed action's attempt (by the claim's attempt count:

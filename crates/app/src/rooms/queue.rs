@@ -18,6 +18,7 @@ use jiff::{SignedDuration, Timestamp};
 use meetpool_domain::LinkId;
 use meetpool_store::{ActionKind, ActionResult, Link, NewAction, ProviderAction};
 use serde_json::json;
+use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use super::oauth::CallError;
@@ -75,30 +76,59 @@ impl From<AppError> for Failure {
 
 impl App {
     /// Carries out what meetpool does to rooms at their providers until
-    /// `shutdown` completes: a round now, after each wake-up (a booking
-    /// finding the pool exhausted) and every poll. Without a configured
-    /// provider it returns at once. An action under way when `shutdown`
-    /// completes is dropped; its lease lets it go again later.
+    /// `shutdown` completes: the scans queue what has come due now, after
+    /// each wake-up (a booking finding the pool exhausted) and every poll;
+    /// each configured provider's actions are carried out by a loop of
+    /// their own, so that a provider that hangs holds up only its own.
+    /// Without a configured provider it returns at once. An action under
+    /// way when `shutdown` completes is dropped; its lease lets it go again
+    /// later.
     pub async fn run_rooms(&self, shutdown: impl Future<Output = ()>) {
         if !self.config().rooms.any() {
             return;
         }
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = self.rooms_round() => {}
+        let queued = Notify::new();
+        let scans = async {
+            loop {
+                self.queue_due().await;
+                queued.notify_waiters();
+                tokio::select! {
+                    () = self.rooms.wake.notified() => {}
+                    () = tokio::time::sleep(self.config().rooms.poll) => {}
+                }
             }
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = self.rooms.wake.notified() => {}
-                () = tokio::time::sleep(self.config().rooms.poll) => {}
-            }
+        };
+        let providers = [Provider::GoogleMeet, Provider::Zoom]
+            .into_iter()
+            .filter(|p| self.config().rooms.has(*p))
+            .map(|p| {
+                let queued = &queued;
+                async move {
+                    loop {
+                        self.carry_out_due(None, Some(p)).await;
+                        tokio::select! {
+                            () = queued.notified() => {}
+                            () = tokio::time::sleep(self.config().rooms.poll) => {}
+                        }
+                    }
+                }
+            });
+        tokio::select! {
+            () = shutdown => {}
+            () = scans => {}
+            _ = join_all(providers) => {}
         }
     }
 
     /// One round: queue what has come due, then carry out every due action.
     pub async fn rooms_round(&self) {
+        self.queue_due().await;
+        self.carry_out_due(None, None).await;
+    }
+
+    /// Queues what has come due: ends of sessions, checks of rooms, a room
+    /// to create.
+    async fn queue_due(&self) {
         if let Err(e) = self.queue_ends().await {
             warn!(error = %e, "cannot look for ended sessions; trying again at the next round");
         }
@@ -108,7 +138,6 @@ impl App {
         if let Err(e) = self.queue_growth().await {
             warn!(error = %e, "cannot look for bookings waiting for a room; trying again at the next round");
         }
-        self.carry_out_due(None).await;
     }
 
     /// Checks every enabled room of a configured provider now (`meetpool
@@ -127,7 +156,7 @@ impl App {
         // reported is what was found now.
         let deadline = tokio::time::Instant::now() + self.lease();
         loop {
-            self.carry_out_due(Some(ActionKind::Check)).await;
+            self.carry_out_due(Some(ActionKind::Check), None).await;
             let pending = self.checks_in_flight().await?;
             if pending == 0 || tokio::time::Instant::now() >= deadline {
                 break;
@@ -361,16 +390,16 @@ impl App {
         Ok(())
     }
 
-    /// Claims and carries out due actions (of `kind` only, when given)
-    /// until a claim finds less than a batch.
-    async fn carry_out_due(&self, kind: Option<ActionKind>) {
+    /// Claims and carries out due actions (of `kind` only, and for
+    /// `provider` only, when given) until a claim finds less than a batch.
+    async fn carry_out_due(&self, kind: Option<ActionKind>, provider: Option<Provider>) {
         loop {
             let now = Timestamp::now();
             let lease = now + SignedDuration::try_from(self.lease()).unwrap_or(SignedDuration::MAX);
             let claimed = match self
                 .store()
                 .provider_actions()
-                .claim(now, lease, BATCH, kind)
+                .claim(now, lease, BATCH, kind, provider.map(Provider::as_str))
                 .await
             {
                 Ok(claimed) => claimed,

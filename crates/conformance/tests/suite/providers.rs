@@ -372,6 +372,35 @@ async fn a_failing_provider_never_holds_up_a_payment(backend: Backend) {
     );
 }
 
+async fn a_hanging_provider_holds_up_only_its_own_actions(backend: Backend) {
+    let meet = FakeMeet::start().await;
+    let zoom = FakeZoom::start().await;
+    let (google, zoom_config) = (meet.config(), zoom.config());
+    let t = TestApp::start_with(backend, |c| {
+        quick(c);
+        c.rooms.google = Some(google);
+        c.rooms.zoom = Some(zoom_config);
+        c.rooms.timeout = Duration::from_secs(60);
+    })
+    .await;
+    t.add_link(&meet.room("abc-defg-hij")).await;
+    let st = t.create_session_type(60).await;
+    meet.hang();
+    let (date, time) = at(mins(90));
+    t.create_booking(&st, &date, &time, "paid").await;
+    meet.wait_until("Meet's call under way", |calls| !calls.is_empty())
+        .await;
+    // Meet hangs for a minute; Zoom's work goes on meanwhile.
+    t.add_link(&zoom.room("81234567890")).await;
+    let (date, time) = at(mins(80));
+    let at_zoom = t.create_booking(&st, &date, &time, "paid").await;
+    eventually("Zoom's meeting ended while Meet hangs", || async {
+        provider_outcomes(&t, &at_zoom.id).await == ["end:ended"]
+    })
+    .await;
+    assert_eq!(zoom.ends("81234567890"), 1);
+}
+
 async fn a_rate_limited_or_failing_provider_is_retried_later(backend: Backend) {
     let meet = FakeMeet::start().await;
     let google = meet.config();
@@ -651,6 +680,7 @@ on_both!(
     a_404_that_is_not_the_provider_s_word_disables_nothing,
     an_exhausted_pool_grows_by_a_created_room,
     a_failing_provider_never_holds_up_a_payment,
+    a_hanging_provider_holds_up_only_its_own_actions,
     a_rate_limited_or_failing_provider_is_retried_later,
     a_restart_loses_no_pending_provider_action,
     an_expired_token_is_refreshed_once,

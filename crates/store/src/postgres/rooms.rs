@@ -109,13 +109,14 @@ impl ProviderActions for PgStore {
         lease_until: Timestamp,
         limit: u32,
         kind: Option<ActionKind>,
+        provider: Option<&str>,
     ) -> Result<Vec<ProviderAction>> {
         let rows = sqlx::query(&format!(
             "UPDATE provider_actions SET attempts = attempts + 1, leased_until = $2 \
              WHERE id IN (SELECT id FROM provider_actions \
                WHERE done_at IS NULL AND due_at <= $1 \
                  AND (leased_until IS NULL OR leased_until <= $1) \
-                 AND ($4::text IS NULL OR kind = $4) \
+                 AND ($4::text IS NULL OR kind = $4) AND ($5::text IS NULL OR provider = $5) \
                ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
              RETURNING {COLUMNS}"
         ))
@@ -123,6 +124,7 @@ impl ProviderActions for PgStore {
         .bind(lease_until.to_sqlx())
         .bind(i64::from(limit))
         .bind(kind.map(ActionKind::as_str))
+        .bind(provider)
         .persistent(self.prepared)
         .fetch_all(&self.pool)
         .await?;

@@ -110,6 +110,7 @@ impl ProviderActions for SqliteStore {
         lease_until: Timestamp,
         limit: u32,
         kind: Option<ActionKind>,
+        provider: Option<&str>,
     ) -> Result<Vec<ProviderAction>> {
         let _guard = self.write_lock.lock().await;
         let rows = sqlx::query(&format!(
@@ -117,7 +118,7 @@ impl ProviderActions for SqliteStore {
              WHERE id IN (SELECT id FROM provider_actions \
                WHERE done_at IS NULL AND due_at <= ?1 \
                  AND (leased_until IS NULL OR leased_until <= ?1) \
-                 AND (?4 IS NULL OR kind = ?4) \
+                 AND (?4 IS NULL OR kind = ?4) AND (?5 IS NULL OR provider = ?5) \
                ORDER BY due_at, id LIMIT ?3) \
              RETURNING {COLUMNS}"
         ))
@@ -125,6 +126,7 @@ impl ProviderActions for SqliteStore {
         .bind(ms(lease_until))
         .bind(i64::from(limit))
         .bind(kind.map(ActionKind::as_str))
+        .bind(provider)
         .fetch_all(&self.pool)
         .await?;
         let mut actions = rows.iter().map(action_row).collect::<Result<Vec<_>>>()?;
