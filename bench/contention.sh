@@ -13,7 +13,7 @@ PER_SLOT=${PER_SLOT:-100}
 LINKS=${LINKS:-10}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 RUN=$$
-export MEETPOOL_ADMIN_TOKEN=bench-admin MIDTRANS_SERVER_KEY=SB-Mid-server-bench RUST_LOG=${RUST_LOG:-warn}
+export MEETPOOL_ADMIN_TOKEN=bench-admin-token MIDTRANS_SERVER_KEY=SB-Mid-server-bench RUST_LOG=${RUST_LOG:-warn}
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release -q -p meetpool -p meetpool-bench
 SERVER=
 cleanup() {

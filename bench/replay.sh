@@ -74,7 +74,7 @@ SQL
 params() { sed -E "$1" <<<"$2"; }
 LOCK=$(params 's/\$1\b/(ARRAY[:p_order]::text[])/g; s/\$2\b/(ARRAY[:p_dedup]::text[])/g; s/\$3\b/10/g; s/\$4\b/(ARRAY[true])/g' "$("$BENCH" sql lock)")
 CANDIDATES=$(params 's/\$1\b/(ARRAY[:id]::uuid[])/g; s/\$2\b/(ARRAY[:starts_at]::timestamptz[])/g' "$("$BENCH" sql candidates)")
-WRITE=$(params 's/\$1\b/(ARRAY[:id]::uuid[])/g; s/\$2\b/(ARRAY[:p_status]::text[])/g; s/\$3\b/(ARRAY[:p_txn]::text[])/g; s/\$4\b/(ARRAY[true])/g; s/\$5\b/(ARRAY[:p_link]::uuid[])/g; s/\$6\b/'"'"'{1,1}'"'"'/g; s/\$7\b/:p_kinds/g; s/\$8\b/:p_links/g; s/\$9\b/:p_details/g' "$("$BENCH" sql write)")
+WRITE=$(params 's/\$1\b/(ARRAY[:id]::uuid[])/g; s/\$2\b/(ARRAY[:p_status]::text[])/g; s/\$3\b/(ARRAY[:p_txn]::text[])/g; s/\$4\b/(ARRAY[true])/g; s/\$5\b/(ARRAY[:p_link]::uuid[])/g; s/\$6\b/'"'"'{1,1}'"'"'/g; s/\$7\b/:p_kinds/g; s/\$8\b/:p_links/g; s/\$9\b/:p_details/g; s/\$10\b/(ARRAY[NULL]::text[])/g' "$("$BENCH" sql write)")
 [[ -n "${SKIP_CANDIDATES:-}" ]] && CANDIDATES="SELECT 1"
 # The details meetpool writes: the payment event with the notification's body.
 BODY='{"order_id":"ORDER","status_code":"200","gross_amount":"100000.00","signature_key":"'$(printf 'f%.0s' $(seq 128))'","transaction_status":"settlement","transaction_id":"TXN","fraud_status":"accept","payment_type":"bank_transfer","transaction_time":"2030-01-01 10:00:00","currency":"IDR"}'

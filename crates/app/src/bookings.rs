@@ -1,8 +1,8 @@
 //! Bookings: creation, assignment, payment changes, manual actions.
 use jiff::Timestamp;
-use meetpool_domain::payment::Transition;
+use meetpool_domain::payment::{booking_status, Transition};
 use meetpool_domain::time::LocalSlot;
-use meetpool_domain::values::{optional_text, required_text};
+use meetpool_domain::values::{identifier, optional_text};
 use meetpool_domain::{
     Booking, BookingId, DurationMinutes, EventKind, LinkId, NewBooking, OrderId, PaymentStatus,
     SessionTypeId, Window,
@@ -59,9 +59,9 @@ impl App {
     pub async fn create_booking(&self, input: BookingInput) -> Result<Booking> {
         let order_id = OrderId::parse(&input.order_id)
             .map_err(|e| AppError::invalid("invalid_order_id", e))?;
-        let user_id = required_text("user_id", &input.user_id)
+        let user_id = identifier("user_id", &input.user_id)
             .map_err(|e| AppError::invalid("invalid_user_id", e))?;
-        let expert_id = required_text("expert_id", &input.expert_id)
+        let expert_id = identifier("expert_id", &input.expert_id)
             .map_err(|e| AppError::invalid("invalid_expert_id", e))?;
         let status = optional_text("status", input.status.as_deref(), 50, false)
             .map_err(|e| AppError::invalid("invalid_status", e))?;
@@ -83,6 +83,19 @@ impl App {
         let slot = LocalSlot::parse(&input.booking_date, &input.booking_time)
             .map_err(|e| AppError::invalid("invalid_slot", e))?;
         let window = self.session_window(&slot, session_type_id).await?;
+        // History may be imported (a booking paid, cancelled or refunded
+        // long ago); a booking still to be paid, or held, is for a session
+        // that has not begun.
+        let history = matches!(
+            payment_status,
+            PaymentStatus::Paid | PaymentStatus::Cancelled | PaymentStatus::Refunded
+        );
+        if (input.hold || !history) && window.start < Timestamp::now() {
+            return Err(in_the_past(
+                &slot,
+                "only a paid, cancelled or refunded booking (history) may start in the past",
+            ));
+        }
         if input.hold && payment_status != PaymentStatus::Pending {
             return Err(AppError::invalid(
                 "invalid_hold",
@@ -104,12 +117,9 @@ impl App {
             price: input.price,
             payment_status,
             status: status.unwrap_or_else(|| {
-                if payment_status == PaymentStatus::Paid {
-                    "confirmed"
-                } else {
-                    "pending"
-                }
-                .to_owned()
+                booking_status(payment_status, "pending")
+                    .unwrap_or("pending")
+                    .to_owned()
             }),
             window,
             join_token: new_join_token(),
@@ -358,6 +368,18 @@ impl App {
         }
         Ok(assigned)
     }
+}
+
+/// 422 `starts_in_the_past`: a slot whose session has already begun.
+pub(crate) fn in_the_past(slot: &LocalSlot, what_then: &str) -> AppError {
+    AppError::invalid(
+        "starts_in_the_past",
+        format!(
+            "{} {} has already begun: {what_then}",
+            slot.date,
+            slot.time_hhmm()
+        ),
+    )
 }
 
 /// Only paid bookings hold links (422 otherwise).

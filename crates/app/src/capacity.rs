@@ -3,7 +3,7 @@
 //! pool's size (capacity).
 use jiff::civil::{Date, Time};
 use jiff::SignedDuration;
-use meetpool_domain::time::LocalSlot;
+use meetpool_domain::time::{LocalSlot, TimeError};
 use meetpool_domain::{peak_load, SessionTypeId, Window};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -105,8 +105,13 @@ impl App {
     /// links.
     pub async fn capacity(&self, from: Option<&str>, to: Option<&str>) -> Result<Vec<DayCapacity>> {
         let parse = |raw: &str, what: &str| {
-            meetpool_domain::time::parse_date(raw).map_err(|_| {
-                AppError::invalid("invalid_date", format!("{what} must be a date, YYYY-MM-DD"))
+            meetpool_domain::time::parse_date(raw).map_err(|e| match e {
+                TimeError::DateOutOfRange(_) => {
+                    AppError::invalid("invalid_date", format!("{what}: {e}"))
+                }
+                _ => {
+                    AppError::invalid("invalid_date", format!("{what} must be a date, YYYY-MM-DD"))
+                }
             })
         };
         let from = match from {

@@ -30,6 +30,10 @@ pub struct Config {
     /// A settlement must pay the booking's price (off for platforms that
     /// charge fees on top).
     pub midtrans_amount_check: bool,
+    /// Reconciliation: the waits between asking Midtrans about a pending
+    /// payment (the first from the booking's creation, the last repeated);
+    /// off when `None`.
+    pub midtrans_reconcile: Option<Vec<std::time::Duration>>,
     /// Where join URLs point (`{public_url}/j/{token}`).
     pub public_url: String,
     /// How long before a session starts its join URL leads to the meeting.
@@ -60,6 +64,7 @@ impl Config {
             midtrans_verify: MidtransVerify::default(),
             midtrans_api_base: "https://api.sandbox.midtrans.com".to_owned(),
             midtrans_amount_check: true,
+            midtrans_reconcile: None,
             public_url: "http://127.0.0.1:8080".to_owned(),
             join_opens_minutes: 15,
             slot_minutes: 30,

@@ -83,11 +83,19 @@ impl From<StoreError> for AppError {
                 format!("the database refused a value: {what}"),
             ),
             StoreError::Overlap | StoreError::Retry => AppError::Busy,
-            StoreError::Unavailable(_) => AppError::Unavailable,
-            e
-            @ (StoreError::DuplicateRooms(_) | StoreError::ReadOnly | StoreError::NotMigrated) => {
-                AppError::NotConfigured(e.to_string())
+            StoreError::Unavailable(cause) => {
+                // The caller hears "try again"; the operator needs the why
+                // (a server gone, or a table dropped under the service).
+                tracing::error!(cause = %cause, "the database is unavailable");
+                AppError::Unavailable
             }
+            e @ (StoreError::DuplicateRooms(_)
+            | StoreError::ReadOnly
+            | StoreError::NotMigrated
+            | StoreError::NewerSchema { .. }) => AppError::NotConfigured(e.to_string()),
+            // Said in words by the store (a migration that failed, a role
+            // without the rights): the operator's to read, not a bug.
+            StoreError::Config(what) => AppError::NotConfigured(what),
             other => {
                 AppError::Internal(format!("{other}: {:?}", std::error::Error::source(&other)))
             }

@@ -30,6 +30,7 @@ mod links;
 mod metrics;
 mod payments;
 mod platform;
+mod reconcile;
 mod reschedule;
 mod rooms;
 mod session_types;
@@ -41,7 +42,7 @@ mod work;
 
 use std::sync::Arc;
 
-use meetpool_store::Store;
+use meetpool_store::{DbSettings, Store, StoreError};
 
 pub use bookings::{AssignOutcome, BookingInput, PaymentOutcome};
 pub use capacity::{Availability, DayCapacity, CAPACITY_MAX_DAYS};
@@ -52,11 +53,13 @@ pub use events::{
     signature as event_signature, DeliveryView, EventsConfig, DEFAULT_CONCURRENCY, DEFAULT_KEEP,
     DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT, DELIVERIES_MAX,
 };
-pub use filter::BookingQuery;
+pub use filter::{BookingPage, BookingQuery};
 pub use join::JoinView;
 pub use links::LinkInput;
+pub use meetpool_store::PlatformProblem;
 pub use meetpool_store::{ActionKind, ProviderAction};
 pub use payments::NotificationOutcome;
+pub use reconcile::{parse_reconcile_schedule, CheckView, DEFAULT_RECONCILE_SCHEDULE};
 pub use reschedule::RescheduleInput;
 pub use rooms::{
     endpoint as provider_endpoint, room_of, GoogleConfig, Provider, RoomCheck, RoomsConfig,
@@ -76,6 +79,7 @@ pub struct App {
     counters: Arc<metrics::Counters>,
     events: Arc<events::Events>,
     rooms: Arc<rooms::Rooms>,
+    settings_watch: Arc<work::SettingsWatch>,
 }
 
 impl App {
@@ -91,6 +95,7 @@ impl App {
             settler: Arc::default(),
             counters: Arc::default(),
             events: Arc::default(),
+            settings_watch: Arc::default(),
         }
     }
 
@@ -107,16 +112,89 @@ impl App {
         self.counters.render()
     }
 
-    /// Applies migrations and writes this configuration's settings (time
-    /// zone, buffer) as the ones every replica shares: `meetpool migrate`,
-    /// the way to change them.
-    pub async fn prepare_database(&self) -> Result<()> {
-        self.store.migrate().await?;
-        self.store.configure(&self.config.db_settings()).await?;
+    /// Applies migrations and makes this configuration's settings (time
+    /// zone, buffer) the database's: `meetpool migrate`. On a fresh
+    /// database they become its settings. Settings the database already
+    /// holds belong to the install: different ones are refused, saying how
+    /// many coming bookings would move, unless `change_settings`, which
+    /// moves them in the same transaction (every replica then follows).
+    /// What the migrations changed that the operator must hear about is
+    /// returned: links disabled for not being safe links, whose coming
+    /// sessions have been moved.
+    pub async fn prepare_database(
+        &self,
+        change_settings: bool,
+    ) -> Result<meetpool_store::Migrated> {
+        let migrated = self.store.migrate().await?;
+        let mine = self.config.db_settings();
+        let held = self.store.adopt_settings(&mine).await?;
+        if held != mine {
+            let now = jiff::Timestamp::now();
+            let coming = self.store.coming(now).await?;
+            if !change_settings {
+                return Err(AppError::NotConfigured(format!(
+                    "the database's settings are MEETPOOL_TIMEZONE={} and MEETPOOL_BUFFER_MINUTES={}, \
+                     not {} and {}: changing them would move {} coming booking{}. Run without \
+                     these settings to keep the database's, or `meetpool migrate --change-settings` \
+                     to change them for every replica",
+                    held.timezone,
+                    held.buffer_minutes,
+                    mine.timezone,
+                    mine.buffer_minutes,
+                    coming.len(),
+                    if coming.len() == 1 { "" } else { "s" },
+                )));
+            }
+            self.change_settings(&held, &coming, now).await?;
+        }
         if self.config.events.is_some() {
             self.record_events(true).await?;
         }
-        Ok(())
+        self.move_off_unsafe_links(&migrated).await?;
+        Ok(migrated)
+    }
+
+    /// Changes the database's settings from `held` to this configuration's,
+    /// each coming booking keeping its local date and time (so its instant
+    /// moves with the zone) and its length.
+    async fn change_settings(
+        &self,
+        held: &DbSettings,
+        coming: &[meetpool_domain::Booking],
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        let mut moved = Vec::new();
+        if held.timezone != self.config.timezone_name {
+            for b in coming {
+                let slot = meetpool_domain::time::LocalSlot {
+                    date: b.booking_date,
+                    time: b.booking_time,
+                };
+                let start = slot.start(&self.config.timezone).map_err(|e| {
+                    AppError::NotConfigured(format!(
+                        "booking {} ({}) cannot move to {}: {e}; move it first",
+                        b.id, b.order_id, self.config.timezone_name
+                    ))
+                })?;
+                let length = b.window.end.duration_since(b.window.start);
+                let end = start.checked_add(length).map_err(|_| {
+                    AppError::NotConfigured(format!("booking {} ends out of range", b.id))
+                })?;
+                moved.push((b.id, meetpool_domain::Window::new(start, end)));
+            }
+        }
+        match self
+            .store
+            .change_settings(&self.config.db_settings(), &moved, now)
+            .await
+        {
+            Err(StoreError::Overlap) => Err(AppError::NotConfigured(
+                "with the new settings, some link would hold overlapping sessions: nothing was \
+                 changed. Move or release the sessions that would collide first"
+                    .to_owned(),
+            )),
+            other => Ok(other?),
+        }
     }
 
     /// Every migration of this version is applied: checked before a
@@ -133,7 +211,8 @@ impl App {
     /// under them.
     pub async fn start_database(&self, migrate: bool) -> Result<()> {
         if migrate {
-            self.store.migrate().await?;
+            let migrated = self.store.migrate().await?;
+            self.move_off_unsafe_links(&migrated).await?;
         } else {
             self.store.ready().await?;
         }
@@ -150,8 +229,8 @@ impl App {
             return Err(AppError::NotConfigured(format!(
                 "this replica's settings (MEETPOOL_TIMEZONE={}, MEETPOOL_BUFFER_MINUTES={}) differ from \
                  the database's (MEETPOOL_TIMEZONE={}, MEETPOOL_BUFFER_MINUTES={}), which every replica \
-                 shares. Start it with the database's settings, or change them for every replica by \
-                 running `meetpool migrate` with the new ones.",
+                 shares. Start it without them (or with the database's), or change them for every \
+                 replica by running `meetpool migrate --change-settings` with the new ones.",
                 mine.timezone, mine.buffer_minutes, shared.timezone, shared.buffer_minutes
             )));
         }

@@ -2,11 +2,14 @@
 use jiff::Timestamp;
 use meetpool_domain::values::{optional_text, NOTES_MAX};
 use meetpool_domain::{EventKind, LinkId, MeetingUrl};
-use meetpool_store::{BookingChange, Link, LinkChange, LinkPatch, NewEvent, NewLink, StoreError};
+use meetpool_store::{
+    BookingChange, Link, LinkChange, LinkPatch, Migrated, NewEvent, NewLink, StoreError,
+};
 use tracing::{info, instrument, warn};
 
 use crate::allocate::OnExhausted;
 use crate::bookings::not_found;
+use crate::work::Work;
 use crate::{App, AppError, Result};
 
 #[derive(Clone, Debug, Default)]
@@ -98,38 +101,27 @@ impl App {
                 .transpose()?,
             is_available: input.is_available,
         };
-        let (before, after) = self.retrying(|| async {
-            let mut work = self.begin().await?;
-            let before = self.store().link(id).await.map_err(not_found("meeting link"))?;
-            let after = work
-                .tx
-                .update_link(id, &patch)
-                .await
-                .map_err(duplicate(patch.meeting_link.as_ref()))?;
-            if before.is_available && !after.is_available {
-                let moving = work.tx.bookings_on_link_from(id, Timestamp::now()).await?;
-                for booking in &moving {
-                    // Off the disabled link and onto another in one write,
-                    // or into the unassigned queue.
-                    let change = BookingChange {
-                        link: LinkChange::Clear,
-                        events: vec![NewEvent::new(
-                            EventKind::Released,
-                            Some(id),
-                            serde_json::json!({ "reason": "link disabled" }),
-                        )],
-                        ..BookingChange::default()
-                    };
-                    self.give_link(&mut work, booking, OnExhausted::Alert, change).await?;
+        let (before, after) = self
+            .retrying(|| async {
+                let mut work = self.begin().await?;
+                let before = self
+                    .store()
+                    .link(id)
+                    .await
+                    .map_err(not_found("meeting link"))?;
+                let after = work
+                    .tx
+                    .update_link(id, &patch)
+                    .await
+                    .map_err(duplicate(patch.meeting_link.as_ref()))?;
+                if before.is_available && !after.is_available {
+                    self.move_sessions_off(&mut work, id, "link disabled")
+                        .await?;
                 }
-                if !moving.is_empty() {
-                    warn!(link_id = %id, moved = moving.len(), "link disabled: its coming sessions were moved");
-                }
-            }
-            work.commit().await?;
-            Ok((before, after))
-        })
-        .await?;
+                work.commit().await?;
+                Ok((before, after))
+            })
+            .await?;
         if !before.is_available && after.is_available {
             self.backfill_after_capacity().await;
         }
@@ -153,6 +145,53 @@ impl App {
         })
         .await?;
         info!(link_id = %id, "meeting link deleted");
+        Ok(())
+    }
+
+    /// Moves the coming sessions of a disabled link (`reason`, on their
+    /// trail) to other links, or into the unassigned queue, inside `work`.
+    async fn move_sessions_off(&self, work: &mut Work, id: LinkId, reason: &str) -> Result<usize> {
+        let moving = work.tx.bookings_on_link_from(id, Timestamp::now()).await?;
+        for booking in &moving {
+            // Off the disabled link and onto another in one write, or into
+            // the unassigned queue.
+            let change = BookingChange {
+                link: LinkChange::Clear,
+                events: vec![NewEvent::new(
+                    EventKind::Released,
+                    Some(id),
+                    serde_json::json!({ "reason": reason }),
+                )],
+                ..BookingChange::default()
+            };
+            self.give_link(work, booking, OnExhausted::Alert, change)
+                .await?;
+        }
+        if !moving.is_empty() {
+            warn!(link_id = %id, moved = moving.len(), reason, "link disabled: its coming sessions were moved");
+        }
+        Ok(moving.len())
+    }
+
+    /// Moves the coming sessions off the links a migration disabled for not
+    /// being safe links (see [`meetpool_store::Migrated`]), as disabling
+    /// them by hand would, in one unit of work per link.
+    pub(crate) async fn move_off_unsafe_links(&self, migrated: &Migrated) -> Result<()> {
+        for link in &migrated.disabled_unsafe {
+            warn!(
+                link_id = %link.link_id,
+                meeting_link = ?link.meeting_link,
+                "a pool link that is not an https:// URL naming a host was disabled by the migration"
+            );
+            self.retrying(|| async {
+                let mut work = self.begin().await?;
+                self.move_sessions_off(&mut work, link.link_id, "link is not a safe https:// link")
+                    .await?;
+                work.commit().await?;
+                Ok(())
+            })
+            .await?;
+        }
         Ok(())
     }
 

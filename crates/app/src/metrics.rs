@@ -30,14 +30,17 @@ pub(crate) enum Alert {
     PaidAfterCancel,
     /// A pooled room its provider no longer knows: the link was disabled.
     RoomGone,
+    /// An adopted platform wrote a booking meetpool cannot take in.
+    PlatformRowRejected,
 }
 
 impl Alert {
-    const ALL: [Alert; 4] = [
+    const ALL: [Alert; 5] = [
         Alert::PoolExhausted,
         Alert::AmountMismatch,
         Alert::PaidAfterCancel,
         Alert::RoomGone,
+        Alert::PlatformRowRejected,
     ];
 
     pub(crate) fn as_str(self) -> &'static str {
@@ -46,17 +49,52 @@ impl Alert {
             Alert::AmountMismatch => "payment.amount_mismatch",
             Alert::PaidAfterCancel => "payment.after_cancel",
             Alert::RoomGone => "room.gone",
+            Alert::PlatformRowRejected => "platform.row_rejected",
+        }
+    }
+}
+
+/// What came of asking Midtrans about a pending payment
+/// (`meetpool_reconcile_checks_total{outcome=...}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CheckOutcome {
+    /// The answer changed the booking (paid, failed, expired...).
+    Applied,
+    /// The answer changed nothing (still pending, already applied, refused
+    /// as a notification would be).
+    Unchanged,
+    /// Midtrans knows no transaction for the order yet: asked again later.
+    NotFound,
+    /// No answer, or not one Midtrans documents: asked again later.
+    Failed,
+}
+
+impl CheckOutcome {
+    pub(crate) const ALL: [CheckOutcome; 4] = [
+        CheckOutcome::Applied,
+        CheckOutcome::Unchanged,
+        CheckOutcome::NotFound,
+        CheckOutcome::Failed,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            CheckOutcome::Applied => "applied",
+            CheckOutcome::Unchanged => "unchanged",
+            CheckOutcome::NotFound => "not_found",
+            CheckOutcome::Failed => "failed",
         }
     }
 }
 
 #[derive(Default)]
 pub struct Counters {
-    alerts: [AtomicU64; 4],
     /// Provider actions by provider, action and outcome: a handful of
     /// each, so a map behind a lock is plenty.
     provider_actions:
         std::sync::Mutex<std::collections::BTreeMap<(&'static str, &'static str, String), u64>>,
+    alerts: [AtomicU64; Alert::ALL.len()],
+    checks: [AtomicU64; CheckOutcome::ALL.len()],
     assignments: AtomicU64,
     releases: AtomicU64,
     pool_exhausted: AtomicU64,
@@ -98,6 +136,14 @@ impl Counters {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *map.entry((provider, action, outcome.to_owned()))
             .or_default() += 1;
+    }
+
+    pub(crate) fn check(&self, o: CheckOutcome) {
+        let i = CheckOutcome::ALL
+            .iter()
+            .position(|x| *x == o)
+            .expect("listed");
+        self.checks[i].fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn alert(&self, a: Alert) {
@@ -180,6 +226,17 @@ impl Counters {
                 "meetpool_provider_actions_total{{provider=\"{provider}\",action=\"{action}\",outcome=\"{outcome}\"}} {n}\n"
             ));
         }
+        out.push_str(
+            "# HELP meetpool_reconcile_checks_total Pending payments asked about at Midtrans (reconciliation), by outcome.\n\
+             # TYPE meetpool_reconcile_checks_total counter\n",
+        );
+        for (outcome, n) in CheckOutcome::ALL.iter().zip(&self.checks) {
+            out.push_str(&format!(
+                "meetpool_reconcile_checks_total{{outcome=\"{}\"}} {}\n",
+                outcome.as_str(),
+                n.load(Ordering::Relaxed)
+            ));
+        }
         out
     }
 }
@@ -210,5 +267,23 @@ pub(crate) fn render_gauges(status: Option<&PoolStatus>, connections_in_use: u32
          # TYPE meetpool_db_connections_in_use gauge\n\
          meetpool_db_connections_in_use {connections_in_use}\n"
     );
+    out
+}
+
+/// The adopted platform's rows meetpool could not take in, still open, by
+/// reason (every reason listed, 0 included, so an alert rule sees it fall).
+pub(crate) fn render_problems(problems: &[meetpool_store::PlatformProblem]) -> String {
+    let mut out = String::from(
+        "# HELP meetpool_platform_rows_rejected Rows of the adopted platform's bookings that meetpool could not take in, still open, by reason.\n\
+         # TYPE meetpool_platform_rows_rejected gauge\n",
+    );
+    for reason in meetpool_store::ProblemReason::ALL {
+        let n = problems.iter().filter(|p| p.reason == reason).count();
+        let _ = writeln!(
+            out,
+            "meetpool_platform_rows_rejected{{reason=\"{}\"}} {n}",
+            reason.as_str()
+        );
+    }
     out
 }

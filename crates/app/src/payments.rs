@@ -3,7 +3,7 @@
 //! signature, or the gateway's own word) before it is settled
 //! ([`crate::settle`]); an operator's payment change.
 use meetpool_domain::midtrans::{Effect, Notification};
-use meetpool_domain::payment::Transition;
+use meetpool_domain::payment::{booking_status, Transition};
 use meetpool_domain::{Booking, BookingId, EventKind, PaymentStatus};
 use meetpool_store::{BookingChange, LinkChange, NewEvent, PaymentChange};
 use secrecy::ExposeSecret;
@@ -21,6 +21,9 @@ use crate::{App, AppError, MidtransVerify, Result};
 pub(crate) struct Verified {
     pub note: Notification,
     pub effect: Effect,
+    /// Where it came from, for the booking's audit trail: `midtrans` (a
+    /// notification) or `reconciliation` (Midtrans' answer when asked).
+    pub source: &'static str,
 }
 
 #[derive(Clone, Debug)]
@@ -70,7 +73,13 @@ impl App {
                 ),
             });
         }
-        let outcome = self.settle(Verified { note, effect }).await?;
+        let outcome = self
+            .settle(Verified {
+                note,
+                effect,
+                source: "midtrans",
+            })
+            .await?;
         if outcome.duplicate {
             self.counters.inc(Counter::NotificationsDuplicate);
             info!(order_id = %outcome.booking.order_id, "duplicate payment notification: nothing changed");
@@ -144,17 +153,35 @@ impl App {
     /// Asks Midtrans for the transaction's status, as its own libraries do,
     /// and trusts that answer instead of the posted body.
     async fn fetch_status(&self, posted: &Notification, server_key: &str) -> Result<Notification> {
-        let url = format!(
-            "{}/v2/{}/status",
-            self.config().midtrans_api_base.trim_end_matches('/'),
-            utf8_percent(&posted.order_id)
-        );
         let gateway = |what: &str| {
             warn!(order_id = %posted.order_id, problem = what, "Midtrans status check failed");
             AppError::Gateway(format!(
                 "cannot confirm the transaction with Midtrans: {what}"
             ))
         };
+        match self.ask_midtrans(&posted.order_id, server_key).await {
+            Ok(Asked::Found(fetched)) => Ok(*fetched),
+            Ok(Asked::NotFound) => Err(gateway("HTTP 404: the transaction does not exist (yet)")),
+            Err(what) => Err(gateway(&what)),
+        }
+    }
+
+    /// Midtrans' GET status of an order (`{MIDTRANS_API_BASE}/v2/{order_id}/status`,
+    /// Basic auth with the server key): the transaction as a notification
+    /// would carry it, or `NotFound` (no payment method chosen yet, or no
+    /// such order: Midtrans answers 404, in its HTTP status or in the
+    /// body's `status_code`). The answer comes over an authenticated
+    /// connection, so it needs no signature. `Err`: why there is no answer.
+    pub(crate) async fn ask_midtrans(
+        &self,
+        order_id: &str,
+        server_key: &str,
+    ) -> std::result::Result<Asked, String> {
+        let url = format!(
+            "{}/v2/{}/status",
+            self.config().midtrans_api_base.trim_end_matches('/'),
+            utf8_percent(order_id)
+        );
         let response = self
             .http
             .get(&url)
@@ -162,24 +189,39 @@ impl App {
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(|_| gateway("no answer"))?;
-        if !response.status().is_success() {
-            return Err(gateway(&format!("HTTP {}", response.status().as_u16())));
+            .map_err(|_| "no answer".to_owned())?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(Asked::NotFound);
+        }
+        if !status.is_success() {
+            return Err(format!("HTTP {}", status.as_u16()));
         }
         let mut value: Value = response
             .json()
             .await
-            .map_err(|_| gateway("the answer is not JSON"))?;
+            .map_err(|_| "the answer is not JSON".to_owned())?;
+        if value.get("status_code").and_then(Value::as_str) == Some("404")
+            && value.get("transaction_status").is_none()
+        {
+            return Ok(Asked::NotFound);
+        }
         if value.get("signature_key").is_none() {
             value["signature_key"] = json!("-");
         }
         let fetched = Notification::from_value(&value)
-            .map_err(|_| gateway("the answer is not a transaction"))?;
-        if fetched.order_id != posted.order_id {
-            return Err(gateway("the answer is for another order"));
+            .map_err(|_| "the answer is not a transaction".to_owned())?;
+        if fetched.order_id != order_id {
+            return Err("the answer is for another order".to_owned());
         }
-        Ok(fetched)
+        Ok(Asked::Found(Box::new(fetched)))
     }
+}
+
+/// What Midtrans' status API says of an order.
+pub(crate) enum Asked {
+    Found(Box<Notification>),
+    NotFound,
 }
 
 /// What a payment change does to a booking: its transition in the payment
@@ -213,12 +255,9 @@ pub(crate) fn payment_plan(
     transaction_id: Option<&str>,
     mut detail: Value,
 ) -> PaymentPlan {
-    let reverses_payment = match (transaction_id, booking.payment_transaction_id.as_deref()) {
-        (None, _) => true,
-        (Some(incoming), Some(paid_by)) => incoming == paid_by,
-        (Some(_), None) => false,
-    };
-    let transition = booking.payment_status.transition(wanted, reverses_payment);
+    let transition = booking
+        .payment_status
+        .transition(wanted, reverses_payment(booking, transaction_id));
     let then = match transition {
         Transition::Apply(new) => {
             detail["from"] = json!(booking.payment_status.as_str());
@@ -229,6 +268,7 @@ pub(crate) fn payment_plan(
                     transaction_id: transaction_id
                         .filter(|_| new == PaymentStatus::Paid)
                         .map(str::to_owned),
+                    booking_status: booking_status(new, &booking.status),
                 }),
                 link: LinkChange::Keep,
                 events: vec![NewEvent::new(EventKind::Payment, None, detail)],
@@ -254,6 +294,17 @@ pub(crate) fn payment_plan(
         Transition::Unchanged | Transition::Refused(_) => Then::Write(BookingChange::default()),
     };
     PaymentPlan { transition, then }
+}
+
+/// Whether a change from the gateway's `transaction_id` concerns the very
+/// payment that made `booking` paid (`None`: an operator's decision, which
+/// may reverse any payment).
+pub(crate) fn reverses_payment(booking: &Booking, transaction_id: Option<&str>) -> bool {
+    match (transaction_id, booking.payment_transaction_id.as_deref()) {
+        (None, _) => true,
+        (Some(incoming), Some(paid_by)) => incoming == paid_by,
+        (Some(_), None) => false,
+    }
 }
 
 /// What a payment plan will report once committed: its payment change.

@@ -9,9 +9,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use meetpool_store::{PlatformChange, Wakeups};
+use meetpool_store::{PlatformChange, PlatformProblem, ProblemReason, Wakeups};
+use serde_json::json;
 use tracing::{info, warn};
 
+use crate::metrics::Alert;
+use crate::views::ProblemView;
 use crate::{App, AppError, LinkInput, RescheduleInput, Result};
 
 /// How often changes are looked for without a notification: the only way
@@ -40,11 +43,74 @@ impl App {
                         return Err(e);
                     }
                     warn!(change = ?c.change, error = %e, "a change the platform made was not carried out");
+                    // A move meetpool cannot follow leaves the platform's
+                    // row saying one time and meetpool holding another:
+                    // listed and alerted until the platform writes it again.
+                    if let (
+                        PlatformChange::Schedule { booking, .. },
+                        AppError::Invalid { code, message },
+                    ) = (&c.change, &e)
+                    {
+                        let reason = match *code {
+                            "invalid_slot" if message.contains("skip") => {
+                                ProblemReason::NonexistentTime
+                            }
+                            "invalid_slot" => ProblemReason::UnreadableTime,
+                            "unknown_session_type" => ProblemReason::UnknownDuration,
+                            _ => ProblemReason::Refused,
+                        };
+                        self.store()
+                            .note_platform_problem(
+                                *booking,
+                                reason,
+                                &format!("not moved: {message}"),
+                            )
+                            .await?;
+                    }
                 }
                 self.store().platform_change_done(c.id).await?;
                 done += 1;
             }
         }
+    }
+
+    /// The platform's rows meetpool could not take in, still open, oldest
+    /// first (none but on an adopted database).
+    pub async fn platform_problems(&self) -> Result<Vec<PlatformProblem>> {
+        Ok(self.store().platform_problems().await?)
+    }
+
+    /// Raises an alert for each problem no replica has raised yet: a
+    /// warning naming the platform's row and the reason, a count in
+    /// `meetpool_alerts_total{kind="platform.row_rejected"}`, and the
+    /// outbound event `platform.row_rejected`. How many.
+    pub async fn alert_platform_problems(&self) -> Result<usize> {
+        let problems = self.store().claim_problems_to_alert().await?;
+        for p in &problems {
+            warn!(
+                booking_id = %p.booking_id,
+                order_id = p.order_id.as_deref().unwrap_or(""),
+                reason = p.reason.as_str(),
+                paid = p.paid,
+                detail = %p.detail,
+                "the platform wrote a booking meetpool cannot take in: it gets no link until the row is fixed"
+            );
+            self.counters.alert(Alert::PlatformRowRejected);
+            let view = ProblemView::from(p);
+            let key = format!(
+                "platform.row_rejected:{}:{}:{}",
+                view.row_id, view.reason, view.since
+            );
+            if let Err(e) = self
+                .store()
+                .outbox()
+                .raise("platform.row_rejected", &key, &json!({ "problem": view }))
+                .await
+            {
+                warn!(error = %e, "cannot raise platform.row_rejected");
+            }
+        }
+        Ok(problems.len())
     }
 
     async fn apply_platform_change(&self, change: &PlatformChange) -> Result<()> {
@@ -64,6 +130,9 @@ impl App {
                         booking_date: Some(date.to_string()),
                         booking_time: Some(time.trim().to_owned()),
                         session_type_id: session_type.map(|s| s.to_string()),
+                        // The platform has made the move already: its
+                        // consequences follow, wherever in time it went.
+                        allow_past: true,
                     },
                 )
                 .await?;
@@ -105,6 +174,9 @@ impl App {
                 Ok(0) => {}
                 Ok(n) => info!(changes = n, "carried out the platform's changes"),
                 Err(e) => warn!(error = %e, "carrying out the platform's changes failed; retrying"),
+            }
+            if let Err(e) = self.alert_platform_problems().await {
+                warn!(error = %e, "reading the platform's rejected rows failed; retrying");
             }
             let woken = async {
                 match listener.as_mut() {

@@ -10,7 +10,7 @@ use serde_json::json;
 use tracing::{info, instrument};
 
 use crate::allocate::OnExhausted;
-use crate::bookings::not_found;
+use crate::bookings::{in_the_past, not_found};
 use crate::work::{Report, Work};
 use crate::{App, AppError, Result};
 
@@ -20,6 +20,9 @@ pub struct RescheduleInput {
     pub booking_date: Option<String>,
     pub booking_time: Option<String>,
     pub session_type_id: Option<String>,
+    /// An operator's explicit word that the session may move to a time that
+    /// has already begun (correcting history); refused otherwise.
+    pub allow_past: bool,
 }
 
 impl App {
@@ -60,6 +63,12 @@ impl App {
             };
             if schedule.window == booking.window && session_type_id == booking.session_type_id {
                 return Ok(booking);
+            }
+            if !input.allow_past && schedule.window.start < jiff::Timestamp::now() {
+                return Err(in_the_past(
+                    &slot,
+                    "an operator sends \"allow_past\": true to move it there all the same",
+                ));
             }
             let moved = self.move_in(&mut work, &booking, &schedule).await?;
             work.commit().await?;

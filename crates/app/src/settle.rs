@@ -329,11 +329,15 @@ impl App {
     fn notification_plan(
         &self,
         work: &mut Work,
-        Verified { note, effect }: &Verified,
+        Verified {
+            note,
+            effect,
+            source,
+        }: &Verified,
         booking: &Booking,
     ) -> (Then, Option<NewEvent>) {
         let mut detail = json!({
-            "source": "midtrans",
+            "source": source,
             "transaction_status": note.transaction_status,
             "transaction_id": note.transaction_id,
             "status_code": note.status_code,

@@ -2,8 +2,8 @@
 //! operator's commands.
 use jiff::Timestamp;
 use meetpool_domain::Booking;
-use meetpool_store::{Backend, PoolStatus};
-use tracing::warn;
+use meetpool_store::{Backend, PlatformProblem, PoolStatus};
+use tracing::{error, warn};
 
 use crate::{App, AppError, Result};
 
@@ -20,15 +20,33 @@ impl App {
     pub async fn ready(&self) -> Result<()> {
         self.store().ready().await.map_err(|e| {
             warn!(error = %e, "readiness check failed");
-            e.into()
-        })
+            AppError::from(e)
+        })?;
+        if let Some(why) = self.settings_changed().await? {
+            error!(reason = %why, "not ready: the database's settings are not this replica's");
+            return Err(AppError::NotConfigured(why));
+        }
+        if let Some(why) = self.store().platform_broken().await? {
+            error!(reason = %why, "not ready: the adopted platform's tables changed under meetpool");
+            return Err(AppError::NotConfigured(why));
+        }
+        Ok(())
     }
 
     /// The gauges of `GET /metrics`, read now.
     pub async fn gauges(&self) -> String {
-        let status = self.pool_status().await.ok();
+        let problems = self.store().platform_problems().await;
+        let status = match &problems {
+            Ok(p) => self.pool_status_with(p).await.ok(),
+            Err(_) => None,
+        };
         let mut out =
             crate::metrics::render_gauges(status.as_ref(), self.store().connections_in_use());
+        if let Ok(problems) = &problems {
+            if self.store().adopted().await.unwrap_or(false) {
+                out.push_str(&crate::metrics::render_problems(problems));
+            }
+        }
         if self.config().events.is_some() {
             let stats = self.store().outbox().stats().await.ok();
             out.push_str(&self.events.metrics.render(stats.as_ref()));
@@ -36,8 +54,19 @@ impl App {
         out
     }
 
+    /// The pool at a glance. On an adopted database, the platform's paid
+    /// rows meetpool could not take in are customers without a link too,
+    /// and count in the queue.
     pub async fn pool_status(&self) -> Result<PoolStatus> {
-        Ok(self.store().pool_status(Timestamp::now()).await?)
+        let problems = self.store().platform_problems().await?;
+        self.pool_status_with(&problems).await
+    }
+
+    async fn pool_status_with(&self, problems: &[PlatformProblem]) -> Result<PoolStatus> {
+        let mut status = self.store().pool_status(Timestamp::now()).await?;
+        status.unassigned_paid_bookings +=
+            problems.iter().filter(|p| p.without_link).count() as i64;
+        Ok(status)
     }
 
     /// The most recently assigned bookings: `limit` of them (10 when

@@ -1,7 +1,7 @@
 //! What bookings, links and the pool look like from outside (JSON for the
 //! API and for `--json` in the CLI).
 use meetpool_domain::Booking;
-use meetpool_store::{Event, Link, PoolStatus, SessionType};
+use meetpool_store::{Event, Link, PlatformProblem, PoolStatus, SessionType};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -240,6 +240,57 @@ impl From<&meetpool_store::ProviderAction> for ProviderActionView {
             created_at: a.created_at.to_string(),
             next_attempt_at: a.done_at.is_none().then(|| a.due_at.to_string()),
             done_at: a.done_at.map(|t| t.to_string()),
+        }
+    }
+}
+
+/// A row of the adopted platform's `bookings` that meetpool could not take
+/// in (`GET /api/platform/problems`, the event `platform.row_rejected`).
+#[derive(Serialize, ToSchema)]
+pub struct ProblemView {
+    /// The platform's row id (`bookings.id`).
+    pub row_id: String,
+    pub order_id: Option<String>,
+    /// `order_id_taken`, `unreadable_time`, `nonexistent_time`,
+    /// `unknown_duration` or `refused`.
+    pub reason: &'static str,
+    /// What the reason means and how to fix the row.
+    pub message: String,
+    /// The database's own words, where they add something.
+    pub detail: String,
+    /// The platform's row reads as paid.
+    pub paid: bool,
+    /// Paid and without a link: counted in the unassigned queue.
+    pub without_link: bool,
+    /// Since when (RFC 3339 UTC).
+    pub since: String,
+}
+
+impl From<&PlatformProblem> for ProblemView {
+    fn from(p: &PlatformProblem) -> Self {
+        use meetpool_store::ProblemReason as R;
+        let message = match p.reason {
+            R::OrderIdTaken => {
+                "its order_id is another booking's; Midtrans reports payments by order id: give it its own"
+            }
+            R::UnreadableTime => "its booking_time does not read as HH:MM: write it as 24-hour HH:MM",
+            R::NonexistentTime => {
+                "its local time does not exist on that day (the clocks skip it): move it to a time that exists"
+            }
+            R::UnknownDuration => {
+                "its session type is unknown or has no duration: set session_type_id to a known type"
+            }
+            R::Refused => "the database refused it (see detail): correct the value it names",
+        };
+        Self {
+            row_id: p.booking_id.to_string(),
+            order_id: p.order_id.clone(),
+            reason: p.reason.as_str(),
+            message: message.to_owned(),
+            detail: p.detail.clone(),
+            paid: p.paid,
+            without_link: p.without_link,
+            since: p.since.to_string(),
         }
     }
 }

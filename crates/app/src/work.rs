@@ -15,7 +15,7 @@
 //! the caller.
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use meetpool_domain::{BookingId, LinkId, PaymentStatus};
 use meetpool_store::Tx;
@@ -150,9 +150,50 @@ impl Work {
     }
 }
 
+/// How often a replica reads the database's settings again to see that
+/// they are still its own.
+const SETTINGS_CHECK: Duration = Duration::from_secs(1);
+
+/// What a replica last found of the database's settings: when, and why
+/// they are not its own (`None` when they are).
+#[derive(Default)]
+pub(crate) struct SettingsWatch(std::sync::Mutex<Option<(Instant, Option<String>)>>);
+
 impl App {
-    /// Begins a unit of work.
+    /// Why this replica must not write: the database's settings changed
+    /// under it (`meetpool migrate --change-settings` run elsewhere), so
+    /// the same local time would mean another instant here than there.
+    /// Read again at most every [`SETTINGS_CHECK`].
+    pub(crate) async fn settings_changed(&self) -> Result<Option<String>> {
+        if let Some((at, why)) = &*self.settings_watch.0.lock().expect("not poisoned") {
+            if at.elapsed() < SETTINGS_CHECK {
+                return Ok(why.clone());
+            }
+        }
+        let mine = self.config().db_settings();
+        let why = self
+            .store()
+            .stored_settings()
+            .await?
+            .filter(|held| *held != mine)
+            .map(|held| {
+                format!(
+                    "the database's settings changed under this replica: they are now \
+                     MEETPOOL_TIMEZONE={} and MEETPOOL_BUFFER_MINUTES={}, this replica runs with {} \
+                     and {}. Restart it with the database's settings (or without them)",
+                    held.timezone, held.buffer_minutes, mine.timezone, mine.buffer_minutes
+                )
+            });
+        *self.settings_watch.0.lock().expect("not poisoned") = Some((Instant::now(), why.clone()));
+        Ok(why)
+    }
+
+    /// Begins a unit of work; refused while the database's settings are
+    /// not this replica's.
     pub(crate) async fn begin(&self) -> Result<Work> {
+        if let Some(why) = self.settings_changed().await? {
+            return Err(AppError::NotConfigured(why));
+        }
         Ok(Work {
             tx: self.store().begin().await?,
             reports: Vec::new(),
@@ -202,7 +243,7 @@ mod tests {
             .await
             .unwrap();
         let app = App::new(Arc::from(store), Config::new("UTC").unwrap());
-        app.prepare_database().await.unwrap();
+        app.prepare_database(false).await.unwrap();
         app
     }
 

@@ -115,6 +115,7 @@ pub async fn run(a: AdoptArgs) -> Result<()> {
             timezone: "Asia/Jakarta".into(),
             buffer_minutes: 0,
         },
+        change_settings: false,
         dry_run: false,
     };
     let started = Instant::now();

@@ -3,7 +3,6 @@ use std::time::Instant;
 
 use anyhow::bail;
 use meetpool_store::postgres::adoption::{self, AdoptOptions, AdoptReport};
-use meetpool_store::DbSettings;
 use secrecy::ExposeSecret;
 
 use crate::cli::{AdoptArgs, ConfigArgs};
@@ -14,8 +13,10 @@ pub async fn run(config: &ConfigArgs, args: &AdoptArgs, as_json: bool) -> anyhow
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         bail!("adopt works on PostgreSQL: set DATABASE_URL to the platform's database (postgres://...)");
     }
-    // Validates the zone as `serve` would.
-    meetpool_app::Config::new(&config.timezone).map_err(anyhow::Error::msg)?;
+    // The settings the database holds, unless told otherwise; the zone
+    // validated as `serve` would.
+    let settings = config.settings(adoption::stored_settings(url).await?);
+    meetpool_app::Config::new(&settings.timezone).map_err(anyhow::Error::msg)?;
     let options = AdoptOptions {
         schema: args.schema.clone(),
         payment_status_values: adoption::parse_values(
@@ -29,10 +30,8 @@ pub async fn run(config: &ConfigArgs, args: &AdoptArgs, as_json: bool) -> anyhow
             .role_password
             .as_ref()
             .map(|p| p.expose_secret().to_owned()),
-        settings: DbSettings {
-            timezone: config.timezone.clone(),
-            buffer_minutes: config.buffer_minutes,
-        },
+        settings,
+        change_settings: args.change_settings,
         dry_run: args.dry_run,
     };
     let started = Instant::now();

@@ -10,8 +10,8 @@ use meetpool_app::{
 };
 use meetpool_domain::{BookingId, LinkId, Policy};
 use meetpool_http::HttpSettings;
-use meetpool_store::{ConnectOptions, Coordination, Link};
-use secrecy::SecretString;
+use meetpool_store::{ConnectOptions, Coordination, DbSettings, Link};
+use secrecy::{ExposeSecret, SecretString};
 use tracing::{info, warn};
 
 use crate::output::{json, table};
@@ -45,13 +45,15 @@ pub struct ConfigArgs {
         global = true
     )]
     pub database_url: String,
-    /// IANA zone of booking_date/booking_time.
-    #[arg(long, env = "MEETPOOL_TIMEZONE", default_value = "UTC", global = true)]
-    pub timezone: String,
-    /// Minutes a link stays idle after each session (0..=1440).
-    #[arg(long, env = "MEETPOOL_BUFFER_MINUTES", default_value_t = 0, global = true,
+    /// IANA zone of booking_date/booking_time (default: the database's,
+    /// UTC on a fresh one).
+    #[arg(long, env = "MEETPOOL_TIMEZONE", global = true)]
+    pub timezone: Option<String>,
+    /// Minutes a link stays idle after each session, 0..=1440 (default: the
+    /// database's, 0 on a fresh one).
+    #[arg(long, env = "MEETPOOL_BUFFER_MINUTES", global = true,
           value_parser = clap::value_parser!(u32).range(0..=1440))]
-    pub buffer_minutes: u32,
+    pub buffer_minutes: Option<u32>,
     /// best-fit or first-fit.
     #[arg(
         long,
@@ -110,6 +112,17 @@ pub struct ConfigArgs {
         global = true
     )]
     pub midtrans_amount_check: Switch,
+    /// Reconciliation: the waits between asking Midtrans' status API about
+    /// a pending payment (the first from the booking's creation, the last
+    /// repeated until the session starts), or `off`. Runs when a server key
+    /// is set.
+    #[arg(
+        long,
+        env = "MEETPOOL_MIDTRANS_RECONCILE",
+        default_value = meetpool_app::DEFAULT_RECONCILE_SCHEDULE,
+        global = true
+    )]
+    pub midtrans_reconcile: String,
     /// Public base URL of this service, for join URLs.
     #[arg(long, env = "MEETPOOL_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
@@ -376,7 +389,13 @@ pub enum Command {
         no_migrate: bool,
     },
     /// Apply the database migrations and exit.
-    Migrate,
+    Migrate {
+        /// Change the time zone or buffer the database holds to the ones
+        /// given, moving coming sessions with them (otherwise different
+        /// settings are refused).
+        #[arg(long)]
+        change_settings: bool,
+    },
     /// Manage the pool of meeting links.
     #[command(subcommand)]
     Links(LinksCommand),
@@ -396,6 +415,12 @@ pub enum Command {
     /// The outbound event log.
     #[command(subcommand)]
     Events(crate::events::EventsCommand),
+    /// An adopted platform's database seen from meetpool.
+    #[command(subcommand)]
+    Platform(crate::platform::PlatformCommand),
+    /// Payments: reconciliation with Midtrans.
+    #[command(subcommand)]
+    Payments(crate::payments::PaymentsCommand),
     /// Per day: the peak of paid sessions against the enabled links.
     Capacity {
         /// The first local day, YYYY-MM-DD (default: today).
@@ -433,6 +458,10 @@ pub struct AdoptArgs {
     /// Sets the role's password.
     #[arg(long, env = "MEETPOOL_ROLE_PASSWORD", hide_env_values = true)]
     pub role_password: Option<SecretString>,
+    /// Change the time zone or buffer an adopted database already holds
+    /// (otherwise different settings are refused).
+    #[arg(long)]
+    pub change_settings: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -481,8 +510,12 @@ pub enum BookingsCommand {
         /// YYYY-MM-DD
         #[arg(long)]
         date: Option<String>,
+        /// At most this many (a page; at most 1000).
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Every booking that matches, page after page (--limit at a time).
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -506,9 +539,26 @@ pub enum Switch {
 }
 
 impl ConfigArgs {
-    fn app_config(&self) -> anyhow::Result<Config> {
-        let mut config = Config::new(&self.timezone).map_err(anyhow::Error::msg)?;
-        config.buffer_minutes = self.buffer_minutes;
+    /// The settings to run with: each one given, else the database's
+    /// (`stored`), else the default. Settings belong to the install: a
+    /// command run without them never changes them.
+    pub fn settings(&self, stored: Option<DbSettings>) -> DbSettings {
+        DbSettings {
+            timezone: self
+                .timezone
+                .clone()
+                .or_else(|| stored.as_ref().map(|s| s.timezone.clone()))
+                .unwrap_or_else(|| "UTC".to_owned()),
+            buffer_minutes: self
+                .buffer_minutes
+                .or(stored.map(|s| s.buffer_minutes))
+                .unwrap_or(0),
+        }
+    }
+
+    fn app_config(&self, settings: &DbSettings) -> anyhow::Result<Config> {
+        let mut config = Config::new(&settings.timezone).map_err(anyhow::Error::msg)?;
+        config.buffer_minutes = settings.buffer_minutes;
         config.policy = self
             .allocation
             .parse::<Policy>()
@@ -522,6 +572,9 @@ impl ConfigArgs {
             .set_midtrans_api_base(&self.midtrans_api_base)
             .map_err(anyhow::Error::msg)?;
         config.midtrans_amount_check = self.midtrans_amount_check == Switch::On;
+        config.midtrans_reconcile =
+            meetpool_app::parse_reconcile_schedule(&self.midtrans_reconcile)
+                .map_err(|e| anyhow::anyhow!("MEETPOOL_MIDTRANS_RECONCILE: {e}"))?;
         config.join_opens_minutes = self.join_opens_minutes;
         config.slot_minutes = self.slot_minutes;
         config.hold_minutes = self.hold_minutes;
@@ -569,7 +622,10 @@ impl ConfigArgs {
                     redact_url(&self.database_url)
                 )
             })?;
-        Ok(App::new(Arc::from(store), self.app_config()?))
+        // A database not migrated yet has no settings of its own.
+        let stored = store.stored_settings().await.unwrap_or(None);
+        let settings = self.settings(stored);
+        Ok(App::new(Arc::from(store), self.app_config(&settings)?))
     }
 }
 
@@ -591,15 +647,31 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         return crate::adopt::run(&args.config, adopt, args.json).await;
     }
     let app = args.config.app().await?;
-    if !matches!(args.command, Command::Serve { .. } | Command::Migrate) {
+    if !matches!(
+        args.command,
+        Command::Serve { .. } | Command::Migrate { .. }
+    ) {
         app.check_migrated().await?;
     }
     let as_json = args.json;
     match args.command {
         Command::Serve { no_migrate } => serve(&args.config, app, no_migrate).await,
-        Command::Migrate => {
-            app.prepare_database().await?;
+        Command::Migrate { change_settings } => {
+            let migrated = app.prepare_database(change_settings).await?;
             println!("database migrated ({})", app.backend().as_str());
+            if !migrated.disabled_unsafe.is_empty() {
+                println!(
+                    "disabled {} pool link(s) that are not an https:// URL naming a host \
+                     (a browser must never be sent there); their coming sessions moved to other \
+                     links or to the unassigned queue:",
+                    migrated.disabled_unsafe.len()
+                );
+                for link in &migrated.disabled_unsafe {
+                    // Debug-quoted: the text came from the database and may
+                    // hold anything, terminal escapes included.
+                    println!("  link {}  {:?}", link.link_id, link.meeting_link);
+                }
+            }
             Ok(())
         }
         Command::Adopt(_) => unreachable!("adopt runs without the service's store"),
@@ -610,14 +682,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             payment_status,
             date,
             limit,
+            all,
         }) => {
-            let query = BookingQuery {
+            let mut query = BookingQuery {
                 payment_status,
                 unassigned,
                 date,
                 limit: Some(limit),
+                after: None,
             };
-            let bookings = app.list_bookings(&query).await?;
+            let mut bookings = Vec::new();
+            loop {
+                let page = app.list_bookings(&query).await?;
+                bookings.extend(page.bookings);
+                match page.next {
+                    Some(next) if all => query.after = Some(next),
+                    _ => break,
+                }
+            }
             let views: Vec<BookingView> = bookings.iter().map(|b| app.booking_view(b)).collect();
             if as_json {
                 return json(&views);
@@ -663,6 +745,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         Command::Events(cmd) => crate::events::run(&app, cmd, as_json).await,
+        Command::Platform(cmd) => crate::platform::run(&app, cmd, as_json).await,
+        Command::Payments(cmd) => crate::payments::run(&app, cmd, as_json).await,
         Command::Capacity { from, to } => capacity(&app, from, to, as_json).await,
         Command::Status => {
             let status = app.pool_status().await?;
@@ -719,7 +803,21 @@ async fn capacity(
     Ok(())
 }
 
+/// The shortest admin token `serve` accepts: one that guessing, even at
+/// the rate the sign-in limit allows from countless addresses, never finds.
+const ADMIN_TOKEN_MIN_CHARS: usize = 16;
+
 async fn serve(config: &ConfigArgs, app: App, no_migrate: bool) -> anyhow::Result<()> {
+    if let Some(token) = &config.admin_token {
+        let chars = token.expose_secret().trim().chars().count();
+        if chars < ADMIN_TOKEN_MIN_CHARS {
+            anyhow::bail!(
+                "MEETPOOL_ADMIN_TOKEN is {chars} characters long; it must be at least \
+                 {ADMIN_TOKEN_MIN_CHARS}, and random. Make one with `openssl rand -hex 32`, or leave \
+                 it unset and meetpool serve generates one and prints it"
+            );
+        }
+    }
     let http = config.http_settings()?;
     app.start_database(!no_migrate).await?;
     let admin_token = match &config.admin_token {
@@ -789,12 +887,30 @@ async fn serve(config: &ConfigArgs, app: App, no_migrate: bool) -> anyhow::Resul
             .await
         })
     };
+    // Payments whose notification never arrived, asked about at Midtrans.
+    let (stop_reconciler, reconciler_stopped) = tokio::sync::oneshot::channel::<()>();
+    if app.config().midtrans_server_key.is_some() {
+        if let Some(schedule) = &app.config().midtrans_reconcile {
+            info!(schedule = ?schedule, "reconciling pending payments with Midtrans' status API");
+        }
+    }
+    let reconciler = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.run_reconciler(async {
+                let _ = reconciler_stopped.await;
+            })
+            .await
+        })
+    };
     let router = meetpool_http::router_with(app, admin_token, &http);
     let served = meetpool_http::launch_with(listener, router, &http, shutdown_signal()).await;
     let _ = stop_sweeper.send(());
     let _ = stop_sync.send(());
     let _ = stop_deliverer.send(());
     let _ = stop_rooms.send(());
+    let _ = stop_reconciler.send(());
+    let _ = reconciler.await;
     let _ = sweeper.await;
     let _ = rooms.await;
     if let Some(sync) = sync {
@@ -839,11 +955,14 @@ async fn find_link(app: &App, key: &str) -> anyhow::Result<Link> {
     {
         return Ok(found.clone());
     }
-    let room = |url: &str| meetpool_domain::MeetingUrl::parse(url).ok();
-    let wanted = room(key).with_context(|| format!("no link {key} in the pool"))?;
+    // The room the database holds unique (a Zoom link with or without its
+    // passcode, say), read from the links as stored.
+    let wanted = meetpool_domain::MeetingUrl::parse(key)
+        .with_context(|| format!("no link {key} in the pool"))?
+        .room();
     let mut same_room = links
         .iter()
-        .filter(|l| room(&l.meeting_link).as_ref() == Some(&wanted));
+        .filter(|l| meetpool_domain::room::room_of(&l.meeting_link) == wanted);
     match (same_room.next(), same_room.next()) {
         (Some(only), None) => Ok(only.clone()),
         (Some(_), Some(_)) => bail!("several links are the room {wanted}: name one by its id"),

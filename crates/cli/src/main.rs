@@ -5,11 +5,14 @@ mod adopt;
 mod cli;
 mod events;
 mod output;
+mod payments;
+mod platform;
 mod rooms;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use meetpool_app::AppError;
 
 fn main() -> ExitCode {
     // A `.env` file in the working directory is read first; real environment
@@ -23,7 +26,16 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The service hides an unexpected failure's cause from its
+            // clients; the operator running a command is told it.
+            let cause = e.chain().find_map(|c| match c.downcast_ref::<AppError>() {
+                Some(AppError::Internal(cause)) => Some(cause.clone()),
+                _ => None,
+            });
+            match cause {
+                Some(cause) => eprintln!("error: {e:#}: {cause}"),
+                None => eprintln!("error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }

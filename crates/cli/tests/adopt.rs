@@ -106,6 +106,75 @@ async fn operator_story(db: PlatformDb) {
     let status: Value = serde_json::from_slice(&out.stdout).expect("a JSON status");
     assert!(status["total_links"].as_i64().unwrap() > 0, "{status}");
 
+    // Adopting again without the zone keeps the database's; with another
+    // one it is refused unless told explicitly.
+    let again = run(meetpool(&owner, &args)
+        .env_remove("MEETPOOL_TIMEZONE")
+        .env("MEETPOOL_ROLE_PASSWORD", &db.role_password));
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let refused = run(meetpool(&owner, &args)
+        .env("MEETPOOL_TIMEZONE", "UTC")
+        .env("MEETPOOL_ROLE_PASSWORD", &db.role_password));
+    assert!(!refused.status.success());
+    let text = String::from_utf8_lossy(&refused.stdout);
+    assert!(
+        text.contains("Asia/Jakarta") && text.contains("--change-settings"),
+        "{text}"
+    );
+    let held: String = {
+        let platform = db.owner().await;
+        let zone = sqlx::query_scalar("SELECT timezone FROM meetpool.meetpool_settings")
+            .fetch_one(&platform)
+            .await
+            .unwrap();
+        platform.close().await;
+        zone
+    };
+    assert_eq!(held, "Asia/Jakarta");
+
+    // The row adoption left out is listed, with what to fix.
+    let out = run(&mut meetpool(
+        &db.service_url(),
+        &["platform", "problems", "--json"],
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let problems: Value = serde_json::from_slice(&out.stdout).expect("a JSON list");
+    assert_eq!(problems[0]["order_id"], "ORDER-A7", "{problems}");
+    assert_eq!(problems[0]["reason"], "unreadable_time", "{problems}");
+    let out = run(&mut meetpool(&db.service_url(), &["platform", "problems"]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("HH:MM"));
+
+    // As the platform's own role, whose search_path misses meetpool's
+    // schema, every command says what the database is and how to connect,
+    // and `migrate` puts nothing beside the platform's tables.
+    for command in [&["status"][..], &["migrate"], &["serve", "--no-migrate"]] {
+        let out = run(&mut meetpool(&owner, command));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command:?}: {err}");
+        assert!(
+            err.contains("adopted in place") && err.contains("search_path"),
+            "{command:?}: {err}"
+        );
+    }
+    let platform = db.owner().await;
+    let stray: bool = sqlx::query_scalar(
+        "SELECT to_regclass('public._sqlx_migrations') IS NOT NULL \
+           OR to_regclass('public.meetpool_settings') IS NOT NULL",
+    )
+    .fetch_one(&platform)
+    .await
+    .unwrap();
+    assert!(!stray, "migrate wrote into the platform's schema");
+    platform.close().await;
+
     // The service, as the role adoption made, with the usual configuration.
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -114,7 +183,7 @@ async fn operator_story(db: PlatformDb) {
         .port();
     let mut serve = meetpool(&db.service_url(), &["serve", "--no-migrate"])
         .env("MEETPOOL_LISTEN", format!("127.0.0.1:{port}"))
-        .env("MEETPOOL_ADMIN_TOKEN", "adopt-admin")
+        .env("MEETPOOL_ADMIN_TOKEN", "adopt-admin-token")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -127,7 +196,7 @@ async fn operator_story(db: PlatformDb) {
             .get(format!(
                 "http://127.0.0.1:{port}/api/bookings/00000000-0000-4000-e000-000000000003"
             ))
-            .bearer_auth("adopt-admin")
+            .bearer_auth("adopt-admin-token")
             .send()
             .await
         {
@@ -135,8 +204,34 @@ async fn operator_story(db: PlatformDb) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    // The row left out is alerted once the service runs.
+    let alerted = loop {
+        let text = http
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("meetpool_alerts_total{kind=\"platform.row_rejected\"} 1") {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     serve.kill().unwrap();
-    serve.wait().unwrap();
+    let out = serve.wait_with_output().unwrap();
+    assert!(alerted, "no platform.row_rejected alert");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.lines().any(|l| l.contains("WARN")
+            && l.contains("00000000-0000-4000-e000-000000000007")
+            && l.contains("unreadable_time")),
+        "{log}"
+    );
     assert_eq!(booking["order_id"], "ORDER-A3");
     assert_eq!(booking["payment_status"], "paid");
     assert!(booking["meeting_link"].is_string(), "{booking}");

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-const TOKEN: &str = "crash-admin";
+const TOKEN: &str = "crash-admin-token";
 const KEY: &str = "SB-Mid-server-crash";
 
 fn free_port() -> u16 {
@@ -33,6 +33,8 @@ fn serve(dir: &Path, port: u16) -> Child {
         .env("MEETPOOL_LISTEN", format!("127.0.0.1:{port}"))
         .env("MEETPOOL_ADMIN_TOKEN", TOKEN)
         .env("MIDTRANS_SERVER_KEY", KEY)
+        // Every notification is redelivered here: nothing to reconcile.
+        .env("MEETPOOL_MIDTRANS_RECONCILE", "off")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use meetpool_conformance::{runs_on, Answer, Backend, Receiver, TestDb, EVENTS_SECRET};
 use serde_json::{json, Value};
 
-const TOKEN: &str = "events-admin";
+const TOKEN: &str = "events-admin-token";
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -199,6 +199,51 @@ impl RawDb {
         .map_err(|e| e.to_string())
     }
 
+    /// Runs a script of several statements, as `psql -f` or `sqlite3` would.
+    pub async fn execute_script(&self, sql: &str) -> Result<(), String> {
+        match self {
+            RawDb::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
+            RawDb::Pg(p) => sqlx::raw_sql(sql).execute(p).await.map(drop),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    /// Takes the database back to the release before migration 0017: its
+    /// room rule (0004, 0005), no rule on safe links, 0017 not applied,
+    /// as a database that `meetpool migrate` has yet to bring up to date.
+    pub async fn as_before_0017(&self) {
+        let (undo, m4, m5) = match self {
+            RawDb::Pg(_) => (
+                "ALTER TABLE meeting_links_pool DROP CONSTRAINT meeting_links_safe; \
+                 ALTER TABLE meeting_links_pool DROP COLUMN room; \
+                 DROP FUNCTION meetpool_room(text); DROP FUNCTION meetpool_safe_link(text); \
+                 DROP FUNCTION meetpool_url_parts(text);",
+                include_str!("../../store/migrations/postgres/0004_room.sql"),
+                include_str!("../../store/migrations/postgres/0005_room_unique.sql"),
+            ),
+            RawDb::Sqlite(_) => (
+                "DROP TRIGGER meeting_links_url_insert; DROP TRIGGER meeting_links_url_update; \
+                 DROP INDEX meeting_links_room; \
+                 ALTER TABLE meeting_links_pool DROP COLUMN room; \
+                 ALTER TABLE meeting_links_pool DROP COLUMN url_safe; \
+                 ALTER TABLE meeting_links_pool DROP COLUMN url_segments; \
+                 ALTER TABLE meeting_links_pool DROP COLUMN url_query; \
+                 ALTER TABLE meeting_links_pool DROP COLUMN url_fragment; \
+                 ALTER TABLE meeting_links_pool DROP COLUMN url_path; \
+                 ALTER TABLE meeting_links_pool DROP COLUMN url_host; \
+                 ALTER TABLE meeting_links_pool DROP COLUMN url_authority; \
+                 ALTER TABLE meeting_links_pool DROP COLUMN url_text;",
+                include_str!("../../store/migrations/sqlite/0004_room.sql"),
+                include_str!("../../store/migrations/sqlite/0005_room_unique.sql"),
+            ),
+        };
+        self.execute_script(&format!(
+            "{undo}\n{m4}\n{m5}\nDELETE FROM _sqlx_migrations WHERE version = 17;"
+        ))
+        .await
+        .unwrap();
+    }
+
     /// The first column of every row, as text.
     pub async fn column(&self, sql: &str) -> Result<Vec<Option<String>>, String> {
         match self {

@@ -10,6 +10,7 @@
 
 mod client;
 mod db;
+mod gateway;
 pub mod model;
 mod pooler;
 pub mod providers;
@@ -27,6 +28,7 @@ use tokio::sync::oneshot;
 
 pub use client::{webhook_answer, WEBHOOK};
 pub use db::{Backend, Hold, PlatformDb, RawDb, TestDb};
+pub use gateway::{in_status, reported, settled, Gateway, Question};
 pub use model::{
     ApiError, AssignAnswer, Booking, Event, Link, PoolStatus, Refused, SessionType, Settled,
     WebhookAnswer, WebhookError,
@@ -189,7 +191,7 @@ impl TestApp {
         http: &HttpSettings,
     ) -> Self {
         let app = App::new(Arc::from(store), config);
-        app.prepare_database().await.expect("migrate");
+        app.prepare_database(false).await.expect("migrate");
         Self::listen(db, app, http).await
     }
 
@@ -198,12 +200,30 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = meetpool_http::router_with(app.clone(), ADMIN_TOKEN.into(), http);
         let (stop, stopped) = oneshot::channel::<()>();
-        let (stop_deliverer, deliverer_stopped) = oneshot::channel::<()>();
+        // The deliverer and the reconciler (which only runs when the test's
+        // configuration turns it on) stop on one signal.
+        let (stop_deliverer, stopping) = oneshot::channel::<()>();
+        let (stop_events, events_stopped) = oneshot::channel::<()>();
+        let (stop_checks, checks_stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = stopping.await;
+            let _ = stop_events.send(());
+            let _ = stop_checks.send(());
+        });
         tokio::spawn({
             let app = app.clone();
             async move {
                 app.run_deliverer(async {
-                    let _ = deliverer_stopped.await;
+                    let _ = events_stopped.await;
+                })
+                .await
+            }
+        });
+        tokio::spawn({
+            let app = app.clone();
+            async move {
+                app.run_reconciler(async {
+                    let _ = checks_stopped.await;
                 })
                 .await
             }

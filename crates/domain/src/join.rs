@@ -5,6 +5,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::booking::Booking;
 use crate::payment::PaymentStatus;
+use crate::room::is_safe_link;
 
 /// The answer to a participant opening a booking's join URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,7 +39,12 @@ pub fn join(booking: &Booking, now: Timestamp, opens_minutes: u32) -> Join {
         Join::NotYet { opens_at }
     } else {
         match &booking.meeting_link {
-            Some(link) if booking.meeting_link_id.is_some() => Join::Open(link.clone()),
+            // Never anything but an https:// link naming a host, whatever a
+            // database written by hand holds (`javascript:...`, say): such
+            // a link is as good as none.
+            Some(link) if booking.meeting_link_id.is_some() && is_safe_link(link) => {
+                Join::Open(link.clone())
+            }
             _ => Join::Preparing,
         }
     }

@@ -10,6 +10,7 @@ pub mod join;
 pub mod midtrans;
 pub mod payment;
 pub mod repack;
+pub mod room;
 pub mod time;
 pub mod values;
 

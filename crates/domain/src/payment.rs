@@ -65,6 +65,35 @@ impl PaymentStatus {
     }
 }
 
+/// The booking's `status`, the word the previous system's readers go by
+/// (`pending`, `confirmed`, `cancelled`, `completed`), once its payment is
+/// `payment`: the one rule for every write of a payment state, whatever its
+/// source. `None` keeps `current`.
+///
+/// - paid: a `pending` booking is `confirmed` (any other word, such as a
+///   platform's `completed`, stays);
+/// - refunded or cancelled, which are final: `cancelled`, so that no reader
+///   takes the session as still on;
+/// - any unpaid state (a reversed payment): a `confirmed` booking is
+///   `pending` again, since nothing pays for it any more.
+///
+/// A partial refund is no payment state: it keeps the booking paid, and its
+/// `status` with it.
+pub fn booking_status(payment: PaymentStatus, current: &str) -> Option<&'static str> {
+    let wanted = match payment {
+        PaymentStatus::Paid if current == "pending" => "confirmed",
+        PaymentStatus::Paid => return None,
+        PaymentStatus::Refunded | PaymentStatus::Cancelled => "cancelled",
+        PaymentStatus::Pending | PaymentStatus::Failed | PaymentStatus::Expired
+            if current == "confirmed" =>
+        {
+            "pending"
+        }
+        PaymentStatus::Pending | PaymentStatus::Failed | PaymentStatus::Expired => return None,
+    };
+    (wanted != current).then_some(wanted)
+}
+
 impl fmt::Display for PaymentStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -134,6 +163,27 @@ mod tests {
             Refunded.transition(Paid, true),
             Transition::Refused(_)
         ));
+    }
+
+    #[test]
+    fn the_booking_status_follows_the_payment() {
+        assert_eq!(booking_status(Paid, "pending"), Some("confirmed"));
+        assert_eq!(booking_status(Paid, "completed"), None);
+        for over in [Refunded, Cancelled] {
+            for from in ["pending", "confirmed", "completed"] {
+                assert_eq!(
+                    booking_status(over, from),
+                    Some("cancelled"),
+                    "{over} {from}"
+                );
+            }
+            assert_eq!(booking_status(over, "cancelled"), None);
+        }
+        assert_eq!(booking_status(Failed, "confirmed"), Some("pending"));
+        for unpaid in [Pending, Failed, Expired] {
+            assert_eq!(booking_status(unpaid, "pending"), None);
+            assert_eq!(booking_status(unpaid, "cancelled"), None);
+        }
     }
 
     #[test]

@@ -25,7 +25,19 @@ pub enum TimeError {
     UnknownZone(String),
     #[error("the time is out of range")]
     OutOfRange,
+    #[error(
+        "{0} is outside the supported range: dates from {FIRST_YEAR}-01-01 to {LAST_YEAR}-12-31"
+    )]
+    DateOutOfRange(String),
 }
+
+/// The first year a date may name. Dates are the platform's calendar of
+/// sessions, history and future alike; outside these years a value is a
+/// typing mistake (`0001-01-01`, `9999-12-30`) and would reach the ends of
+/// what the date library and the databases can represent.
+pub const FIRST_YEAR: i16 = 2000;
+/// The last year a date may name.
+pub const LAST_YEAR: i16 = 2199;
 
 /// A local date and time in the platform's zone, as the platform sells it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -88,7 +100,11 @@ pub fn parse_date(raw: &str) -> Result<Date, TimeError> {
     if raw.len() != 10 {
         return Err(TimeError::BadDate);
     }
-    raw.parse::<Date>().map_err(|_| TimeError::BadDate)
+    let date = raw.parse::<Date>().map_err(|_| TimeError::BadDate)?;
+    if !(FIRST_YEAR..=LAST_YEAR).contains(&date.year()) {
+        return Err(TimeError::DateOutOfRange(raw.to_owned()));
+    }
+    Ok(date)
 }
 
 pub fn parse_time(raw: &str) -> Result<Time, TimeError> {
@@ -240,5 +256,30 @@ mod tests {
             Err(TimeError::BadTime)
         );
         assert!(LocalSlot::parse("2025-12-01", "14:00:00").is_ok());
+    }
+
+    #[test]
+    fn dates_outside_the_supported_years_are_refused() {
+        for far in [
+            "0001-01-01",
+            "1999-12-31",
+            "2200-01-01",
+            "9999-12-30",
+            "9999-12-31",
+        ] {
+            assert_eq!(
+                LocalSlot::parse(far, "23:30"),
+                Err(TimeError::DateOutOfRange(far.to_owned())),
+                "{far}"
+            );
+        }
+        let tz = zone("Pacific/Kiritimati").unwrap();
+        for edge in ["2000-01-01", "2199-12-31"] {
+            let w = LocalSlot::parse(edge, "23:30")
+                .unwrap()
+                .window(&tz, mins(1440))
+                .unwrap();
+            assert!(w.start < w.end, "{edge}");
+        }
     }
 }

@@ -5,6 +5,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::room::decode_unreserved;
+
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ValueError {
     #[error("meeting_link {0}")]
@@ -21,28 +23,49 @@ pub enum ValueError {
     TooLong(&'static str, usize),
     #[error("price must not be negative")]
     NegativePrice,
+    #[error("{0} must not contain invisible or direction-changing characters (zero-width spaces, bidirectional controls)")]
+    Invisible(&'static str),
+}
+
+/// Characters that show as nothing, or reorder what follows: zero-width
+/// spaces and joiners, the bidirectional marks, embeddings, overrides and
+/// isolates, the byte order mark. In an identifier they let two different
+/// values look the same on a screen.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 /// A meeting room's address: an absolute `https://` URL with a host, the
 /// only kind of link a participant's browser can open safely, kept in its
 /// canonical spelling so that one room is one value.
 ///
-/// Canonical means: scheme and host in lower case, no default port, no
-/// trailing `/`, no empty `?` or `#`; for providers whose meeting codes
-/// ignore case (Google Meet), the code in lower case and nothing after it,
-/// since Meet's query parameters (`authuser`, `hs`, ...) only steer the
-/// browser. Two spellings of one room therefore parse to the same value, and
-/// the pool's uniqueness holds on the room, not on how it was typed.
+/// Canonical means: scheme and host in lower case, no trailing dot on the
+/// host, no default port, `.` and `..` segments resolved, percent-encoded
+/// unreserved characters decoded (RFC 3986 §6.2.2), no trailing `/`, no
+/// empty `?` or `#`; for Google Meet, whose meeting codes ignore case and
+/// dashes, `https://meet.google.com/` and the code in lower case
+/// (`xxx-xxxx-xxx` for a ten-letter one) and nothing after it, since Meet's
+/// query parameters (`authuser`, `hs`, ...) only steer the browser; a
+/// `g.co/meet/` link is written as the Meet link it redirects to. Other
+/// providers' links keep their query (a Zoom link's `pwd` lets participants
+/// in): [`MeetingUrl::room`] says which room a link opens, and the pool's
+/// uniqueness holds on the room, in the service and in the database.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct MeetingUrl(String);
 
-/// Hosts whose meeting codes are case-insensitive and whose query and
-/// fragment never name another room.
-const CODE_ONLY_HOSTS: &[&str] = &["meet.google.com"];
-
 impl MeetingUrl {
-    pub const MAX_LEN: usize = 2048;
+    pub const MAX_LEN: usize = crate::room::LINK_MAX;
 
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
         use ValueError::BadMeetingLink as Bad;
@@ -62,6 +85,11 @@ impl MeetingUrl {
         {
             return Err(Bad("must be an absolute https:// URL"));
         }
+        if !crate::room::percent_well_formed(raw) {
+            return Err(Bad(
+                "must write every % as a percent-encoded octet (%25 for %)",
+            ));
+        }
         let mut url = url::Url::parse(raw).map_err(|_| Bad("is not a valid URL"))?;
         // `https:///x` parses with `x` as its host; a link names its host.
         if raw[8..].starts_with(['/', '?', '#']) || url.host_str().is_none_or(str::is_empty) {
@@ -70,29 +98,66 @@ impl MeetingUrl {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(Bad("must not contain a user name or password"));
         }
-        // The parser has lower-cased the scheme and host and dropped :443.
-        if url.query() == Some("") {
-            url.set_query(None);
-        }
-        if url.fragment() == Some("") {
-            url.set_fragment(None);
+        // The parser has lower-cased the scheme and host, dropped :443 and
+        // resolved dot segments. `meet.google.com.` is `meet.google.com`.
+        let host = url.host_str().unwrap_or_default().to_owned();
+        if host.ends_with('.') {
+            let bare = host.trim_end_matches('.');
+            if bare.is_empty() || url.set_host(Some(bare)).is_err() {
+                return Err(Bad("must name a host"));
+            }
         }
         let host = url.host_str().unwrap_or_default().to_owned();
-        if CODE_ONLY_HOSTS.contains(&host.as_str()) {
-            url.set_query(None);
-            url.set_fragment(None);
-            let code = url.path().to_lowercase();
-            url.set_path(&code);
+        let path = decode_unreserved(url.path(), true);
+        url.set_path(&path);
+        if let Some(q) = url.query().map(|q| decode_unreserved(q, true)) {
+            url.set_query(Some(&q).filter(|q| !q.is_empty()).map(String::as_str));
         }
-        let trimmed = url.path().trim_end_matches('/').to_owned();
-        url.set_path(&trimmed);
-        let bare_host = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
-        let mut canonical = String::from(url);
-        // An empty path still serialises as `/`: `https://host/` -> `https://host`.
-        if bare_host {
-            canonical.pop();
+        if let Some(f) = url.fragment().map(|f| decode_unreserved(f, true)) {
+            url.set_fragment(Some(&f).filter(|f| !f.is_empty()).map(String::as_str));
+        }
+        let meet_code = match host.as_str() {
+            "meet.google.com" => Some(url.path().to_owned()),
+            "g.co" if url.path().starts_with("/meet/") => Some(url.path()[5..].to_owned()),
+            _ => None,
+        };
+        let canonical = if let Some(code) = meet_code {
+            let code = code.to_lowercase();
+            crate::room::room_of(&format!("https://meet.google.com{code}"))
+        } else {
+            let trimmed = url.path().trim_end_matches('/').to_owned();
+            url.set_path(&trimmed);
+            let bare_host = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+            let mut canonical = String::from(url);
+            // An empty path still serialises as `/`: `https://host/` -> `https://host`.
+            if bare_host {
+                canonical.pop();
+            }
+            canonical
+        };
+        // What the database would refuse (`|`, `{`, ... which the parser
+        // leaves as they are) is refused here first.
+        if !crate::room::is_safe_link(&canonical) {
+            return Err(Bad(
+                "must be written with the characters a URL may hold (percent-encode others)",
+            ));
+        }
+        // A spelling that the database, reading it as written, would take
+        // for another room than its canonical form (a host written
+        // `127.1`, a port `0443`) is refused rather than stored: the
+        // service and the database always agree on a link's room.
+        if crate::room::is_safe_link(raw)
+            && crate::room::room_of(raw) != crate::room::room_of(&canonical)
+        {
+            return Err(Bad("must name its host and port plainly"));
         }
         Ok(Self(canonical))
+    }
+
+    /// The meeting room this link opens ([`crate::room::room_of`]): the
+    /// same for every spelling of one room, as the database derives it.
+    pub fn room(&self) -> String {
+        crate::room::room_of(&self.0)
     }
 
     pub fn as_str(&self) -> &str {
@@ -128,9 +193,9 @@ impl OrderId {
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
         let ok = !raw.is_empty()
             && raw.chars().count() <= 100
-            && raw
-                .chars()
-                .all(|c| c.is_ascii_graphic() || (!c.is_ascii() && !c.is_whitespace()));
+            && raw.chars().all(|c| {
+                c.is_ascii_graphic() || (!c.is_ascii() && !c.is_whitespace() && !is_invisible(c))
+            });
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
@@ -182,6 +247,17 @@ pub fn required_text(field: &'static str, raw: &str) -> Result<String, ValueErro
         return Err(ValueError::Empty(field));
     }
     checked_text(field, t, LINE_MAX, false)
+}
+
+/// An identifier the platform gives (a user's, an expert's): a required
+/// one-line text that must also read as what it is, so no invisible or
+/// direction-changing character.
+pub fn identifier(field: &'static str, raw: &str) -> Result<String, ValueError> {
+    let t = required_text(field, raw)?;
+    if t.chars().any(is_invisible) {
+        return Err(ValueError::Invisible(field));
+    }
+    Ok(t)
 }
 
 /// An optional free-text field of at most `max` characters; with
@@ -293,6 +369,189 @@ mod tests {
         );
     }
 
+    /// The spellings of issue #25, each of which once entered the pool
+    /// beside its room.
+    #[test]
+    fn every_spelling_of_a_room_is_that_room() {
+        let meet = "https://meet.google.com/abc-defg-hij";
+        for spelling in [
+            "https://meet.google.com./abc-defg-hij",
+            "https://meet.google.com/%61bc-defg-hij",
+            "https://meet.google.com/abc%2Ddefg%2Dhij",
+            "https://meet.google.com/abc%2ddefg%2dhij",
+            "https://meet.google.com/abcdefghij",
+            "https://meet.google.com/ABCDEFGHIJ",
+            "https://meet.google.com//abc-defg-hij",
+            "https://meet.google.com/./abc-defg-hij",
+            "https://meet.google.com/x/../abc-defg-hij",
+            "https://g.co/meet/abc-defg-hij",
+            "https://G.CO/meet/abcdefghij?authuser=0",
+            "https://meet.google.com.:443/abc-defg-hij/?hs=122#x",
+        ] {
+            let url = MeetingUrl::parse(spelling).unwrap();
+            assert_eq!(url.as_str(), meet, "{spelling}");
+            assert_eq!(url.room(), meet, "{spelling}");
+        }
+        // Zoom: the meeting number is the room; the link keeps its passcode.
+        let zoom = "https://zoom.us/j/123456789";
+        for (spelling, stored) in [
+            (
+                "https://zoom.us/j/123456789?pwd=abc",
+                "https://zoom.us/j/123456789?pwd=abc",
+            ),
+            ("https://zoom.us/j/123456789", zoom),
+            (
+                "https://us02web.zoom.us/j/123456789",
+                "https://us02web.zoom.us/j/123456789",
+            ),
+            (
+                "https://us02web.zoom.us/j/123456789?pwd=Xy%7A#success",
+                "https://us02web.zoom.us/j/123456789?pwd=Xyz#success",
+            ),
+            (
+                "https://zoom.us/wc/join/123456789",
+                "https://zoom.us/wc/join/123456789",
+            ),
+            (
+                "https://app.zoom.us/wc/123456789/join?fromPWA=1",
+                "https://app.zoom.us/wc/123456789/join?fromPWA=1",
+            ),
+            (
+                "https://zoom.us/s/123456789?zak=x",
+                "https://zoom.us/s/123456789?zak=x",
+            ),
+        ] {
+            let url = MeetingUrl::parse(spelling).unwrap();
+            assert_eq!(url.as_str(), stored, "{spelling}");
+            assert_eq!(url.room(), zoom, "{spelling}");
+        }
+        assert_ne!(
+            MeetingUrl::parse("https://zoom.us/j/123456789")
+                .unwrap()
+                .room(),
+            MeetingUrl::parse("https://zoom.us/j/123456780")
+                .unwrap()
+                .room()
+        );
+        assert_eq!(
+            MeetingUrl::parse("https://acme.zoom.us/my/Jane.Doe?pwd=1")
+                .unwrap()
+                .room(),
+            "https://zoom.us/my/jane.doe"
+        );
+        // Teams: the meeting's thread, or its id.
+        let thread = "https://teams.microsoft.com/l/meetup-join/19:meeting_nje0@thread.v2";
+        for spelling in [
+            "https://teams.microsoft.com/l/meetup-join/19%3ameeting_NjE0%40thread.v2/0?context=%7b%22Tid%22%3a%22t%22%7d",
+            "https://teams.microsoft.com/l/meetup-join/19%3Ameeting_NjE0%40thread.v2/0",
+            "https://teams.microsoft.com/l/meetup-join/19:meeting_NjE0@thread.v2",
+        ] {
+            assert_eq!(MeetingUrl::parse(spelling).unwrap().room(), thread, "{spelling}");
+        }
+        assert_eq!(
+            MeetingUrl::parse("https://teams.live.com/meet/9876543210?p=AbCd")
+                .unwrap()
+                .room(),
+            "https://teams.live.com/meet/9876543210"
+        );
+        // Whereby and Jitsi: room names ignore case.
+        for (a, b) in [
+            (
+                "https://whereby.com/MyRoom",
+                "https://www.whereby.com/myroom?embed",
+            ),
+            (
+                "https://acme.whereby.com/Room-1?roomKey=k",
+                "https://ACME.whereby.com/room-1/",
+            ),
+            (
+                "https://meet.jit.si/TeamStandup",
+                "https://meet.jit.si/teamstandup#config.startWithAudioMuted=true",
+            ),
+        ] {
+            assert_eq!(
+                MeetingUrl::parse(a).unwrap().room(),
+                MeetingUrl::parse(b).unwrap().room()
+            );
+        }
+        // Elsewhere the query names the room, and other hosts are other rooms.
+        assert_ne!(
+            MeetingUrl::parse("https://rooms.example/r?id=1")
+                .unwrap()
+                .room(),
+            MeetingUrl::parse("https://rooms.example/r?id=2")
+                .unwrap()
+                .room()
+        );
+        assert_ne!(
+            MeetingUrl::parse("https://meet.google.com/abc-defg-hij")
+                .unwrap()
+                .room(),
+            MeetingUrl::parse("https://meet.google.com/abc-defg-hik")
+                .unwrap()
+                .room()
+        );
+        assert_eq!(
+            MeetingUrl::parse("https://rooms.example//r/%7Ex/")
+                .unwrap()
+                .room(),
+            "https://rooms.example/r/~x"
+        );
+    }
+
+    #[test]
+    fn only_safe_links_pass() {
+        use crate::room::is_safe_link;
+        for good in [
+            "https://meet.google.com/abc-defg-hij",
+            "HTTPS://zoom.us/j/1?pwd=a%2Fb",
+            "https://[::1]:8443/r",
+            "https://rooms.example/a;b=c/(x)*!$&'+,",
+        ] {
+            assert!(is_safe_link(good), "{good}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "JAVASCRIPT:alert(1)//https://x",
+            "http://meet.google.com/x",
+            "data:text/html,<script>",
+            "https://",
+            "https:///x",
+            "https://?x",
+            "https://:443/x",
+            "https://user@meet.google.com/x",
+            "https://a%2Fb.example/x",
+            "https://x.example/a b",
+            "https://x.example/\"<b>",
+            "https://x.example/%zz",
+            "https://x.example/%4",
+            "https://x.example/a/../b",
+            "https://x.example/a/%2e/b",
+            "https://x.example/é",
+            "https://x.example/{x}",
+        ] {
+            assert!(!is_safe_link(bad), "{bad}");
+            assert!(
+                MeetingUrl::parse(bad).map_or(true, |u| is_safe_link(u.as_str())),
+                "{bad}"
+            );
+        }
+        // What the service stores, the database accepts.
+        assert_eq!(
+            MeetingUrl::parse("https://x.example/é/a/../b")
+                .unwrap()
+                .as_str(),
+            "https://x.example/%C3%A9/b"
+        );
+        for refused in [
+            "https://x.example/a|b",
+            "https://x.example/?q=^",
+            "https://x.example/%zz",
+        ] {
+            assert!(MeetingUrl::parse(refused).is_err(), "{refused}");
+        }
+    }
+
     #[test]
     fn order_ids_are_visible_text() {
         assert!(OrderId::parse("ORDER-1001").is_ok());
@@ -303,6 +562,33 @@ mod tests {
             OrderId::parse(&"x".repeat(101)),
             Err(ValueError::BadOrderId)
         );
+        assert!(OrderId::parse("ORDER-١٠٠١").is_ok());
+        for lookalike in [
+            "ORDER\u{202E}1001",
+            "ORDER\u{200B}1001",
+            "\u{FEFF}ORDER",
+            "A\u{2066}B",
+            "A\u{061C}B",
+        ] {
+            assert_eq!(
+                OrderId::parse(lookalike),
+                Err(ValueError::BadOrderId),
+                "{lookalike:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn identifiers_refuse_invisible_characters() {
+        assert_eq!(identifier("user_id", " user-1 ").unwrap(), "user-1");
+        assert_eq!(identifier("user_id", "أحمد").unwrap(), "أحمد");
+        for bad in ["user\u{200F}1", "user\u{202D}1", "\u{200D}"] {
+            assert_eq!(
+                identifier("user_id", bad),
+                Err(ValueError::Invisible("user_id")),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! thousands of generated cases (`PROPTEST_CASES` raises or lowers that);
 //! a failure is shrunk to its smallest input and printed.
 use meetpool_domain::midtrans::{recorded_fields, signature, Notification};
+use meetpool_domain::room::{is_safe_link, room_of};
 use meetpool_domain::time::LocalSlot;
 use meetpool_domain::MeetingUrl;
 use proptest::prelude::*;
@@ -15,6 +16,113 @@ fn cases(n: u32) -> ProptestConfig {
             .and_then(|v| v.parse().ok())
             .unwrap_or(n),
     )
+}
+
+/// A link to a room of each provider the room rule knows, and of others.
+fn provider_link() -> impl Strategy<Value = String> {
+    let code = "[a-z]{3}-[a-z]{4}-[a-z]{3}";
+    let zoom_host = prop::sample::select(vec![
+        "zoom.us",
+        "us02web.zoom.us",
+        "us05web.zoom.us",
+        "acme.zoom.us",
+    ]);
+    prop_oneof![
+        code.prop_map(|c| format!("https://meet.google.com/{c}")),
+        code.prop_map(|c| format!("https://g.co/meet/{c}")),
+        "[a-z]{3,12}".prop_map(|c| format!("https://meet.google.com/lookup/{c}")),
+        (zoom_host.clone(), "[1-9][0-9]{8,10}", prop::option::of("[A-Za-z0-9.]{4,32}"))
+            .prop_map(|(h, id, pwd)| match pwd {
+                Some(p) => format!("https://{h}/j/{id}?pwd={p}"),
+                None => format!("https://{h}/j/{id}"),
+            }),
+        (zoom_host.clone(), "[1-9][0-9]{8,10}").prop_map(|(h, id)| format!("https://{h}/wc/join/{id}")),
+        (zoom_host, "[a-z][a-z0-9.]{4,12}").prop_map(|(h, n)| format!("https://{h}/my/{n}")),
+        "[A-Za-z0-9]{20,40}".prop_map(|t| format!(
+            "https://teams.microsoft.com/l/meetup-join/19%3ameeting_{t}%40thread.v2/0?context=%7b%22Tid%22%3a%22x%22%7d"
+        )),
+        "[0-9]{12,14}".prop_map(|id| format!("https://teams.live.com/meet/{id}?p=AbC")),
+        "[A-Za-z][A-Za-z0-9-]{2,20}".prop_map(|r| format!("https://whereby.com/{r}")),
+        ("[a-z]{3,8}", "[A-Za-z0-9-]{3,20}").prop_map(|(s, r)| format!("https://{s}.whereby.com/{r}")),
+        "[A-Za-z][A-Za-z0-9]{2,20}".prop_map(|r| format!("https://meet.jit.si/{r}")),
+        ("[a-z][a-z0-9-]{0,10}\\.(com|example|org)", "(/[A-Za-z0-9_~-]{1,8}){0,3}", "(\\?[a-z]=[A-Za-z0-9]{1,4})?")
+            .prop_map(|(h, p, q)| format!("https://{h}{p}{q}")),
+    ]
+}
+
+/// Another spelling of `link`'s room, as a careless operator might type
+/// it: the scheme and host in any case, a trailing dot, `:443`, unreserved
+/// characters percent-encoded, doubled or trailing slashes, an empty `?` or
+/// `#`; for providers that document it, the case of the room name, the
+/// parameters, the dashes of a Meet code.
+fn respell(link: String) -> impl Strategy<Value = String> {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        prop::collection::vec(any::<bool>(), 0..64),
+        prop::sample::select(vec!["", "?", "#", "?#"]),
+        any::<bool>(),
+    )
+        .prop_map(move |(upper, dot, port, double, encode, empty, trailing)| {
+            let rest = &link["https://".len()..];
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            let (host, tail) = rest.split_at(end);
+            let host = if upper {
+                host.to_uppercase()
+            } else {
+                host.to_owned()
+            };
+            let (path, after) = tail.split_at(tail.find(['?', '#']).unwrap_or(tail.len()));
+            let case_free = [
+                "meet.google.com",
+                "g.co",
+                "whereby.com",
+                "meet.jit.si",
+                "zoom.us",
+            ]
+            .iter()
+            .any(|h| host.to_lowercase().ends_with(h));
+            let mut p = String::new();
+            let mut in_octet = 0u8;
+            for (i, c) in path.chars().enumerate() {
+                // Never inside a percent-encoded octet already there.
+                let flip = encode.get(i).copied().unwrap_or(false) && in_octet == 0;
+                in_octet = if c == '%' {
+                    2
+                } else {
+                    in_octet.saturating_sub(1)
+                };
+                if flip && c.is_ascii_alphanumeric() {
+                    // Percent-encoded, in either case of hex digit.
+                    let hex = format!("%{:02X}", c as u32);
+                    p.push_str(&if i % 2 == 0 { hex.to_lowercase() } else { hex });
+                } else if flip && c == '-' && host.to_lowercase().contains("meet.google.com") {
+                    // Meet codes are typed without their dashes too.
+                } else if c == '/' && double && i == 0 {
+                    p.push_str("//");
+                } else if case_free && i % 3 == 0 && in_octet == 0 {
+                    p.push(c.to_ascii_uppercase());
+                } else {
+                    p.push(c);
+                }
+            }
+            if trailing && !p.is_empty() {
+                p.push('/');
+            }
+            let after = if after.is_empty() {
+                empty.to_owned()
+            } else {
+                after.to_owned()
+            };
+            format!(
+                "{}://{host}{}{}{p}{after}",
+                if upper { "HTTPS" } else { "https" },
+                if dot { "." } else { "" },
+                if port { ":443" } else { "" },
+            )
+        })
 }
 
 /// A JSON value of any shape, a few levels deep.
@@ -107,7 +215,38 @@ proptest! {
             // Canonical once, canonical for good.
             let again = MeetingUrl::parse(s);
             prop_assert_eq!(again.as_ref(), Ok(&url));
+            // The database accepts it, and reads the room the service reads,
+            // from the canonical form and from the spelling as typed.
+            prop_assert!(is_safe_link(s), "{}", s);
+            prop_assert_eq!(room_of(s), url.room());
+            if is_safe_link(&raw) {
+                prop_assert_eq!(room_of(&raw), url.room());
+            }
+        } else {
+            // Whatever the service refuses as unsafe, the database refuses.
+            prop_assert!(!is_safe_link(&raw) || MeetingUrl::parse(&raw).is_err());
         }
+    }
+
+    #[test]
+    fn canonical_links_and_rooms_are_fixed_points(raw in provider_link()) {
+        let url = MeetingUrl::parse(&raw).unwrap();
+        let again = MeetingUrl::parse(url.as_str()).unwrap();
+        prop_assert_eq!(&again, &url);
+        prop_assert_eq!(room_of(&url.room()), url.room());
+        prop_assert_eq!(MeetingUrl::parse(&url.room()).unwrap().room(), url.room());
+    }
+
+    #[test]
+    fn equivalent_spellings_land_on_one_room(
+        (plain, spelled) in provider_link().prop_flat_map(|l| (Just(l.clone()), respell(l)))
+    ) {
+        let room = MeetingUrl::parse(&plain).unwrap().room();
+        let url = MeetingUrl::parse(&spelled).unwrap();
+        prop_assert_eq!(url.room(), room.clone(), "{} / {}", plain, spelled);
+        // As the database reads it, typed in by plain SQL.
+        prop_assert!(is_safe_link(&spelled), "{}", spelled);
+        prop_assert_eq!(room_of(&spelled), room);
     }
 
     #[test]

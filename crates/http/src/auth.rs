@@ -2,8 +2,9 @@
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::{HeaderMap, Uri};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
+use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::Extension;
 use hmac::{Hmac, Mac};
@@ -14,6 +15,7 @@ use subtle::ConstantTimeEq;
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::attempts::{too_many, Attempts, Client};
 use crate::openapi::{each_operation, json_response};
 use crate::{ApiError, AppState};
 
@@ -80,6 +82,13 @@ pub fn admin_only(mut routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState
             "401".to_owned(),
             json_response("No admin token, or not the right one.", "ErrorBody"),
         );
+        op.responses.responses.insert(
+            "429".to_owned(),
+            json_response(
+                "`too_many_attempts`: too many wrong admin tokens from this client address; `Retry-After` says when to try again.",
+                "ErrorBody",
+            ),
+        );
     });
     // `layer`, not `route_layer`: a method a route does not answer is also
     // asked for the token first (401, then 405).
@@ -90,13 +99,39 @@ pub fn admin_only(mut routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState
 /// their documentation, can be built before there is an application.
 async fn require_admin(
     Extension(admin): Extension<Arc<AdminToken>>,
+    Extension(attempts): Extension<Arc<Attempts>>,
     request: Request,
     next: Next,
-) -> Result<Response, ApiError> {
-    if !admin.accepts(request.headers()) {
-        return Err(unauthorized());
+) -> Response {
+    match refusal(&admin, &attempts, Client::of(&request), request.headers()) {
+        None => next.run(request).await,
+        Some(refused) => refused,
     }
-    Ok(next.run(request).await)
+}
+
+/// The bearer check, with its limit (`None`: let it through): an address that sent too many wrong
+/// tokens is answered 429 without its token being looked at; a wrong
+/// token counts against its address (no token at all is no guess).
+fn refusal(
+    admin: &AdminToken,
+    attempts: &Attempts,
+    client: Client,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    let presented = headers.contains_key(axum::http::header::AUTHORIZATION);
+    if presented {
+        if let Some(left) = attempts.blocked(client) {
+            return Some(too_many(left));
+        }
+    }
+    if admin.accepts(headers) {
+        return None;
+    }
+    if presented {
+        attempts.failed(client);
+        tracing::warn!("admin token refused");
+    }
+    Some(unauthorized().into_response())
 }
 
 fn unauthorized() -> ApiError {
@@ -111,12 +146,14 @@ fn unauthorized() -> ApiError {
 /// without the token nobody learns which admin routes exist.
 pub async fn unknown_route(
     Extension(admin): Extension<Arc<AdminToken>>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> ApiError {
-    let path = uri.path();
-    if (path == "/api" || path.starts_with("/api/")) && !admin.accepts(&headers) {
-        return unauthorized();
+    Extension(attempts): Extension<Arc<Attempts>>,
+    request: Request,
+) -> Response {
+    let path = request.uri().path();
+    if path == "/api" || path.starts_with("/api/") {
+        if let Some(refused) = refusal(&admin, &attempts, Client::of(&request), request.headers()) {
+            return refused;
+        }
     }
-    ApiError(AppError::NotFound("route"))
+    ApiError(AppError::NotFound("route")).into_response()
 }

@@ -1,7 +1,8 @@
 //! Bookings: creation, listing, payment changes by hand, manual assignment
 //! and the audit trail.
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use meetpool_app::views::{BookingView, EventView};
 use meetpool_app::{AppError, BookingInput, BookingQuery, RescheduleInput};
@@ -32,7 +33,7 @@ pub struct BookingBody {
     expert_id: String,
     #[schema(format = Uuid)]
     session_type_id: String,
-    /// `YYYY-MM-DD` in the platform's time zone.
+    /// `YYYY-MM-DD` in the platform's time zone, in the years 2000 to 2199.
     #[schema(format = Date)]
     booking_date: String,
     /// `HH:MM` in the platform's time zone.
@@ -61,7 +62,7 @@ pub struct BookingBody {
         (status = 201, description = "Created.", body = BookingView),
         (status = 400, description = "Malformed body.", body = ErrorBody),
         (status = 409, description = "`duplicate_order_id`; `slot_unavailable`: a hold was asked and no link can be reserved (nothing is created).", body = ErrorBody),
-        (status = 422, description = "A value it cannot take, such as `invalid_slot` (a local time the clocks skip), `unknown_session_type` or `invalid_hold` (a hold for a booking that is not pending).", body = ErrorBody),
+        (status = 422, description = "A value it cannot take, such as `invalid_slot` (a local time the clocks skip), `unknown_session_type`, `invalid_hold` (a hold for a booking that is not pending) or `starts_in_the_past` (a hold or an unpaid booking whose session has already begun; history is created paid, cancelled or refunded).", body = ErrorBody),
     ))]
 pub async fn create_booking(
     State(s): State<AppState>,
@@ -100,21 +101,41 @@ pub async fn get_booking(
     Ok(Json(s.app.booking_view(&s.app.booking(id).await?)))
 }
 
+/// One page of the bookings asked for, by start, then id. When more
+/// follow, the `Link` header names the next page (`rel="next"`): the same
+/// query with `after` set to this page's cursor. Follow it until there is
+/// none to list everything, however many there are.
 #[utoipa::path(get, path = "/api/bookings", tag = "bookings",
     params(BookingQuery),
     responses(
-        (status = 200, description = "The bookings asked for.", body = [BookingView]),
-        (status = 400, description = "`malformed_query`.", body = ErrorBody),
-        (status = 422, description = "`invalid_payment_status`, `invalid_date` or `invalid_limit`.", body = ErrorBody),
+        (status = 200, description = "The bookings asked for.", body = [BookingView],
+            headers(("link" = String, description = "`</api/bookings?...&after=CURSOR>; rel=\"next\"` when more bookings follow this page; absent on the last."))),
+        (status = 400, description = "`malformed_query`, an unknown parameter (`offset`, say) included.", body = ErrorBody),
+        (status = 422, description = "`invalid_payment_status`, `invalid_date`, `invalid_limit` or `invalid_cursor`.", body = ErrorBody),
     ))]
 pub async fn list_bookings(
     State(s): State<AppState>,
+    RawQuery(raw): RawQuery,
     QueryParams(q): QueryParams<BookingQuery>,
-) -> ApiResult<Json<Vec<BookingView>>> {
-    let bookings = s.app.list_bookings(&q).await?;
-    Ok(Json(
-        bookings.iter().map(|b| s.app.booking_view(b)).collect(),
-    ))
+) -> ApiResult<Response> {
+    let page = s.app.list_bookings(&q).await?;
+    let views: Vec<BookingView> = page
+        .bookings
+        .iter()
+        .map(|b| s.app.booking_view(b))
+        .collect();
+    let mut response = Json(views).into_response();
+    if let Some(next) = page.next {
+        let mut query: Vec<(String, String)> =
+            serde_urlencoded::from_str(raw.as_deref().unwrap_or_default()).unwrap_or_default();
+        query.retain(|(k, _)| k != "after");
+        query.push(("after".to_owned(), next));
+        let query = serde_urlencoded::to_string(&query).unwrap_or_default();
+        if let Ok(link) = HeaderValue::from_str(&format!("</api/bookings?{query}>; rel=\"next\"")) {
+            response.headers_mut().insert(header::LINK, link);
+        }
+    }
+    Ok(response)
 }
 
 /// A payment change, or a move of the session: one or the other.
@@ -124,7 +145,7 @@ pub struct BookingPatch {
     /// pending, paid, failed, cancelled, expired or refunded.
     #[schema(example = "paid")]
     payment_status: Option<String>,
-    /// The session's new local date (`YYYY-MM-DD`).
+    /// The session's new local date (`YYYY-MM-DD`, years 2000 to 2199).
     #[schema(example = "2027-12-02")]
     booking_date: Option<String>,
     /// The session's new local start (`HH:MM`).
@@ -133,6 +154,11 @@ pub struct BookingPatch {
     /// Another session type (its duration makes the new window).
     #[schema(value_type = Option<uuid::Uuid>)]
     session_type_id: Option<String>,
+    /// With a move: `true` lets the session move to a time that has
+    /// already begun (an operator correcting history); without it such a
+    /// move is 422 `starts_in_the_past`.
+    #[serde(default)]
+    allow_past: bool,
 }
 
 /// A payment change from another gateway or an operator: the same
@@ -148,7 +174,7 @@ pub struct BookingPatch {
         (status = 400, description = "Malformed body or `invalid_id`.", body = ErrorBody),
         (status = 404, description = "No such booking.", body = ErrorBody),
         (status = 409, description = "`invalid_transition`: the state machine does not go back.", body = ErrorBody),
-        (status = 422, description = "`invalid_payment_status`, `invalid_slot` (also a time the clocks skip), `unknown_session_type`, `one_change_at_a_time`, `nothing_to_change`.", body = ErrorBody),
+        (status = 422, description = "`invalid_payment_status`, `invalid_slot` (also a time the clocks skip), `unknown_session_type`, `one_change_at_a_time`, `nothing_to_change`, `starts_in_the_past` (a move to a time already begun without `allow_past`).", body = ErrorBody),
     ))]
 pub async fn update_booking(
     State(s): State<AppState>,
@@ -178,6 +204,7 @@ pub async fn update_booking(
                 booking_date: body.booking_date,
                 booking_time: body.booking_time,
                 session_type_id: body.session_type_id,
+                allow_past: body.allow_past,
             };
             s.app.reschedule(id, input).await?
         }

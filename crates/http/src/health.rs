@@ -36,6 +36,11 @@ pub struct Ready {
 pub struct Unready {
     #[schema(example = "unavailable")]
     status: &'static str,
+    /// What an operator must do, when it is something they must do (an
+    /// adopted platform's table gone, the shared settings changed under
+    /// this replica); an outage's cause goes to the log only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
 /// The process is up.
@@ -48,7 +53,7 @@ pub async fn healthz() -> Json<Health> {
 /// The database answers and is migrated.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
     (status = 200, description = "Ready to serve.", body = Ready),
-    (status = 503, description = "The database is unreachable or not migrated.", body = Unready),
+    (status = 503, description = "The database is unreachable or not migrated, an adopted platform's table is gone, or the shared settings changed under this replica (`reason` says what to do).", body = Unready),
 ))]
 pub async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     match s.app.ready().await {
@@ -57,10 +62,14 @@ pub async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
             database: s.app.backend().as_str(),
         })
         .into_response(),
-        Err(_) => (
+        Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(Unready {
                 status: "unavailable",
+                reason: match e {
+                    meetpool_app::AppError::NotConfigured(why) => Some(why),
+                    _ => None,
+                },
             }),
         )
             .into_response(),

@@ -4,6 +4,7 @@
 //! OpenAPI description; handlers call the application only.
 #![forbid(unsafe_code)]
 
+mod attempts;
 mod auth;
 mod bookings;
 mod cors;
@@ -17,6 +18,7 @@ mod links;
 mod metrics;
 mod midtrans;
 mod openapi;
+mod platform;
 mod pool;
 mod requests;
 mod seed;
@@ -58,6 +60,7 @@ fn api(cors: Option<CorsLayer>) -> OpenApiRouter<AppState> {
         .merge(links::router())
         .merge(bookings::router())
         .merge(pool::router())
+        .merge(platform::router())
         .merge(events::router());
     let previous = seed::router().merge(midtrans::previous_system());
     let previous = match cors {
@@ -93,7 +96,8 @@ pub fn router_with(app: App, admin_token: SecretString, settings: &HttpSettings)
         .merge(dashboard::router())
         .fallback(auth::unknown_route)
         .with_state(state)
-        .layer(Extension(Arc::new(AdminToken::new(admin_token))));
+        .layer(Extension(Arc::new(AdminToken::new(admin_token))))
+        .layer(Extension(Arc::new(attempts::Attempts::default())));
     requests::layered(routes, settings, http_metrics)
 }
 

@@ -53,8 +53,12 @@ pub async fn link_provider_actions(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkBody {
-    /// An absolute https URL without credentials, spaces, control
-    /// characters or backslashes; one per meeting room.
+    /// An absolute https URL naming a host, without credentials, written
+    /// with the characters RFC 3986 allows (spaces, control characters,
+    /// backslashes, `|`, `^`, a stray `%` refused); one per meeting room,
+    /// whatever its spelling (a Meet code with or without dashes, a Zoom
+    /// meeting number with or without its passcode or host prefix). Stored
+    /// in its canonical spelling.
     #[schema(example = "https://meet.google.com/abc-defg-hij")]
     meeting_link: Option<String>,
     /// `null` clears the notes; absent leaves them.

@@ -23,7 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AvailabilityQuery {
-    /// The platform's local day, `YYYY-MM-DD`.
+    /// The platform's local day, `YYYY-MM-DD` (years 2000 to 2199; 422 `invalid_date` outside).
     date: String,
     /// The session type to be booked (its duration and the buffer make the window).
     session_type_id: String,
@@ -46,9 +46,9 @@ pub async fn availability(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CapacityQuery {
-    /// The first local day, `YYYY-MM-DD`.
+    /// The first local day, `YYYY-MM-DD` (years 2000 to 2199).
     from: String,
-    /// The last local day (at most 366 days after `from`).
+    /// The last local day (at most 366 days after `from`; years 2000 to 2199).
     to: String,
 }
 

@@ -1,5 +1,6 @@
 //! What every request goes through around its route: a request id, one log
-//! line, the latency histogram, the request timeout and the body limit.
+//! line, the latency histogram, the request timeout, the body limit, and a
+//! 500 for a handler that panics.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -8,9 +9,10 @@ use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
-use tracing::{info, info_span, Span};
+use tracing::{error, info, info_span, Span};
 
 use crate::error::refusal;
 use crate::metrics::{HttpMetrics, UNMATCHED};
@@ -21,6 +23,11 @@ pub fn layered(routes: Router, settings: &HttpSettings, metrics: Arc<HttpMetrics
     let max_body = settings.max_body_bytes;
     let timeout = settings.request_timeout;
     routes
+        // Innermost, so a panic becomes a response that every layer below
+        // sees: it is counted, logged in the request's line and span, and
+        // carries the request id.
+        .layer(CatchPanicLayer::custom(panicked))
+        .layer(middleware::from_fn(name_the_request))
         .layer(middleware::from_fn(move |r: Request, next: Next| {
             refuse_declared_oversize(max_body, r, next)
         }))
@@ -39,6 +46,48 @@ pub fn layered(routes: Router, settings: &HttpSettings, metrics: Arc<HttpMetrics
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// A handler that panicked: 500 in the error body; the panic's message goes
+/// to the log, inside the request's span, never to the client.
+fn panicked(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = cause
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| cause.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    error!(panic = %what, "the request's handler panicked");
+    let mut response = refusal(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "an unexpected failure; it is logged under this request's x-request-id",
+    );
+    response.extensions_mut().insert(Panicked);
+    response
+}
+
+/// Marks the answer [`panicked`] gave, for [`name_the_request`].
+#[derive(Clone, Copy)]
+struct Panicked;
+
+/// The answer to a panic names the request it is logged under, so that
+/// whoever reports it can quote it.
+async fn name_the_request(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let response = next.run(request).await;
+    if response.extensions().get::<Panicked>().is_none() {
+        return response;
+    }
+    refusal(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        format!("an unexpected failure; it is logged under request id {id}"),
+    )
 }
 
 fn route(request: &Request) -> &str {
@@ -122,4 +171,39 @@ async fn refuse_declared_oversize(max: usize, request: Request, next: Next) -> R
         );
     }
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_handler_that_panics_is_answered_500_with_the_request_id() {
+        async fn boom() -> &'static str {
+            panic!("a bug")
+        }
+        let routes = Router::new().route("/boom", get(boom));
+        let app = layered(routes, &HttpSettings::default(), Arc::default());
+        let request = Request::get("/boom")
+            .header("x-request-id", "req-42")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()["x-request-id"], "req-42");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "internal", "{body}");
+        assert_eq!(
+            body["error"]["message"],
+            "an unexpected failure; it is logged under request id req-42"
+        );
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use meetpool_app::{AppError, AssignOutcome};
@@ -19,6 +19,7 @@ use utoipa::{PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::attempts::{retry_after, Attempts, Client};
 use crate::error::describe;
 use crate::extract::is_too_large;
 use crate::{AdminToken, AppState};
@@ -116,16 +117,33 @@ pub(crate) fn failure(status: StatusCode, message: &str) -> Response {
         (status = 409, description = "No link is free for the booking's time: it waits in the queue.", body = AssignNoLinks),
         (status = 413, description = "The body is larger than the service accepts.", body = AssignFailure),
         (status = 422, description = "The booking is not paid.", body = AssignFailure),
+        (status = 429, description = "Too many wrong admin tokens from this client address; `Retry-After` says when to try again.", body = AssignFailure),
         (status = 500, description = "An internal error.", body = AssignFailure),
         (status = 503, description = "The database is unavailable or too busy; try again.", body = AssignFailure),
     ))]
 pub async fn assign_meeting_link(
     State(s): State<AppState>,
     Extension(admin): Extension<Arc<AdminToken>>,
+    Extension(attempts): Extension<Arc<Attempts>>,
+    client: Client,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let presented = headers.contains_key(header::AUTHORIZATION);
+    if let Some(left) = attempts.blocked(client).filter(|_| presented) {
+        let mut refused = failure(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many wrong service keys from this address: try again later",
+        );
+        refused
+            .headers_mut()
+            .insert(header::RETRY_AFTER, retry_after(left));
+        return refused;
+    }
     if !admin.accepts(&headers) {
+        if presented {
+            attempts.failed(client);
+        }
         return failure(
             StatusCode::UNAUTHORIZED,
             "Unauthorized: a valid service key is required",

@@ -10,13 +10,14 @@
 //! timeout.
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -67,7 +68,7 @@ async fn serve(
         };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, or a connection reset before
                     // it was accepted: serving the others goes on; a short
@@ -79,8 +80,10 @@ async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let (stream, peer) = stream;
         tokio::spawn(connection(
             stream,
+            peer,
             router.clone(),
             timeouts,
             stopping.clone(),
@@ -103,6 +106,7 @@ struct Timeouts {
 
 async fn connection(
     stream: TcpStream,
+    peer: SocketAddr,
     router: Router,
     timeouts: Timeouts,
     mut stopping: watch::Receiver<bool>,
@@ -116,8 +120,10 @@ async fn connection(
     });
     let service = {
         let phase = phase.clone();
-        hyper::service::service_fn(move |request: Request<Incoming>| {
+        hyper::service::service_fn(move |mut request: Request<Incoming>| {
             let router = router.clone();
+            // Who is asking: the limit on wrong admin tokens counts by it.
+            request.extensions_mut().insert(ConnectInfo(peer));
             let busy = Busy::begin(phase.clone());
             async move {
                 let response = router.oneshot(request.map(Body::new)).await;

@@ -29,6 +29,14 @@ pub enum StoreError {
     /// The database lacks some of this version's migrations.
     #[error("the database is not migrated: run `meetpool migrate` first")]
     NotMigrated,
+    /// The database was migrated by a newer meetpool: this binary does not
+    /// know its schema and must not run on it.
+    #[error(
+        "the database's schema is version {database}, newer than this meetpool's ({binary}): \
+         a newer meetpool migrated it. Run that version of meetpool (or a later one) on it; \
+         this one would misread or damage what the newer one wrote"
+    )]
+    NewerSchema { database: i64, binary: i64 },
     /// The database may be read but not written (a read-only file, say).
     #[error("the database is read-only: meetpool needs to write to it")]
     ReadOnly,

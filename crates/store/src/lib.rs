@@ -9,6 +9,7 @@
 //! rather than a double booking.
 #![forbid(unsafe_code)]
 
+mod checks;
 mod error;
 mod model;
 mod outbox;
@@ -16,12 +17,16 @@ pub mod postgres;
 mod rooms;
 pub mod sqlite;
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use jiff::Timestamp;
+use meetpool_domain::room::{is_safe_link, room_of};
 use meetpool_domain::{
     Booking, BookingId, LinkCandidate, LinkId, NewBooking, SessionTypeId, Window,
 };
 
+pub use checks::{DueChecks, PaymentCheck, PaymentChecks};
 pub use error::{DuplicateRoom, StoreError};
 pub use model::*;
 pub use outbox::{Attempt, Claim, DeliveryStatus, OutboundEvent, Outbox, OutboxStats};
@@ -52,6 +57,10 @@ fn migrated(
 ) -> Result<()> {
     let latest = migrator.iter().map(|m| m.version).max();
     match applied {
+        Ok(Some(version)) if Some(version) > latest => Err(StoreError::NewerSchema {
+            database: version,
+            binary: latest.unwrap_or(0),
+        }),
         Ok(version) if version >= latest => Ok(()),
         Ok(_) => Err(StoreError::NotMigrated),
         // No migrations table: PostgreSQL's 42P01, SQLite's "no such table".
@@ -64,41 +73,117 @@ fn migrated(
     }
 }
 
+/// Refuses, before migrating, a database that a newer meetpool migrated:
+/// `applied` holds the versions applied (an error when there is no
+/// migrations table yet, which is a new database).
+fn not_newer<E>(
+    migrator: &sqlx::migrate::Migrator,
+    applied: &std::result::Result<Vec<i64>, E>,
+) -> Result<()> {
+    let latest = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    match applied.as_ref().ok().and_then(|v| v.iter().max()) {
+        Some(&database) if database > latest => Err(StoreError::NewerSchema {
+            database,
+            binary: latest,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// An event `e` that moved booking `b` off a link it no longer holds (a
 /// release from another link, or a change of link), as SQL text for both
 /// databases.
 const MOVED: &str = "(e.kind = 'link_changed' OR (e.kind IN ('released', 'manual_released') \
      AND e.meeting_link_id <> b.meeting_link_id))";
 
-/// Enabled links that share a room (migration 0004's `room` column), listed
-/// when the migration that makes rooms unique cannot be applied. One text
-/// for both databases.
-const DUPLICATE_ROOMS_SQL: &str = "\
-    SELECT room, CAST(id AS TEXT) AS id, meeting_link FROM meeting_links_pool \
-    WHERE is_available AND room IN ( \
-        SELECT room FROM meeting_links_pool WHERE is_available \
-        GROUP BY room HAVING count(*) > 1) \
-    ORDER BY room, seq";
+/// The enabled links, in creation order: read before migrating, so that
+/// the links a migration disables as unsafe can be reported after it, and
+/// after a failed migration, to say which rooms have several links. One
+/// text for both databases.
+const ENABLED_LINKS_SQL: &str = "\
+    SELECT CAST(id AS TEXT) AS id, meeting_link FROM meeting_links_pool \
+    WHERE is_available ORDER BY seq";
+
+/// The ids of the disabled links, read after migrating.
+const DISABLED_LINKS_SQL: &str =
+    "SELECT CAST(id AS TEXT) AS id FROM meeting_links_pool WHERE NOT is_available";
+
+/// What a migration changed that an operator must hear about.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Migrated {
+    /// Enabled links that were not safe links (not an `https://` URL
+    /// naming a host: [`meetpool_domain::room::is_safe_link`]), which the
+    /// migration that makes the database refuse them (0017) disabled. Their
+    /// coming sessions still hold them until moved.
+    pub disabled_unsafe: Vec<UnsafeLink>,
+}
+
+/// A link disabled for not being safe to send a participant to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnsafeLink {
+    pub link_id: LinkId,
+    pub meeting_link: String,
+}
+
+/// The enabled links of `before` that are not safe and are disabled now
+/// (`disabled_now`, the ids of every disabled link): the ones the
+/// migration disabled.
+fn disabled_unsafe(
+    before: std::result::Result<Vec<(String, String)>, sqlx::Error>,
+    disabled_now: std::result::Result<Vec<String>, sqlx::Error>,
+) -> Migrated {
+    let (Ok(before), Ok(disabled_now)) = (before, disabled_now) else {
+        // No pool before (a new database) or none after: nothing disabled.
+        return Migrated::default();
+    };
+    let disabled_unsafe = before
+        .into_iter()
+        .filter(|(id, link)| !is_safe_link(link) && disabled_now.contains(id))
+        .filter_map(|(id, meeting_link)| {
+            Some(UnsafeLink {
+                link_id: id.parse().ok()?,
+                meeting_link,
+            })
+        })
+        .collect();
+    Migrated { disabled_unsafe }
+}
 
 /// A failed migration, explained: when it failed because one room has
-/// several enabled links (`duplicates`, read with [`DUPLICATE_ROOMS_SQL`]
-/// after the failure), the error says which.
+/// several enabled links (`enabled`, read with [`ENABLED_LINKS_SQL`] after
+/// the failure, grouped by the room rule of this version,
+/// [`meetpool_domain::room::room_of`], which the database holds too), the
+/// error says which. Links that are not safe are left out: the migration
+/// disables them before it makes rooms unique.
 fn explain_migration_failure(
     failed: sqlx::migrate::MigrateError,
-    duplicates: std::result::Result<Vec<(String, String, String)>, sqlx::Error>,
+    enabled: std::result::Result<Vec<(String, String)>, sqlx::Error>,
 ) -> StoreError {
     let failed = StoreError::from(failed);
-    match (&failed, duplicates) {
-        (StoreError::Conflict(_), Ok(rows)) if !rows.is_empty() => StoreError::DuplicateRooms(
-            rows.into_iter()
-                .map(|(room, link_id, meeting_link)| DuplicateRoom {
-                    room,
+    let (StoreError::Conflict(_), Ok(enabled)) = (&failed, enabled) else {
+        return failed;
+    };
+    let mut rooms: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (id, link) in enabled.into_iter().filter(|(_, l)| is_safe_link(l)) {
+        rooms.entry(room_of(&link)).or_default().push((id, link));
+    }
+    let duplicates: Vec<DuplicateRoom> = rooms
+        .into_iter()
+        .filter(|(_, links)| links.len() > 1)
+        .flat_map(|(room, links)| {
+            links
+                .into_iter()
+                .map(move |(link_id, meeting_link)| DuplicateRoom {
+                    room: room.clone(),
                     link_id,
                     meeting_link,
                 })
-                .collect(),
-        ),
-        _ => failed,
+        })
+        .collect();
+    if duplicates.is_empty() {
+        failed
+    } else {
+        StoreError::DuplicateRooms(duplicates)
     }
 }
 
@@ -110,13 +195,31 @@ pub trait Store: Send + Sync + 'static {
     /// size, requests queue for one.
     fn connections_in_use(&self) -> u32;
 
-    /// Applies the embedded migrations that are not applied yet.
-    async fn migrate(&self) -> Result<()>;
+    /// Applies the embedded migrations that are not applied yet, and says
+    /// what they changed that an operator must hear about. Nothing changes
+    /// when one fails ([`StoreError::DuplicateRooms`] says why when the pool
+    /// holds one room under several enabled links).
+    async fn migrate(&self) -> Result<Migrated>;
 
-    /// Writes the settings the database itself needs (the time zone that
+    /// The settings the database holds, once chosen (`None` on a fresh
+    /// database).
+    async fn stored_settings(&self) -> Result<Option<DbSettings>>;
+
+    /// Bookings whose session has not ended by `now`, whatever their state.
+    async fn coming(&self, now: Timestamp) -> Result<Vec<Booking>>;
+
+    /// Changes the settings the database itself needs (the time zone that
     /// fills in bookings inserted by plain SQL, the idle buffer its overlap
-    /// check uses), and marks them chosen.
-    async fn configure(&self, settings: &DbSettings) -> Result<()>;
+    /// check uses) and, in the same transaction, gives each booking of
+    /// `moved` its window in the new zone and every coming session its busy
+    /// range with the new buffer. [`StoreError::Overlap`], changing
+    /// nothing, when a link would then hold overlapping sessions.
+    async fn change_settings(
+        &self,
+        settings: &DbSettings,
+        moved: &[(BookingId, Window)],
+        now: Timestamp,
+    ) -> Result<()>;
 
     /// Writes `settings` if none were chosen yet (a fresh database), in one
     /// statement, and returns the settings the database holds afterwards:
@@ -132,6 +235,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// The queue of what meetpool asks meeting providers to do.
     fn provider_actions(&self) -> &dyn ProviderActions;
+    /// The pending payments reconciliation asks the gateway about.
+    fn payment_checks(&self) -> &dyn PaymentChecks;
 
     /// Starts a write transaction. Everything that reads and then writes on
     /// what it read goes through one.
@@ -220,6 +325,35 @@ pub trait Store: Send + Sync + 'static {
     /// store can only be polled (behind a transaction-mode pooler without
     /// a direct connection).
     async fn platform_listener(&self) -> Result<Option<Box<dyn Wakeups>>> {
+        Ok(None)
+    }
+    /// The platform's rows meetpool could not take in, still open, oldest
+    /// first.
+    async fn platform_problems(&self) -> Result<Vec<PlatformProblem>> {
+        Ok(Vec::new())
+    }
+    /// The open problems no replica has raised an alert for yet, each
+    /// marked raised as it is returned: one replica alerts each once (again
+    /// if its reason changes).
+    async fn claim_problems_to_alert(&self) -> Result<Vec<PlatformProblem>> {
+        Ok(Vec::new())
+    }
+    /// Notes a problem with a platform row that meetpool holds but could
+    /// not follow (a reschedule to a time that is no time): listed and
+    /// alerted like a row it could not take in, until the platform writes
+    /// the row again.
+    async fn note_platform_problem(
+        &self,
+        _booking: BookingId,
+        _reason: ProblemReason,
+        _detail: &str,
+    ) -> Result<()> {
+        Ok(())
+    }
+    /// Why the adopted platform's tables cannot be written as adoption
+    /// left them (a table dropped or renamed, meetpool's triggers gone),
+    /// or `None` when they can. Never anything elsewhere.
+    async fn platform_broken(&self) -> Result<Option<String>> {
         Ok(None)
     }
 }

@@ -129,6 +129,9 @@ pub struct BookingFilter {
     pub unassigned: bool,
     /// Bookings whose session starts in this window (a local day, say).
     pub starts_within: Option<Window>,
+    /// Only bookings listed after this one: its start and id, the order
+    /// of the list (a page's cursor).
+    pub after: Option<(Timestamp, BookingId)>,
     pub limit: u32,
 }
 
@@ -159,11 +162,14 @@ pub struct BookingChange {
     pub events: Vec<NewEvent>,
 }
 
-/// A new payment state, and the gateway transaction that caused it.
+/// A new payment state, the gateway transaction that caused it, and the
+/// booking's `status` that goes with it
+/// ([`meetpool_domain::payment::booking_status`]; `None` keeps it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaymentChange {
     pub status: PaymentStatus,
     pub transaction_id: Option<String>,
+    pub booking_status: Option<&'static str>,
 }
 
 /// What a write does to a booking's link.
@@ -234,6 +240,70 @@ pub enum PlatformChange {
 pub struct ClaimedChange {
     pub id: i64,
     pub change: PlatformChange,
+}
+
+/// A row of an adopted platform's `bookings` that meetpool could not take
+/// in (see [`ProblemReason`]): the platform's statement succeeded, the row
+/// has no mirror, and so no link. Open until the platform fixes the row,
+/// which then is adopted and the problem cleared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformProblem {
+    /// The platform's row id (`bookings.id`).
+    pub booking_id: BookingId,
+    pub order_id: Option<String>,
+    pub reason: ProblemReason,
+    /// The database's own words, where they add something.
+    pub detail: String,
+    /// The platform's row reads as paid.
+    pub paid: bool,
+    /// Paid, and meetpool holds no booking for it: a customer who paid and
+    /// has no link (counted in the unassigned queue).
+    pub without_link: bool,
+    /// When the problem was first seen (as it is now).
+    pub since: Timestamp,
+}
+
+/// Why a platform row could not be taken in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProblemReason {
+    /// Its `order_id` is another booking's: Midtrans reports payments by
+    /// order id, so one would get the other's payment.
+    OrderIdTaken,
+    /// Its `booking_time` does not read as `HH:MM`.
+    UnreadableTime,
+    /// Its local time does not exist on that day (a daylight-saving gap).
+    NonexistentTime,
+    /// Its session type is unknown or has no duration.
+    UnknownDuration,
+    /// The database refused it for another reason (in `detail`).
+    Refused,
+}
+
+impl ProblemReason {
+    pub const ALL: [ProblemReason; 5] = [
+        ProblemReason::OrderIdTaken,
+        ProblemReason::UnreadableTime,
+        ProblemReason::NonexistentTime,
+        ProblemReason::UnknownDuration,
+        ProblemReason::Refused,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemReason::OrderIdTaken => "order_id_taken",
+            ProblemReason::UnreadableTime => "unreadable_time",
+            ProblemReason::NonexistentTime => "nonexistent_time",
+            ProblemReason::UnknownDuration => "unknown_duration",
+            ProblemReason::Refused => "refused",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .unwrap_or(ProblemReason::Refused)
+    }
 }
 
 /// The paid sessions that share one window: how many, and how many of

@@ -22,8 +22,8 @@ use crate::error::Kind;
 use crate::{
     Backend, BookingChange, BookingFilter, ClaimedChange, ConnectOptions, Coordination, DbSettings,
     Event, Link, LinkChange, LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PaidWindow,
-    PlatformChange, PoolStatus, Result, Schedule, SessionType, Store, StoreError, Tx, Wakeups,
-    MOVED,
+    PlatformChange, PlatformProblem, PoolStatus, ProblemReason, Result, Schedule, SessionType,
+    Store, StoreError, Tx, Wakeups, MOVED,
 };
 
 pub mod adoption;
@@ -287,7 +287,7 @@ impl Store for PgStore {
         self.pool.size().saturating_sub(idle)
     }
 
-    async fn migrate(&self) -> Result<()> {
+    async fn migrate(&self) -> Result<crate::Migrated> {
         // On a connection of its own, closed after a failure: the migrator
         // holds a session lock that it does not release when a migration
         // fails, and a pooled connection would keep it, stalling every
@@ -299,12 +299,24 @@ impl Store for PgStore {
                 .persistent(self.prepared)
                 .fetch_all(&mut *self.session().await?)
                 .await;
+        crate::not_newer(&MIGRATOR, &applied)?;
         if applied.is_ok_and(|v| MIGRATOR.iter().all(|m| v.contains(&m.version))) {
-            return Ok(());
+            return Ok(crate::Migrated::default());
         }
+        // Never beside the platform's tables.
+        self.not_adopted_elsewhere().await?;
+        let before = sqlx::query_as(crate::ENABLED_LINKS_SQL)
+            .persistent(self.prepared)
+            .fetch_all(&mut *self.session().await?)
+            .await;
         let mut conn = self.session_connection("migrating").await?;
         let Err(failed) = MIGRATOR.run_direct(&mut conn).await else {
-            return Ok(());
+            drop(conn);
+            let after = sqlx::query_scalar(crate::DISABLED_LINKS_SQL)
+                .persistent(self.prepared)
+                .fetch_all(&mut *self.session().await?)
+                .await;
+            return Ok(crate::disabled_unsafe(before, after));
         };
         if let sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(db)) = &failed {
             if db.code().as_deref() == Some("42501") {
@@ -317,23 +329,78 @@ impl Store for PgStore {
             }
         }
         drop(conn);
-        let duplicates = sqlx::query_as(crate::DUPLICATE_ROOMS_SQL)
+        let enabled = sqlx::query_as(crate::ENABLED_LINKS_SQL)
             .persistent(self.prepared)
             .fetch_all(&mut *self.session().await?)
             .await;
-        Err(crate::explain_migration_failure(failed, duplicates))
+        Err(crate::explain_migration_failure(failed, enabled))
     }
 
-    async fn configure(&self, settings: &DbSettings) -> Result<()> {
-        // Only when something changes: an idle rewrite would still take the
-        // row lock.
+    async fn stored_settings(&self) -> Result<Option<DbSettings>> {
+        let row: Option<(String, i32)> = sqlx::query_as(
+            "SELECT timezone, buffer_minutes FROM meetpool_settings WHERE id = 1 AND chosen",
+        )
+        .persistent(self.prepared)
+        .fetch_optional(&mut *self.session().await?)
+        .await?;
+        row.map(|(timezone, buffer_minutes)| {
+            Ok(DbSettings {
+                timezone,
+                buffer_minutes: u32::try_from(buffer_minutes).map_err(StoreError::corrupt)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn coming(&self, now: Timestamp) -> Result<Vec<Booking>> {
+        let rows = sqlx::query(&format!(
+            "{BOOKING_SELECT} WHERE b.ends_at > $1 ORDER BY b.starts_at"
+        ))
+        .bind(now.to_sqlx())
+        .persistent(self.prepared)
+        .fetch_all(&mut *self.session().await?)
+        .await?;
+        rows.iter().map(booking_row).collect()
+    }
+
+    async fn change_settings(
+        &self,
+        settings: &DbSettings,
+        moved: &[(BookingId, Window)],
+        now: Timestamp,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE meetpool_settings SET timezone = $1, buffer_minutes = $2, chosen = true \
-             WHERE id = 1 AND (timezone, buffer_minutes, chosen) IS DISTINCT FROM ($1, $2, true)",
+             WHERE id = 1",
         )
         .bind(&settings.timezone)
         .bind(buffer(settings)?)
+        .persistent(self.prepared)
+        .execute(&mut *tx)
+        .await?;
+        let ids: Vec<Uuid> = moved.iter().map(|(id, _)| id.0).collect();
+        let starts: Vec<jiff_sqlx::Timestamp> =
+            moved.iter().map(|(_, w)| w.start.to_sqlx()).collect();
+        let ends: Vec<jiff_sqlx::Timestamp> = moved.iter().map(|(_, w)| w.end.to_sqlx()).collect();
+        sqlx::query(
+            "UPDATE bookings b SET starts_at = v.s, ends_at = v.e \
+             FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS v(id, s, e) \
+             WHERE b.id = v.id",
+        )
+        .bind(ids)
+        .bind(starts)
+        .bind(ends)
+        .persistent(self.prepared)
+        .execute(&mut *tx)
+        .await?;
+        // An explicit busy range is recomputed with the buffer now in force
+        // (bookings_derive, migration 0014): the exclusion constraint then
+        // checks every coming session against the new buffer.
+        sqlx::query(
+            "UPDATE bookings SET busy = 'empty' WHERE meeting_link_id IS NOT NULL AND ends_at > $1",
+        )
+        .bind(now.to_sqlx())
         .persistent(self.prepared)
         .execute(&mut *tx)
         .await?;
@@ -367,7 +434,13 @@ impl Store for PgStore {
             .persistent(self.prepared)
             .fetch_one(&mut *self.session().await?)
             .await;
-        crate::migrated(&MIGRATOR, applied)
+        match crate::migrated(&MIGRATOR, applied) {
+            Err(StoreError::NotMigrated) => {
+                self.not_adopted_elsewhere().await?;
+                Err(StoreError::NotMigrated)
+            }
+            other => other,
+        }
     }
 
     fn outbox(&self) -> &dyn crate::Outbox {
@@ -375,6 +448,10 @@ impl Store for PgStore {
     }
 
     fn provider_actions(&self) -> &dyn crate::ProviderActions {
+        self
+    }
+
+    fn payment_checks(&self) -> &dyn crate::PaymentChecks {
         self
     }
 
@@ -459,13 +536,16 @@ impl Store for PgStore {
             "{BOOKING_SELECT} WHERE ($1::text IS NULL OR b.payment_status = $1) \
              AND (NOT $2 OR (b.payment_status = 'paid' AND b.meeting_link_id IS NULL AND b.ends_at > now())) \
              AND ($3::timestamptz IS NULL OR (b.starts_at >= $3 AND b.starts_at < $5)) \
-             ORDER BY b.starts_at, b.created_at LIMIT $4"
+             AND ($6::timestamptz IS NULL OR (b.starts_at, b.id) > ($6, $7)) \
+             ORDER BY b.starts_at, b.id LIMIT $4"
         ))
         .bind(f.payment_status.map(|s| s.as_str()))
         .bind(f.unassigned)
         .bind(f.starts_within.map(|w| w.start.to_sqlx()))
         .bind(i64::from(f.limit))
         .bind(f.starts_within.map(|w| w.end.to_sqlx()))
+        .bind(f.after.map(|(start, _)| start.to_sqlx()))
+        .bind(f.after.map(|(_, id)| id.0))
         .persistent(self.prepared).fetch_all(&mut *self.session().await?)
         .await?;
         rows.iter().map(booking_row).collect()
@@ -742,6 +822,120 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn platform_problems(&self) -> Result<Vec<PlatformProblem>> {
+        if !self.has_problems().await? {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {PROBLEM_COLUMNS} FROM platform_problems ORDER BY since, booking_id"
+        ))
+        .persistent(self.prepared)
+        .fetch_all(&mut *self.session().await?)
+        .await?;
+        rows.iter().map(problem_row).collect()
+    }
+
+    async fn claim_problems_to_alert(&self) -> Result<Vec<PlatformProblem>> {
+        if !self.has_problems().await? {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(&format!(
+            "UPDATE platform_problems SET alerted = true WHERE booking_id IN ( \
+               SELECT booking_id FROM platform_problems WHERE NOT alerted \
+               ORDER BY since LIMIT 100 FOR UPDATE SKIP LOCKED) \
+             RETURNING {PROBLEM_COLUMNS}"
+        ))
+        .persistent(self.prepared)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut out = rows.iter().map(problem_row).collect::<Result<Vec<_>>>()?;
+        out.sort_by_key(|p| p.since);
+        Ok(out)
+    }
+
+    async fn note_platform_problem(
+        &self,
+        booking: BookingId,
+        reason: ProblemReason,
+        detail: &str,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT meetpool.note_platform_problem($1, $2, $3)")
+            .bind(booking.0)
+            .bind(reason.as_str())
+            .bind(detail)
+            .persistent(self.prepared)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn platform_broken(&self) -> Result<Option<String>> {
+        let row: Option<(String, bool, Vec<String>, Vec<String>)> = sqlx::query_as(
+            "SELECT a.platform_schema, to_regclass('platform_problems') IS NOT NULL, \
+               array(SELECT t FROM unnest(ARRAY['bookings', 'meeting_links_pool', 'session_types']) t \
+                     WHERE to_regclass(format('%I.%I', a.platform_schema, t)) IS NULL), \
+               array(SELECT t FROM unnest(ARRAY['bookings', 'meeting_links_pool', 'session_types']) t \
+                     WHERE to_regclass(format('%I.%I', a.platform_schema, t)) IS NOT NULL \
+                       AND NOT EXISTS (SELECT 1 FROM pg_trigger g \
+                         WHERE g.tgrelid = to_regclass(format('%I.%I', a.platform_schema, t)) \
+                           AND g.tgname = 'meetpool_sync')) \
+             FROM adoption a \
+             WHERE to_regclass('adoption') IS NOT NULL",
+        )
+        .persistent(self.prepared)
+        .fetch_optional(&mut *self.session().await?)
+        .await
+        .or_else(|e| match StoreError::from(e) {
+            // Not an adopted database: no adoption table.
+            StoreError::Unavailable(sqlx::Error::Database(db))
+                if db.code().as_deref() == Some("42P01") =>
+            {
+                Ok(None)
+            }
+            e => Err(e),
+        })?;
+        let Some((schema, up_to_date, gone, untracked)) = row else {
+            return Ok(None);
+        };
+        Ok(if !gone.is_empty() {
+            Some(format!(
+                "the platform's table{} {} {} gone (dropped or renamed): its bookings cannot be \
+                 written. Restore {}, then run `meetpool adopt` again as the tables' owner; \
+                 meetpool's own tables are intact",
+                if gone.len() > 1 { "s" } else { "" },
+                gone.iter()
+                    .map(|t| format!("{schema}.{t}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if gone.len() > 1 { "are" } else { "is" },
+                if gone.len() > 1 { "them" } else { "it" },
+            ))
+        } else if !untracked.is_empty() {
+            Some(format!(
+                "meetpool's triggers are missing on {} (the table was re-created?): the \
+                 platform's own changes would go unseen. Run `meetpool adopt` again as the \
+                 tables' owner",
+                untracked
+                    .iter()
+                    .map(|t| format!("{schema}.{t}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ))
+        } else if !up_to_date {
+            Some(
+                "the adoption predates this version of meetpool: run `meetpool adopt` again as \
+                 the tables' owner to bring it up to date"
+                    .to_owned(),
+            )
+        } else {
+            None
+        })
+    }
+
     async fn platform_listener(&self) -> Result<Option<Box<dyn Wakeups>>> {
         let mut listener = match (&self.direct_url, self.prepared) {
             (Some(url), _) => sqlx::postgres::PgListener::connect(url).await?,
@@ -751,6 +945,63 @@ impl Store for PgStore {
         listener.listen("meetpool_platform").await?;
         Ok(Some(Box::new(Listener(listener))))
     }
+}
+
+impl PgStore {
+    /// Fails, saying how to connect, on a platform's database adopted in
+    /// place when this connection's role does not see meetpool's schema
+    /// (the platform's own `postgres`, say): its tables would look missing,
+    /// and migrating would put meetpool's beside the platform's.
+    async fn not_adopted_elsewhere(&self) -> Result<()> {
+        let (adopted, schema, user, path): (bool, Option<String>, String, String) = sqlx::query_as(
+            "SELECT to_regclass('meetpool.adoption') IS NOT NULL, current_schema(), \
+                   current_user::text, current_setting('search_path')",
+        )
+        .persistent(self.prepared)
+        .fetch_one(&mut *self.session().await?)
+        .await?;
+        if !adopted || schema.as_deref() == Some(adoption::SCHEMA) {
+            return Ok(());
+        }
+        Err(StoreError::Config(format!(
+            "this is a platform's database adopted in place by `meetpool adopt`: meetpool's tables \
+             are in the schema `{s}`, which the role {user} does not see (its search_path is \
+             {path}). Connect as the role adoption created for the service (`meetpool` unless \
+             --role named another; its search_path is `{s}`), or put `{s}` first in this role's \
+             search_path (`?options=-csearch_path%3D{s}` in DATABASE_URL). To upgrade an adopted \
+             database, run `meetpool adopt` again as the tables' owner rather than `meetpool migrate`",
+            s = adoption::SCHEMA
+        )))
+    }
+
+    /// Whether this adopted database has a problems table (an adoption by
+    /// an earlier version has not).
+    async fn has_problems(&self) -> Result<bool> {
+        Ok(
+            sqlx::query_scalar("SELECT to_regclass('platform_problems') IS NOT NULL")
+                .persistent(self.prepared)
+                .fetch_one(&mut *self.session().await?)
+                .await?,
+        )
+    }
+}
+
+/// A row of `platform_problems`, with whether meetpool holds the booking.
+const PROBLEM_COLUMNS: &str = "booking_id, order_id, reason, detail, paid, since, \
+     EXISTS (SELECT 1 FROM bookings m WHERE m.id = booking_id) AS mirrored";
+
+fn problem_row(r: &PgRow) -> Result<PlatformProblem> {
+    let reason: String = r.try_get("reason")?;
+    let mirrored: bool = r.try_get("mirrored")?;
+    Ok(PlatformProblem {
+        booking_id: BookingId(r.try_get("booking_id")?),
+        order_id: r.try_get("order_id")?,
+        reason: ProblemReason::parse(&reason),
+        detail: r.try_get("detail")?,
+        paid: r.try_get("paid")?,
+        without_link: r.try_get::<bool, _>("paid")? && !mirrored,
+        since: ts(r, "since")?,
+    })
 }
 
 struct Listener(sqlx::postgres::PgListener);
@@ -799,6 +1050,7 @@ fn add_row(links: &mut Vec<LinkCandidate>, r: &PgRow) -> Result<()> {
     Ok(())
 }
 
+mod checks;
 mod outbox;
 mod rooms;
 mod stream;

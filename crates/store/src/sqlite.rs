@@ -40,6 +40,14 @@ pub(crate) fn classify(db: &dyn sqlx::error::DatabaseError) -> Kind {
     if msg.contains("meetpool: double booking") {
         return Kind::Overlap;
     }
+    // Migration 0017's triggers: SQLite's CHECK on a pool link, and the
+    // room's uniqueness when a write would otherwise skip it.
+    if msg.contains("meetpool: unsafe link") {
+        return Kind::Refused(msg.to_owned());
+    }
+    if msg.contains("meetpool: duplicate room") {
+        return Kind::Conflict("meeting_links_pool.room".to_owned());
+    }
     match db.code().unwrap_or_default().as_ref() {
         "5" | "6" | "261" | "262" | "517" => Kind::Retry,
         // SQLITE_READONLY and its extended codes.
@@ -65,7 +73,18 @@ pub struct SqliteStore {
 impl SqliteStore {
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let connect = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Config(format!("bad sqlite URL: {e}")))?
+            .map_err(|e| StoreError::Config(format!("bad sqlite URL: {e}")))?;
+        // `sqlite:` alone (or `sqlite::memory:`) is a database in memory:
+        // each connection would see its own, and all is lost on exit.
+        let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            return Err(StoreError::Config(format!(
+                "DATABASE_URL {url:?} names no database file: write sqlite:PATH, for example \
+                 sqlite:meetpool.db"
+            )));
+        }
+        let connect = connect
             .create_if_missing(options.create_if_missing)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -198,32 +217,101 @@ impl Store for SqliteStore {
         self.pool.size().saturating_sub(idle)
     }
 
-    async fn migrate(&self) -> Result<()> {
+    async fn migrate(&self) -> Result<crate::Migrated> {
+        let before = sqlx::query_as(crate::ENABLED_LINKS_SQL)
+            .fetch_all(&self.pool)
+            .await;
         // On a connection of its own, closed after a failure: the migrator
         // holds a session lock that it does not release when a migration
         // fails, and a pooled connection would keep it, stalling every
         // later migration on this database.
         let mut conn = self.pool.acquire().await?;
+        let applied: std::result::Result<Vec<i64>, _> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&mut *conn)
+                .await;
+        crate::not_newer(&MIGRATOR, &applied)?;
         let Err(failed) = MIGRATOR.run_direct(&mut *conn).await else {
-            return Ok(());
+            drop(conn);
+            let after = sqlx::query_scalar(crate::DISABLED_LINKS_SQL)
+                .fetch_all(&self.pool)
+                .await;
+            return Ok(crate::disabled_unsafe(before, after));
         };
         conn.close_on_drop();
         drop(conn);
-        let duplicates = sqlx::query_as(crate::DUPLICATE_ROOMS_SQL)
+        let enabled = sqlx::query_as(crate::ENABLED_LINKS_SQL)
             .fetch_all(&self.pool)
             .await;
-        Err(crate::explain_migration_failure(failed, duplicates))
+        Err(crate::explain_migration_failure(failed, enabled))
     }
 
-    async fn configure(&self, settings: &DbSettings) -> Result<()> {
+    async fn stored_settings(&self) -> Result<Option<DbSettings>> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT timezone, buffer_minutes FROM meetpool_settings WHERE id = 1 AND chosen",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(timezone, buffer_minutes)| {
+            Ok(DbSettings {
+                timezone,
+                buffer_minutes: u32::try_from(buffer_minutes).map_err(StoreError::corrupt)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn coming(&self, now: Timestamp) -> Result<Vec<Booking>> {
+        let rows = sqlx::query(&format!(
+            "{BOOKING_SELECT} WHERE b.ends_at > ? ORDER BY b.starts_at"
+        ))
+        .bind(ts_out(now))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(booking_row).collect()
+    }
+
+    async fn change_settings(
+        &self,
+        settings: &DbSettings,
+        moved: &[(BookingId, Window)],
+        now: Timestamp,
+    ) -> Result<()> {
         let _guard = self.write_lock.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "UPDATE meetpool_settings SET timezone = ?, buffer_minutes = ?, chosen = 1 WHERE id = 1",
         )
         .bind(&settings.timezone)
-        .bind(settings.buffer_minutes as i64)
-        .execute(&self.pool)
+        .bind(i64::from(settings.buffer_minutes))
+        .execute(&mut *tx)
         .await?;
+        for (id, window) in moved {
+            sqlx::query("UPDATE bookings SET starts_at = ?, ends_at = ? WHERE id = ?")
+                .bind(ts_out(window.start))
+                .bind(ts_out(window.end))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        // The overlap trigger checks a row when it is written; a new buffer
+        // is checked here for every coming session at once.
+        let clash: Option<String> = sqlx::query_scalar(
+            "SELECT a.id FROM bookings a \
+             JOIN bookings b ON a.meeting_link_id = b.meeting_link_id AND a.id < b.id \
+             CROSS JOIN meetpool_settings s \
+             WHERE s.id = 1 AND a.meeting_link_id IS NOT NULL AND a.ends_at > ?1 AND b.ends_at > ?1 \
+               AND a.starts_at < datetime(b.ends_at, '+' || s.buffer_minutes || ' minutes') \
+               AND b.starts_at < datetime(a.ends_at, '+' || s.buffer_minutes || ' minutes') \
+             LIMIT 1",
+        )
+        .bind(ts_out(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if clash.is_some() {
+            return Err(StoreError::Overlap);
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -261,6 +349,10 @@ impl Store for SqliteStore {
     }
 
     fn provider_actions(&self) -> &dyn crate::ProviderActions {
+        self
+    }
+
+    fn payment_checks(&self) -> &dyn crate::PaymentChecks {
         self
     }
 
@@ -329,7 +421,8 @@ impl Store for SqliteStore {
             "{BOOKING_SELECT} WHERE (?1 IS NULL OR b.payment_status = ?1) \
              AND (?2 = 0 OR (b.payment_status = 'paid' AND b.meeting_link_id IS NULL AND b.ends_at > ?3)) \
              AND (?4 IS NULL OR (b.starts_at >= ?4 AND b.starts_at < ?6)) \
-             ORDER BY b.starts_at, b.created_at LIMIT ?5"
+             AND (?7 IS NULL OR b.starts_at > ?7 OR (b.starts_at = ?7 AND b.id > ?8)) \
+             ORDER BY b.starts_at, b.id LIMIT ?5"
         ))
         .bind(f.payment_status.map(|s| s.as_str()))
         .bind(f.unassigned)
@@ -337,6 +430,8 @@ impl Store for SqliteStore {
         .bind(f.starts_within.map(|w| ts_out(w.start)))
         .bind(i64::from(f.limit))
         .bind(f.starts_within.map(|w| ts_out(w.end)))
+        .bind(f.after.map(|(start, _)| ts_out(start)))
+        .bind(f.after.map(|(_, id)| id.to_string()))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(booking_row).collect()
@@ -537,6 +632,7 @@ async fn candidates_for(
     links_from(&rows)
 }
 
+mod checks;
 mod outbox;
 mod rooms;
 mod tx;

@@ -18,6 +18,7 @@ use crate::midtrans::{refund_of, settlement_of};
 on_postgres!(
     a_dry_run_reports_what_adoption_would_do_and_changes_nothing,
     adoption_refuses_a_state_with_no_value_in_the_platforms_columns,
+    adoption_refuses_an_unsafe_link_in_the_platforms_pool,
     the_platform_keeps_working_and_meetpool_assigns_its_links,
     two_replicas_behind_a_transaction_pooler_race_without_overlap,
     the_platforms_own_payment_reaches_the_events_endpoint,
@@ -26,9 +27,9 @@ on_postgres!(
 const ZONE: &str = "Asia/Jakarta";
 const LINK_1: &str = "00000000-0000-4000-d000-000000000001";
 const LINK_3: &str = "00000000-0000-4000-d000-000000000003";
-const USER: &str = "00000000-0000-4000-a000-000000000001";
-const EXPERT: &str = "00000000-0000-4000-b000-000000000001";
-const HOUR: &str = "00000000-0000-4000-c000-000000000060";
+pub(crate) const USER: &str = "00000000-0000-4000-a000-000000000001";
+pub(crate) const EXPERT: &str = "00000000-0000-4000-b000-000000000001";
+pub(crate) const HOUR: &str = "00000000-0000-4000-c000-000000000060";
 
 pub(crate) fn options(db: &PlatformDb, dry_run: bool) -> AdoptOptions {
     AdoptOptions {
@@ -58,6 +59,7 @@ pub(crate) fn options(db: &PlatformDb, dry_run: bool) -> AdoptOptions {
             timezone: ZONE.into(),
             buffer_minutes: 0,
         },
+        change_settings: false,
         dry_run,
     }
 }
@@ -216,6 +218,35 @@ async fn adoption_refuses_a_state_with_no_value_in_the_platforms_columns(db: Pla
     );
 }
 
+async fn adoption_refuses_an_unsafe_link_in_the_platforms_pool(db: PlatformDb) {
+    let platform = db.owner().await;
+    exec(
+        &platform,
+        "INSERT INTO meeting_links_pool (id, meeting_link) \
+         VALUES ('00000000-0000-4000-d000-0000000000ff', 'javascript:alert(1)')",
+    )
+    .await;
+    let before = db.fingerprint().await;
+    let report = adopt(&db.owner_url(), &options(&db, false), &|_| {})
+        .await
+        .unwrap();
+    assert!(
+        report
+            .refused
+            .iter()
+            .any(|r| r.contains("javascript:alert(1)")
+                && r.contains("00000000-0000-4000-d000-0000000000ff")
+                && r.contains("is_available = false")),
+        "{:?}",
+        report.refused
+    );
+    assert_eq!(
+        db.fingerprint().await,
+        before,
+        "a refused adoption changed the database"
+    );
+}
+
 async fn the_platform_keeps_working_and_meetpool_assigns_its_links(db: PlatformDb) {
     let platform = db.owner().await;
     let report = adopted(&db, false).await;
@@ -266,7 +297,7 @@ async fn the_platform_keeps_working_and_meetpool_assigns_its_links(db: PlatformD
     // meetpool knows it at once.
     platform_books(&platform, "ORDER-P1", 7, "16:00", 150_000).await;
     let p1 = t
-        .bookings("?payment_status=pending&limit=100")
+        .bookings("payment_status=pending&limit=100")
         .await
         .unwrap()
         .into_iter()
@@ -435,11 +466,17 @@ async fn the_platform_keeps_working_and_meetpool_assigns_its_links(db: PlatformD
     }
 
     assert_eq!(t.overlaps().await, 0);
-    let problems: i64 = sqlx::query_scalar("SELECT count(*) FROM meetpool.adoption_problems")
-        .fetch_one(&platform)
-        .await
-        .unwrap();
-    assert_eq!(problems, 0);
+    // The only row meetpool could not take in is the one adoption left
+    // out (its time does not parse): nothing the story wrote added one.
+    let problems: Vec<(String, String)> =
+        sqlx::query_as("SELECT order_id, reason FROM meetpool.platform_problems ORDER BY order_id")
+            .fetch_all(&platform)
+            .await
+            .unwrap();
+    assert_eq!(
+        problems,
+        [("ORDER-A7".to_owned(), "unreadable_time".to_owned())]
+    );
     // The paid sessions the capacity report counts by window, those the
     // adoption copied included, are the paid bookings meetpool holds.
     let drift: i64 = sqlx::query_scalar(
@@ -536,11 +573,12 @@ async fn two_replicas_behind_a_transaction_pooler_race_without_overlap(db: Platf
     .await;
 
     // Events too go through the pooler: thirteen payments (the platform's
-    // own included), four links given, nine bookings that found none; each
-    // delivered once.
+    // own included), four links given, nine bookings that found none, and
+    // the fixture's row adoption could not take in (raised by one replica);
+    // each delivered once.
     let got = receiver
         .wait_until("every event, through the pooler", |ds| {
-            ds.iter().filter(|d| d.accepted).count() >= 26
+            ds.iter().filter(|d| d.accepted).count() >= 27
         })
         .await;
     let accepted: Vec<_> = got.iter().filter(|d| d.accepted).collect();
@@ -548,12 +586,13 @@ async fn two_replicas_behind_a_transaction_pooler_race_without_overlap(db: Platf
     assert_eq!(count("booking.payment_changed"), 13, "{accepted:#?}");
     assert_eq!(count("booking.link_assigned"), 4, "{accepted:#?}");
     assert_eq!(count("pool.exhausted"), 9, "{accepted:#?}");
+    assert_eq!(count("platform.row_rejected"), 1, "{accepted:#?}");
     let ids: std::collections::HashSet<_> = accepted.iter().map(|d| d.id.clone()).collect();
     assert_eq!(ids.len(), accepted.len(), "each event once");
     eventually("the delivery log, read through the pooler", || async {
         let (status, log) = a.get("/api/events/deliveries?status=delivered").await;
         assert_eq!(status, reqwest::StatusCode::OK, "{log}");
-        log.as_array().unwrap().len() == 26
+        log.as_array().unwrap().len() == 27
     })
     .await;
     drop((a, b));

@@ -17,6 +17,10 @@ on_both!(
     the_booking_page_shows_what_the_platform_was_told,
     without_events_the_booking_page_says_none_are_sent,
     the_pages_show_each_room_s_last_check_and_a_session_s_conference,
+    notes_saved_on_the_dashboard_keep_their_lines_and_the_apis_limit,
+    names_written_right_to_left_are_isolated_on_the_booking_page,
+    wrong_sign_ins_from_one_address_are_limited_and_say_when_to_retry,
+    a_day_outside_the_supported_years_is_refused_in_words,
 );
 
 /// A browser without script: it follows no redirect by itself and keeps
@@ -531,4 +535,165 @@ async fn the_pages_show_each_room_s_last_check_and_a_session_s_conference(backen
         "{}",
         page.body
     );
+}
+async fn notes_saved_on_the_dashboard_keep_their_lines_and_the_apis_limit(t: TestApp) {
+    let link = t.add_link(ROOM).await;
+    let v = Visitor::signed_in(&t).await;
+    let page = v.get("/admin/links").await;
+    // A multi-line field, as long as the API allows.
+    let field = format!(
+        r#"<textarea id="notes-{}" name="notes" rows="2" maxlength="2000">"#,
+        link.id
+    );
+    assert!(page.body.contains(&field), "{}", page.body);
+    assert!(page
+        .body
+        .contains(r#"<textarea id="new-notes" name="notes" rows="2" maxlength="2000">"#));
+
+    // A browser sends a text area's line breaks as CR LF.
+    let csrf = page.csrf();
+    let path = format!("/admin/links/{}/notes", link.id);
+    let answer = v
+        .post(
+            &path,
+            &[("csrf", &csrf), ("notes", "room 1\r\nsecond floor")],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    assert_eq!(
+        t.link(&link.id).await.notes.as_deref(),
+        Some("room 1\nsecond floor")
+    );
+    let shown = v.get("/admin/links").await;
+    assert!(
+        shown
+            .body
+            .contains(&format!("{field}room 1\nsecond floor</textarea>")),
+        "{}",
+        shown.body
+    );
+
+    // The API's limit, no less and no more.
+    let long = "n".repeat(2000);
+    let answer = v.post(&path, &[("csrf", &csrf), ("notes", &long)]).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    assert_eq!(t.link(&link.id).await.notes.as_deref(), Some(long.as_str()));
+    let longer = "n".repeat(2001);
+    let answer = v.post(&path, &[("csrf", &csrf), ("notes", &longer)]).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        answer.body
+    );
+    assert_eq!(t.link(&link.id).await.notes.as_deref(), Some(long.as_str()));
+}
+
+async fn names_written_right_to_left_are_isolated_on_the_booking_page(t: TestApp) {
+    t.add_link(ROOM).await;
+    let st = t.create_session_type(60).await;
+    let booking = t
+        .try_create_booking(serde_json::json!({
+            "order_id": "ORDER-7", "user_id": "مستخدم-1", "expert_id": "expert-1",
+            "session_type_id": st.id, "booking_date": "2031-06-03", "booking_time": "10:00",
+            "price": 100000, "payment_status": "paid", "status": "مؤكد"
+        }))
+        .await
+        .unwrap();
+    let v = Visitor::signed_in(&t).await;
+    let page = v.get(&format!("/admin/bookings/{}", booking.id)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for shown in [
+        "<bdi>ORDER-7</bdi>",
+        "<bdi>مستخدم-1</bdi>",
+        "<bdi>expert-1</bdi>",
+        "<bdi>مؤكد</bdi>",
+    ] {
+        assert!(
+            page.body.contains(shown),
+            "{shown} not isolated: {}",
+            page.body
+        );
+    }
+    let queue_day = v.get("/admin/day?date=2031-06-03").await;
+    assert!(
+        queue_day.body.contains("<bdi>ORDER-7</bdi>"),
+        "{}",
+        queue_day.body
+    );
+}
+
+async fn wrong_sign_ins_from_one_address_are_limited_and_say_when_to_retry(t: TestApp) {
+    let from = |ip: &str| {
+        let mut v = Visitor::new(&t);
+        v.http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap();
+        v
+    };
+    let mut guesser = from("127.0.0.5");
+    // Signing in with the right token is never counted.
+    for _ in 0..15 {
+        let answer = guesser.sign_in_with(ADMIN_TOKEN).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    }
+    for n in 0..10 {
+        let answer = guesser.sign_in_with(&format!("guess-{n}")).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "guess {n}");
+        assert!(answer.headers.get("retry-after").is_none());
+    }
+    for token in ["guess-11", ADMIN_TOKEN] {
+        let answer = guesser.sign_in_with(token).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            answer.body
+        );
+        assert!(answer.set_cookie().is_none());
+        let retry: u64 = answer.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry), "{retry}");
+        assert!(
+            answer.body.contains("too many wrong tokens"),
+            "{}",
+            answer.body
+        );
+    }
+    // The API's bearer check counts the same failures.
+    let api = guesser
+        .send(
+            guesser
+                .http
+                .get(t.url("/api/links"))
+                .bearer_auth(ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(api.status, StatusCode::TOO_MANY_REQUESTS);
+    // An operator elsewhere signs in as usual.
+    let mut operator = from("127.0.0.6");
+    assert_eq!(
+        operator.sign_in_with(ADMIN_TOKEN).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+async fn a_day_outside_the_supported_years_is_refused_in_words(t: TestApp) {
+    let v = Visitor::signed_in(&t).await;
+    for far in ["0001-01-01", "9999-12-30", "9999-12-31"] {
+        let page = v.get(&format!("/admin/day?date={far}")).await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{far}");
+        assert!(
+            page.body.contains("outside the supported range"),
+            "{}",
+            page.body
+        );
+    }
+    let last = v.get("/admin/day?date=2199-12-31").await;
+    assert_eq!(last.status, StatusCode::OK, "{}", last.body);
 }

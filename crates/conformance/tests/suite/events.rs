@@ -650,7 +650,7 @@ async fn events_stay_on_for_every_replica_until_turned_off(backend: Backend) {
         std::sync::Arc::from(store),
         meetpool_app::Config::new("UTC").unwrap(),
     );
-    plain.prepare_database().await.unwrap();
+    plain.prepare_database(false).await.unwrap();
     let first = t.create_booking(&st, DAY, "10:00", "paid").await;
     let got = receiver.wait_for_accepted(1).await;
     assert_eq!(got[0].booking_id(), Some(first.id.as_str()));

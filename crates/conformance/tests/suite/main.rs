@@ -40,11 +40,13 @@ macro_rules! on_postgres {
 
 mod admin;
 mod adopt;
+mod adopted_payments;
 mod assignment;
 mod browser;
 mod capacity;
 mod cors;
 mod dashboard;
+mod edges;
 mod events;
 mod holds;
 mod invariant;
@@ -53,11 +55,13 @@ mod metrics;
 mod midtrans;
 mod openapi;
 mod outage;
+mod platform;
 mod postgres_only;
 mod providers;
 mod repack;
 mod requests;
 mod reschedule;
 mod rooms;
+mod settings;
 mod slow_clients;
 mod text;

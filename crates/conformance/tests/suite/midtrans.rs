@@ -10,18 +10,23 @@
 //! - `concurrency`: bursts, settlement in groups, a failure in a group.
 //! - `outages`: the database goes away and comes back.
 //! - `status_api`: confirming with Midtrans' GET status.
+//! - `booking_status`: the booking's `status` follows its payment.
+//! - `reconcile`: payments whose notification never arrived, asked about.
 //!
 //! `shop` holds the test data and the helpers they share.
 mod bad_bodies;
+mod booking_status;
 mod concurrency;
 mod duplicates;
 mod money;
 mod outages;
+mod reconcile;
 mod shop;
 mod signatures;
 mod state_machine;
 mod status_api;
 
 pub(crate) use shop::{
-    burst, burst_bookings, post_in_background, refund_of, settlement_of, until_queued,
+    burst, burst_bookings, post_in_background, refund_of, settlement_of, signed_fixture,
+    until_queued,
 };

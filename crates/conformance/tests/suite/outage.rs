@@ -101,7 +101,7 @@ async fn a_database_dropped_under_load_answers_503_never_500(t: TestApp) {
     raw.execute(&format!("CREATE SCHEMA {schema}"))
         .await
         .unwrap();
-    t.app.prepare_database().await.unwrap();
+    t.app.prepare_database(false).await.unwrap();
     let (s, links) = t.get("/api/links").await;
     assert_eq!((s, links), (StatusCode::OK, json!([])));
     let (s, body) = notify("OUTAGE-0").await;

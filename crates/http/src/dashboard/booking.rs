@@ -39,13 +39,13 @@ pub async fn show(State(s): State<AppState>, op: Operator, Path(id): Path<String
     let here = format!("/admin/bookings/{}", booking.id);
     let body = html! {
         dl.facts {
-            dt { "Order" } dd { (booking.order_id) }
+            dt { "Order" } dd { bdi { (booking.order_id) } }
             dt { "Session" } dd {
                 (local(booking.window.start, tz)) " – " (booking.window.end.to_zoned(tz.clone()).strftime("%H:%M"))
                 " " span.muted { "(" (app.config().timezone_name) ")" }
             }
             dt { "Payment" } dd { (booking.payment_status.as_str()) }
-            dt { "Status" } dd { (booking.status) }
+            dt { "Status" } dd { bdi { (booking.status) } }
             dt { "Link" } dd {
                 @match &booking.meeting_link {
                     Some(link) => (link),
@@ -69,8 +69,8 @@ pub async fn show(State(s): State<AppState>, op: Operator, Path(id): Path<String
                     }
                 }
             }
-            dt { "User" } dd { (booking.user_id) }
-            dt { "Expert" } dd { (booking.expert_id) }
+            dt { "User" } dd { bdi { (booking.user_id) } }
+            dt { "Expert" } dd { bdi { (booking.expert_id) } }
             dt { "Moved" } dd { (booking.reschedules) " times" }
             dt { "Id" } dd { (booking.id) }
         }

@@ -63,7 +63,7 @@ pub async fn show(State(s): State<AppState>, op: Operator, RawQuery(q): RawQuery
                 ul #waiting {
                     @for b in &t.unassigned {
                         li data-booking=(b.id) {
-                            a href={ "/admin/bookings/" (b.id) } { "Order " (b.order_id) }
+                            a href={ "/admin/bookings/" (b.id) } { "Order " bdi { (b.order_id) } }
                             " " (span(b.window.start, b.window.end, tz))
                             (assign_forms(&op, b, None, &here))
                         }

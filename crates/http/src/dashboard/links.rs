@@ -5,6 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use meetpool_app::{room_of, App, AppError, LinkInput};
+use meetpool_domain::room::is_safe_link;
+use meetpool_domain::values::NOTES_MAX;
 use meetpool_domain::LinkId;
 use serde::Deserialize;
 
@@ -81,7 +83,7 @@ async fn render(app: &App, op: &Operator, status: StatusCode, notice: Option<Not
             }
             div.field {
                 label for="new-notes" { "Notes (optional)" }
-                input id="new-notes" name="notes" type="text" maxlength="500";
+                textarea id="new-notes" name="notes" rows="2" maxlength=(NOTES_MAX) {}
             }
             button type="submit" { "Add link" }
         }
@@ -93,7 +95,17 @@ async fn render(app: &App, op: &Operator, status: StatusCode, notice: Option<Not
                     @for link in &links {
                         @let n = coming.get(&link.id).copied().unwrap_or(0);
                         tr data-link=(link.id) {
-                            td { a href=(link.meeting_link) rel="noreferrer" { (short_link(&link.meeting_link)) } }
+                            td {
+                                // A link written by hand that is not an https:// URL
+                                // naming a host is shown, never made clickable.
+                                @if is_safe_link(&link.meeting_link) {
+                                    a href=(link.meeting_link) rel="noreferrer" { (short_link(&link.meeting_link)) }
+                                } @else {
+                                    span.warn title="Not an https:// link: never opened or sent to participants" {
+                                        "Unsafe link: " code { (link.meeting_link) }
+                                    }
+                                }
+                            }
                             td { @if link.is_available { "Enabled" } @else { span.muted { "Disabled" } } }
                             td { @if link.is_available { (n) } @else { span.muted { "—" } } }
                             td.provider {
@@ -106,8 +118,9 @@ async fn render(app: &App, op: &Operator, status: StatusCode, notice: Option<Not
                                 form.inline method="post" action={ (HERE) "/" (link.id) "/notes" } {
                                     input type="hidden" name="csrf" value=(op.csrf);
                                     label.vh for={ "notes-" (link.id) } { "Notes for " (short_link(&link.meeting_link)) }
-                                    input id={ "notes-" (link.id) } name="notes" type="text" maxlength="500"
-                                        value=(link.notes.as_deref().unwrap_or(""));
+                                    textarea id={ "notes-" (link.id) } name="notes" rows="2" maxlength=(NOTES_MAX) {
+                                        (link.notes.as_deref().unwrap_or(""))
+                                    }
                                     button.quiet type="submit" { "Save" }
                                 }
                             }
@@ -147,6 +160,12 @@ fn link_id(raw: &str) -> Result<LinkId, AppError> {
     raw.parse().map_err(|_| AppError::NotFound("meeting link"))
 }
 
+/// A form's text area sends its line breaks as CR LF (the HTML standard);
+/// the API stores notes with the LF a JSON client sends, so both read alike.
+fn one_kind_of_line_break(text: &str) -> String {
+    text.replace("\r\n", "\n")
+}
+
 #[derive(Deserialize)]
 pub struct AddForm {
     meeting_link: String,
@@ -156,7 +175,10 @@ pub struct AddForm {
 pub async fn add(State(s): State<AppState>, Posted { op, form }: Posted<AddForm>) -> Response {
     let input = LinkInput {
         meeting_link: Some(form.meeting_link),
-        notes: form.notes.filter(|n| !n.trim().is_empty()).map(Some),
+        notes: form
+            .notes
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| Some(one_kind_of_line_break(&n))),
         is_available: None,
     };
     match s.app.add_link(input).await {
@@ -210,7 +232,7 @@ pub async fn notes(
         Ok(id) => id,
         Err(e) => return failure(&e),
     };
-    let notes = Some(form.notes).filter(|n| !n.trim().is_empty());
+    let notes = Some(one_kind_of_line_break(&form.notes)).filter(|n| !n.trim().is_empty());
     let input = LinkInput {
         notes: Some(notes),
         ..LinkInput::default()

@@ -25,6 +25,7 @@ use jiff::{Span, Timestamp};
 use maud::html;
 use serde::Deserialize;
 
+use crate::attempts::{self, Attempts, Client};
 use crate::auth::AdminToken;
 use crate::AppState;
 use layout::{failure, page, respond, shell, Notice};
@@ -88,6 +89,21 @@ fn sign_in_form(refused: bool) -> maud::Markup {
     )
 }
 
+fn too_many_page(left: std::time::Duration) -> maud::Markup {
+    shell(
+        "Sign in",
+        html! {
+            main id="main" .narrow {
+                h1 { "meetpool dashboard" }
+                (Notice::Refused(format!(
+                    "too many wrong tokens from this address: try again in {} seconds.",
+                    attempts::retry_after(left).to_str().unwrap_or("60")
+                )).render())
+            }
+        },
+    )
+}
+
 async fn sign_in_page(
     Extension(admin): Extension<Arc<AdminToken>>,
     headers: HeaderMap,
@@ -106,10 +122,20 @@ struct SignIn {
 async fn sign_in(
     State(s): State<AppState>,
     Extension(admin): Extension<Arc<AdminToken>>,
+    Extension(attempts): Extension<Arc<Attempts>>,
+    client: Client,
     headers: HeaderMap,
     Unsigned(form): Unsigned<SignIn>,
 ) -> Response {
+    if let Some(left) = attempts.blocked(client) {
+        tracing::warn!("dashboard sign-in refused: too many wrong tokens from this address");
+        let mut page = respond(StatusCode::TOO_MANY_REQUESTS, too_many_page(left));
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, attempts::retry_after(left));
+        return page;
+    }
     if !admin.is(&form.token) {
+        attempts.failed(client);
         tracing::warn!("dashboard sign-in refused: not the admin token");
         return respond(StatusCode::UNAUTHORIZED, sign_in_form(true));
     }
@@ -152,6 +178,10 @@ async fn overview(State(s): State<AppState>, op: Operator) -> Response {
         Ok(days) => days,
         Err(e) => return failure(&e),
     };
+    let problems = match app.platform_problems().await {
+        Ok(problems) => problems,
+        Err(e) => return failure(&e),
+    };
     let full = days.iter().filter(|d| d.warning).count();
     let notice = (full > 0).then(|| {
         Notice::Warning(format!(
@@ -168,6 +198,7 @@ async fn overview(State(s): State<AppState>, op: Operator) -> Response {
                 a href="/admin/queue" { "paid bookings without a link" }
             }
         }
+        (queue::platform_problems(&problems, &app.config().timezone))
         h2 id="headroom" { "The coming days" }
         p.muted { "Headroom: enabled links less the most paid sessions at one moment of the day (times in " (app.config().timezone_name) ")." }
         div.table {

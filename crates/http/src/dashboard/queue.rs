@@ -33,8 +33,13 @@ async fn render(app: &App, op: &Operator, status: StatusCode, notice: Option<Not
         Ok(queue) => queue,
         Err(e) => return failure(&e),
     };
+    let problems = match app.platform_problems().await {
+        Ok(problems) => problems,
+        Err(e) => return failure(&e),
+    };
     let tz = &app.config().timezone;
     let body = html! {
+        (platform_problems(&problems, tz))
         p.muted {
             "Paid sessions that have not ended and have no link, oldest booking first. "
             "They get one automatically as soon as a link is free; here you can ask now."
@@ -48,7 +53,7 @@ async fn render(app: &App, op: &Operator, status: StatusCode, notice: Option<Not
                     tbody {
                         @for entry in &queue {
                             tr data-booking=(entry.booking.id) {
-                                td { a href={ "/admin/bookings/" (entry.booking.id) } { (entry.booking.order_id) } }
+                                td { a href={ "/admin/bookings/" (entry.booking.id) } { bdi { (entry.booking.order_id) } } }
                                 td { (local(entry.booking.window.start, tz)) " – " (entry.booking.window.end.to_zoned(tz.clone()).strftime("%H:%M")) }
                                 td { (assign_forms(op, &entry.booking, Some(&entry.choices), HERE)) }
                             }
@@ -162,5 +167,44 @@ async fn automatically(app: &App, id: BookingId) -> Result<(), AppError> {
                 booking.order_id
             ),
         )),
+    }
+}
+
+/// The adopted platform's bookings meetpool could not take in: shown on the
+/// overview and the queue while there are any, since a paid one is a
+/// customer without a link that no link added to the pool will help.
+pub fn platform_problems(
+    problems: &[meetpool_app::PlatformProblem],
+    tz: &jiff::tz::TimeZone,
+) -> Markup {
+    let paid = problems.iter().filter(|p| p.without_link).count();
+    html! {
+        @if !problems.is_empty() {
+            section #platform-problems aria-labelledby="platform-problems-title" {
+                h2 #platform-problems-title { "Bookings the platform wrote that meetpool cannot take in" }
+                p.warn {
+                    (problems.len()) " of the platform's bookings have no link until their rows are fixed"
+                    @if paid > 0 { " (" (paid) " of them paid)" }
+                    ". Fix each row in the platform's bookings table: meetpool then takes it in at once."
+                }
+                div.table {
+                    table #platform-problems-list {
+                        thead { tr { th { "Row" } th { "Order" } th { "Paid" } th { "Since" } th { "What to fix" } } }
+                        tbody {
+                            @for p in problems {
+                                @let view = meetpool_app::views::ProblemView::from(p);
+                                tr data-row=(view.row_id) {
+                                    td { code { (view.row_id) } }
+                                    td { bdi { (view.order_id.as_deref().unwrap_or("—")) } }
+                                    td { @if p.paid { "paid" } @else { span.muted { "no" } } }
+                                    td { (local(p.since, tz)) }
+                                    td { strong { (view.reason) } ": " (view.message) @if !view.detail.is_empty() { " (" (view.detail) ")" } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

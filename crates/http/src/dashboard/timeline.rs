@@ -109,7 +109,7 @@ pub fn table(t: &DayTimeline, tz: &TimeZone) -> Markup {
                                 tr {
                                     td { (short_link(&row.link.meeting_link)) }
                                     td { (span(bar.booking.window.start, bar.booking.window.end, tz)) }
-                                    td { a href={ "/admin/bookings/" (bar.booking.id) } { (bar.booking.order_id) } }
+                                    td { a href={ "/admin/bookings/" (bar.booking.id) } { bdi { (bar.booking.order_id) } } }
                                     td { (bar.kind.as_str()) }
                                 }
                             }

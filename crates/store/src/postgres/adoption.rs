@@ -71,6 +71,9 @@ pub struct AdoptOptions {
     pub role: String,
     pub role_password: Option<String>,
     pub settings: DbSettings,
+    /// Change settings the database already holds (and move its coming
+    /// sessions with them); without it, different settings are refused.
+    pub change_settings: bool,
     pub dry_run: bool,
 }
 
@@ -209,6 +212,9 @@ pub async fn adopt(
 
     progress("installing meetpool's schema and migrations");
     install_schema(&mut tx, &platform, options, &mut report).await?;
+    if !report.refused.is_empty() {
+        return Ok(report);
+    }
     progress("copying session types and links");
     copy_types_and_links(&mut tx, &platform, options, &mut report).await?;
     if !report.refused.is_empty() {
@@ -228,6 +234,7 @@ pub async fn adopt(
             .changes
             .push(format!("copy {copied} bookings into {SCHEMA}.bookings"));
     }
+    note_problems(&mut tx, p).await?;
     progress("placing moved and unassigned paid bookings");
     place(&mut tx, &losers, &mut report).await?;
     progress("writing links back to the platform's bookings");
@@ -275,4 +282,31 @@ pub fn parse_values(flag: &str, raw: &str) -> Result<BTreeMap<String, String>> {
         out.insert(state.trim().to_owned(), value.trim().to_owned());
     }
     Ok(out)
+}
+
+/// The settings an adopted database holds (`None` before adoption), read
+/// as the tables' owner: what adopt keeps when not told otherwise.
+pub async fn stored_settings(url: &str) -> Result<Option<DbSettings>> {
+    let mut conn = PgConnection::connect(url).await?;
+    let row: Option<(String, i32)> = sqlx::query_as(
+        "SELECT timezone, buffer_minutes FROM meetpool.meetpool_settings \
+         WHERE to_regclass('meetpool.meetpool_settings') IS NOT NULL AND id = 1 AND chosen",
+    )
+    .fetch_optional(&mut conn)
+    .await
+    .or_else(|e| match StoreError::from(e) {
+        StoreError::Unavailable(sqlx::Error::Database(db))
+            if db.code().as_deref() == Some("42P01") || db.code().as_deref() == Some("3F000") =>
+        {
+            Ok(None)
+        }
+        e => Err(e),
+    })?;
+    row.map(|(timezone, buffer)| {
+        Ok(DbSettings {
+            timezone,
+            buffer_minutes: u32::try_from(buffer).map_err(StoreError::corrupt)?,
+        })
+    })
+    .transpose()
 }

@@ -88,18 +88,19 @@ pub const LOCK_ORDERS_SQL: &str = concat!(
 
 /// [`crate::Tx::write_bookings`] in one statement: `$1` the bookings' ids, and for
 /// each, `$2` the new payment status or NULL, `$3` the transaction id or
-/// NULL, `$4` whether the link changes, `$5` the new link or NULL; `$6`-`$9`
-/// the events: the number (from 1) of the change each belongs to, kind,
+/// NULL, `$4` whether the link changes, `$5` the new link or NULL, `$10`
+/// the booking's new `status` or NULL; `$6`-`$9` the events: the number (from 1) of the change each belongs to, kind,
 /// link and detail. One new row version per booking: the payment, the link
 /// and the events together (two UPDATEs would write every index of the row
 /// twice). Rows come back in the changes' order, numbered `item`.
 pub const WRITE_BOOKINGS_SQL: &str = concat!(
-    "WITH w AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::uuid[]) \
-         WITH ORDINALITY AS w(booking, new_status, new_txn, set_link, new_link, item)), \
+    "WITH w AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bool[], $5::uuid[], \
+           $10::text[]) WITH ORDINALITY AS w(booking, new_status, new_txn, set_link, new_link, \
+           new_booking_status, item)), \
      u AS (UPDATE bookings SET \
          payment_status = COALESCE(w.new_status, payment_status), \
          payment_transaction_id = COALESCE(w.new_txn, payment_transaction_id), \
-         status = CASE WHEN w.new_status = 'paid' AND status = 'pending' THEN 'confirmed' ELSE status END, \
+         status = COALESCE(w.new_booking_status, status), \
          meeting_link_id = CASE WHEN w.set_link THEN w.new_link ELSE meeting_link_id END, \
          assigned_at = CASE WHEN NOT w.set_link THEN assigned_at WHEN w.new_link IS NULL THEN NULL ELSE now() END \
        FROM w WHERE id = w.booking RETURNING bookings.*, w.item), \
@@ -126,3 +127,55 @@ pub const LINK_COLUMNS: &str = "id, meeting_link, notes, is_available, created_a
 
 pub const SESSION_TYPE_SELECT: &str =
     "SELECT id, name, duration, price, created_at FROM session_types";
+
+/// The pending bookings due for a payment check (`$1` now, `$2` the first
+/// wait in seconds, `$3` every one whatever its schedule, `$4` how many),
+/// as a CTE named `due`, each with its checks so far. A booking whose
+/// order id is its own id has none (an adopted platform's row without
+/// one): there is nothing to ask about. `FOR NO KEY UPDATE
+/// SKIP LOCKED` (for a claim only) passes over a booking a notification
+/// holds, and keeps out of the way of the foreign keys that reference it.
+macro_rules! due_checks {
+    ($lock:literal) => {
+        concat!(
+            "due AS (SELECT b.id, coalesce(c.attempts, 0) AS attempts, \
+               coalesce(c.next_at, b.created_at + make_interval(secs => $2)) AS due_at \
+             FROM bookings b LEFT JOIN payment_checks c ON c.booking_id = b.id \
+             WHERE b.payment_status = 'pending' AND b.starts_at > $1 AND b.order_id <> b.id::text \
+               AND (c.leased_until IS NULL OR c.leased_until <= $1) \
+               AND ($3 OR coalesce(c.next_at, b.created_at + make_interval(secs => $2)) <= $1) \
+             ORDER BY 3 LIMIT $4 ",
+            $lock,
+            ")"
+        )
+    };
+}
+
+/// [`crate::PaymentChecks::due`].
+pub const DUE_CHECKS_SQL: &str = concat!(
+    "WITH ",
+    due_checks!(""),
+    " SELECT due.attempts, ",
+    booking_columns!(),
+    " FROM due JOIN bookings b ON b.id = due.id \
+     LEFT JOIN meeting_links_pool l ON l.id = b.meeting_link_id ORDER BY due.due_at"
+);
+
+/// [`crate::PaymentChecks::claim`] (`$5` the lease's end): the upsert
+/// decides, on the latest version of each check, which of the due bookings
+/// this claim takes, so that two claims racing for one booking never both
+/// take it.
+pub const CLAIM_CHECKS_SQL: &str = concat!(
+    "WITH ",
+    due_checks!("FOR NO KEY UPDATE OF b SKIP LOCKED"),
+    ", claimed AS (INSERT INTO payment_checks (booking_id, next_at, leased_until) \
+       SELECT id, $1, $5 FROM due \
+       ON CONFLICT (booking_id) DO UPDATE SET leased_until = excluded.leased_until \
+       WHERE (payment_checks.leased_until IS NULL OR payment_checks.leased_until <= $1) \
+         AND ($3 OR payment_checks.next_at <= $1) \
+       RETURNING booking_id, attempts) \
+     SELECT claimed.attempts, ",
+    booking_columns!(),
+    " FROM claimed JOIN bookings b ON b.id = claimed.booking_id \
+     LEFT JOIN meeting_links_pool l ON l.id = b.meeting_link_id ORDER BY b.starts_at"
+);

@@ -399,6 +399,10 @@ impl Tx for PgTx {
             .iter()
             .map(|(_, c)| c.payment.as_ref().and_then(|p| p.transaction_id.as_deref()))
             .collect();
+        let booking_statuses: Vec<Option<&str>> = writes
+            .iter()
+            .map(|(_, c)| c.payment.as_ref().and_then(|p| p.booking_status))
+            .collect();
         let set_links: Vec<bool> = writes
             .iter()
             .map(|(_, c)| c.link != LinkChange::Keep)
@@ -434,6 +438,7 @@ impl Tx for PgTx {
             .bind(&kinds)
             .bind(&event_links)
             .bind(&details)
+            .bind(&booking_statuses)
             .persistent(self.prepared)
             .fetch_all(&mut *self.tx)
             .await;

@@ -31,17 +31,16 @@ impl SqliteTx {
     }
 
     async fn set_payment(&mut self, id: BookingId, payment: &PaymentChange) -> Result<()> {
-        // The platform's own `status` follows a first payment, as in the
-        // previous system ('confirmed' once paid).
         sqlx::query(
             "UPDATE bookings SET payment_status = ?1, \
                payment_transaction_id = COALESCE(?2, payment_transaction_id), \
-               status = CASE WHEN ?1 = 'paid' AND status = 'pending' THEN 'confirmed' ELSE status END \
+               status = COALESCE(?4, status) \
              WHERE id = ?3",
         )
         .bind(payment.status.as_str())
         .bind(payment.transaction_id.as_deref())
         .bind(id.to_string())
+        .bind(payment.booking_status)
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -59,13 +58,14 @@ impl SqliteTx {
                assigned_at = CASE WHEN ?1 IS NULL THEN NULL ELSE strftime('%Y-%m-%d %H:%M:%f', 'now') END, \
                payment_status = COALESCE(?3, payment_status), \
                payment_transaction_id = COALESCE(?4, payment_transaction_id), \
-               status = CASE WHEN ?3 = 'paid' AND status = 'pending' THEN 'confirmed' ELSE status END \
+               status = COALESCE(?5, status) \
              WHERE id = ?2",
         )
         .bind(link.map(|l| l.to_string()))
         .bind(booking.to_string())
         .bind(payment.map(|p| p.status.as_str()))
         .bind(payment.and_then(|p| p.transaction_id.as_deref()))
+        .bind(payment.and_then(|p| p.booking_status))
         .execute(&mut *self.tx)
         .await?;
         if done.rows_affected() == 0 {

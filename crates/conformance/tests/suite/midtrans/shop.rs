@@ -68,6 +68,16 @@ pub(crate) fn signed(mut body: Value) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap()
 }
 
+/// A fixture with some fields changed, signed again: what Midtrans sends
+/// for another order.
+pub(crate) fn signed_fixture(name: &str, changes: Value) -> Vec<u8> {
+    let mut body = fixture_json(name);
+    for (k, v) in changes.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    signed(body)
+}
+
 /// A fixture with some fields changed and its signature left as it was (a
 /// forgery built from a genuine notification).
 pub(crate) fn tampered(name: &str, changes: Value) -> Vec<u8> {

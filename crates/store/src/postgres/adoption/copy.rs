@@ -52,20 +52,64 @@ pub(super) async fn install_schema(
             "apply {pending} of meetpool's migrations in {SCHEMA}"
         ));
     }
-    let settings_changed = sqlx::query(
-        "UPDATE meetpool_settings SET timezone = $1, buffer_minutes = $2, chosen = true \
-         WHERE id = 1 AND (timezone, buffer_minutes, chosen) IS DISTINCT FROM ($1, $2, true)",
+    // The settings belong to the install: adopting again keeps them unless
+    // told to change them, and then moves the coming sessions with them.
+    let stored: Option<(String, i32)> = sqlx::query_as(
+        "SELECT timezone, buffer_minutes FROM meetpool_settings WHERE id = 1 AND chosen",
     )
-    .bind(&options.settings.timezone)
-    .bind(i32::try_from(options.settings.buffer_minutes).unwrap_or(0))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if settings_changed > 0 {
-        report.changes.push(format!(
-            "set meetpool's settings: time zone {}, buffer {} minutes",
-            options.settings.timezone, options.settings.buffer_minutes
-        ));
+    .fetch_optional(&mut *tx)
+    .await?;
+    let wanted = (
+        options.settings.timezone.clone(),
+        i32::try_from(options.settings.buffer_minutes).unwrap_or(0),
+    );
+    match stored {
+        Some(stored) if stored == wanted => {}
+        Some((zone, buffer)) if !options.change_settings => {
+            let coming: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM bookings WHERE ends_at > now()")
+                    .fetch_one(&mut *tx)
+                    .await?;
+            report.refused.push(format!(
+                "meetpool's settings here are time zone {zone} and buffer {buffer} minutes, not {} \
+                 and {}: {coming} coming bookings would move. Run adopt without \
+                 MEETPOOL_TIMEZONE/MEETPOOL_BUFFER_MINUTES to keep them, or with --change-settings \
+                 to change them for every replica",
+                wanted.0, wanted.1
+            ));
+            return Ok(());
+        }
+        stored => {
+            sqlx::query(
+                "UPDATE meetpool_settings SET timezone = $1, buffer_minutes = $2, chosen = true \
+                 WHERE id = 1",
+            )
+            .bind(&wanted.0)
+            .bind(wanted.1)
+            .execute(&mut *tx)
+            .await?;
+            if stored.is_some() {
+                let moved = sqlx::query(
+                    "UPDATE bookings SET \
+                       starts_at = meetpool_local_instant(booking_date + booking_time, $1), \
+                       ends_at = meetpool_local_instant(booking_date + booking_time, $1) \
+                         + (ends_at - starts_at), \
+                       busy = 'empty' \
+                     WHERE ends_at > now()",
+                )
+                .bind(&wanted.0)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                report.changes.push(format!(
+                    "recompute the times of {moved} coming bookings in the new settings"
+                ));
+            }
+            report.changes.push(format!(
+                "set meetpool's settings: time zone {}, buffer {} minutes",
+                options.settings.timezone, options.settings.buffer_minutes
+            ));
+        }
     }
     sqlx::raw_sql(&helpers_sql(platform, report))
         .execute(&mut *tx)
@@ -127,6 +171,22 @@ pub(super) async fn copy_types_and_links(
         report.refused.push(format!(
             "the meeting room {room} is in the pool more than once, enabled: {links}. \
              Disable all but one (UPDATE {p}.meeting_links_pool SET is_available = false WHERE id = ...)"
+        ));
+    }
+    // The pool holds no enabled link a participant must not be sent to
+    // (migration 0017): the platform's are reported, never changed.
+    let unsafe_links: Vec<(String, String)> = sqlx::query_as(&format!(
+        "SELECT id::text, meeting_link::text FROM {p}.meeting_links_pool \
+         WHERE coalesce(is_available, false) \
+           AND NOT coalesce(meetpool_safe_link(meeting_link::text), false) ORDER BY 1",
+    ))
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, link) in unsafe_links {
+        report.refused.push(format!(
+            "the enabled link {id} {link:?} is not an https:// URL naming a host, where no \
+             participant may be sent. Correct it or disable it \
+             (UPDATE {p}.meeting_links_pool SET is_available = false WHERE id = '{id}')"
         ));
     }
     if !report.refused.is_empty() {
@@ -608,6 +668,27 @@ pub(super) async fn grant(tx: &mut PgConnection, options: &AdoptOptions) -> Resu
          ALTER ROLE {role} IN DATABASE \"{}\" SET search_path = {SCHEMA}{}",
         db.replace('"', "\"\""),
         if ext { ", extensions" } else { "" }
+    ))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Notes the platform's rows left out as open problems (the service
+/// alerts each once and lists them until the platform fixes the row), and
+/// forgets those of rows now adopted or gone.
+pub(super) async fn note_problems(tx: &mut PgConnection, p: &str) -> Result<()> {
+    sqlx::raw_sql(&format!(
+        "INSERT INTO meetpool.platform_problems (booking_id, order_id, reason, paid) \
+         SELECT id, platform_order, CASE WHEN booking_time IS NULL THEN 'unreadable_time' \
+           WHEN duration IS NULL THEN 'unknown_duration' ELSE 'nonexistent_time' END, state = 'paid' \
+         FROM meetpool_adopt WHERE ends_at IS NULL \
+         ON CONFLICT (booking_id) DO UPDATE SET order_id = excluded.order_id, \
+           reason = excluded.reason, paid = excluded.paid, \
+           alerted = platform_problems.alerted AND platform_problems.reason = excluded.reason; \
+         DELETE FROM meetpool.platform_problems r \
+         WHERE EXISTS (SELECT 1 FROM meetpool.bookings m WHERE m.id = r.booking_id) \
+            OR NOT EXISTS (SELECT 1 FROM {p}.bookings b WHERE b.id = r.booking_id)"
     ))
     .execute(&mut *tx)
     .await?;

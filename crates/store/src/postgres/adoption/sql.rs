@@ -77,14 +77,25 @@ CREATE TABLE IF NOT EXISTS meetpool.platform_changes (
     created_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX IF NOT EXISTS platform_changes_booking ON meetpool.platform_changes (booking_id, id);
--- Platform rows meetpool could not mirror (a time that does not parse, an
--- unknown duration, an order id used twice).
-CREATE TABLE IF NOT EXISTS meetpool.adoption_problems (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    booking_id uuid,
-    problem text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+-- Platform rows meetpool could not take in (a time that does not parse or
+-- does not exist, an unknown duration, an order id another booking has),
+-- one per row while it stays so: the service raises an alert for each
+-- (`alerted` once raised) and lists them; fixing the row adopts it and
+-- deletes its problem. Earlier versions kept free-text notes in
+-- adoption_problems; adopting again finds those rows again.
+DROP TABLE IF EXISTS meetpool.adoption_problems;
+CREATE TABLE IF NOT EXISTS meetpool.platform_problems (
+    booking_id uuid PRIMARY KEY,
+    order_id text,
+    reason text NOT NULL CHECK (reason IN ('order_id_taken', 'unreadable_time',
+        'nonexistent_time', 'unknown_duration', 'refused')),
+    detail text NOT NULL DEFAULT '',
+    paid boolean NOT NULL DEFAULT false,
+    since timestamptz NOT NULL DEFAULT clock_timestamp(),
+    alerted boolean NOT NULL DEFAULT false
 );
+CREATE INDEX IF NOT EXISTS platform_problems_to_alert ON meetpool.platform_problems (since)
+    WHERE NOT alerted;
 
 -- A platform's wall-clock time of day, or NULL when it is not one.
 CREATE OR REPLACE FUNCTION meetpool.adopt_time(t text) RETURNS time
@@ -254,14 +265,47 @@ pub(super) fn sync_sql(platform: &Platform, options: &AdoptOptions) -> String {
 CREATE OR REPLACE FUNCTION meetpool.syncing() RETURNS boolean
 LANGUAGE sql STABLE AS $$ SELECT coalesce(current_setting('meetpool.sync', true), '') = 'on' $$;
 
+-- Notes (or updates) the problem of a platform row meetpool cannot take
+-- in; raised again when its reason changes or it becomes paid.
+CREATE OR REPLACE FUNCTION meetpool.note_platform_problem(booking uuid, why text, words text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = meetpool, pg_catalog AS $$
+BEGIN
+    INSERT INTO meetpool.platform_problems AS p (booking_id, order_id, reason, detail, paid)
+    SELECT b.id, b.order_id::text, why, words, {b_state} = 'paid'
+    FROM {p}.bookings b WHERE b.id = booking
+    ON CONFLICT (booking_id) DO UPDATE SET order_id = excluded.order_id, reason = excluded.reason,
+        detail = excluded.detail, paid = excluded.paid,
+        since = CASE WHEN p.reason = excluded.reason THEN p.since ELSE clock_timestamp() END,
+        alerted = p.alerted AND p.reason = excluded.reason AND (p.paid OR NOT excluded.paid);
+END
+$$;
+
 -- A platform booking that meetpool does not hold yet: mirrored now, or
 -- noted as a problem (the platform's statement goes on either way).
 CREATE OR REPLACE FUNCTION meetpool.mirror_platform_booking(booking uuid) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = meetpool, pg_catalog AS $$
 DECLARE
     s text;
+    why text;
 BEGIN
-    SELECT {b_state} INTO s FROM {p}.bookings b WHERE b.id = booking;
+    SELECT {b_state},
+        CASE WHEN meetpool.adopt_time(b.booking_time::text) IS NULL THEN 'unreadable_time'
+             WHEN t.id IS NULL THEN 'unknown_duration'
+             WHEN meetpool.adopt_instant(b.booking_date + meetpool.adopt_time(b.booking_time::text),
+                    (SELECT timezone FROM meetpool.meetpool_settings WHERE id = 1)) IS NULL
+                 THEN 'nonexistent_time' END
+    INTO s, why
+    FROM {p}.bookings b
+    LEFT JOIN meetpool.session_types t ON t.id = coalesce(b.session_type_id, {default_type})
+    WHERE b.id = booking;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF why IS NOT NULL THEN
+        PERFORM meetpool.note_platform_problem(booking, why, '');
+        RETURN;
+    END IF;
     BEGIN
         INSERT INTO meetpool.bookings (id, order_id, user_id, expert_id, session_type_id,
             booking_date, booking_time, price, payment_status, status)
@@ -271,17 +315,16 @@ BEGIN
             CASE WHEN s = 'paid' THEN 'pending' ELSE s END, coalesce({b_status}, 'pending')
         FROM {p}.bookings b
         JOIN meetpool.session_types t ON t.id = coalesce(b.session_type_id, {default_type})
-        WHERE b.id = booking AND meetpool.adopt_time(b.booking_time::text) IS NOT NULL;
-        IF NOT FOUND THEN
-            INSERT INTO meetpool.adoption_problems (booking_id, problem) VALUES (booking,
-                'not mirrored: booking_time does not read as HH:MM, or the session type is unknown');
+        WHERE b.id = booking;
+    EXCEPTION
+        WHEN unique_violation THEN
+            PERFORM meetpool.note_platform_problem(booking, 'order_id_taken', SQLERRM);
             RETURN;
-        END IF;
-    EXCEPTION WHEN unique_violation OR datetime_field_overflow OR foreign_key_violation THEN
-        INSERT INTO meetpool.adoption_problems (booking_id, problem)
-        VALUES (booking, 'not mirrored: ' || SQLERRM);
-        RETURN;
+        WHEN data_exception OR integrity_constraint_violation OR raise_exception THEN
+            PERFORM meetpool.note_platform_problem(booking, 'refused', SQLERRM);
+            RETURN;
     END;
+    DELETE FROM meetpool.platform_problems WHERE booking_id = booking;
     IF s = 'paid' THEN
         INSERT INTO meetpool.platform_changes (kind, booking_id, state) VALUES ('payment', booking, 'paid');
     END IF;
@@ -295,6 +338,7 @@ BEGIN
     PERFORM set_config('meetpool.sync', 'on', true);
     IF TG_OP = 'DELETE' THEN
         DELETE FROM meetpool.bookings WHERE id = OLD.id;
+        DELETE FROM meetpool.platform_problems WHERE booking_id = OLD.id;
         INSERT INTO meetpool.platform_changes (kind) VALUES ('backfill');
     ELSIF NOT EXISTS (SELECT 1 FROM meetpool.bookings WHERE id = NEW.id) THEN
         PERFORM meetpool.mirror_platform_booking(NEW.id);
@@ -306,12 +350,14 @@ BEGIN
             WHERE id = NEW.id AND (order_id, user_id, expert_id, price) IS DISTINCT FROM
                 (coalesce(NEW.order_id::text, NEW.id::text), coalesce(NEW.user_id::text, ''),
                  coalesce(NEW.expert_id::text, ''), {new_price});
+            DELETE FROM meetpool.platform_problems WHERE booking_id = NEW.id AND reason = 'order_id_taken';
         EXCEPTION WHEN unique_violation THEN
-            INSERT INTO meetpool.adoption_problems (booking_id, problem)
-            VALUES (NEW.id, 'order id not mirrored: ' || SQLERRM);
+            PERFORM meetpool.note_platform_problem(NEW.id, 'order_id_taken', SQLERRM);
         END;
         IF (NEW.booking_date, NEW.booking_time::text, NEW.session_type_id)
            IS DISTINCT FROM (OLD.booking_date, OLD.booking_time::text, OLD.session_type_id) THEN
+            -- Moved again: the service notes it anew if it cannot follow.
+            DELETE FROM meetpool.platform_problems WHERE booking_id = NEW.id AND reason <> 'order_id_taken';
             INSERT INTO meetpool.platform_changes (kind, booking_id, booking_date, booking_time, session_type_id)
             VALUES ('schedule', NEW.id, NEW.booking_date, NEW.booking_time::text,
                     coalesce(NEW.session_type_id, {default_type}));
