@@ -4,7 +4,7 @@ use meetpool_domain::Policy;
 use meetpool_store::DbSettings;
 use secrecy::SecretString;
 
-use crate::EventsConfig;
+use crate::{EventsConfig, RoomsConfig};
 
 /// How a Midtrans notification is trusted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -47,6 +47,9 @@ pub struct Config {
     pub repack_freeze_minutes: Option<u32>,
     /// Where outbound events go, and how (off when `None`).
     pub events: Option<EventsConfig>,
+    /// What meetpool does to rooms at their providers (nothing unless one
+    /// is configured).
+    pub rooms: RoomsConfig,
 }
 
 impl Config {
@@ -68,6 +71,7 @@ impl Config {
             hold_minutes: 15,
             repack_freeze_minutes: None,
             events: None,
+            rooms: RoomsConfig::default(),
         })
     }
 

@@ -32,6 +32,7 @@ mod payments;
 mod platform;
 mod reconcile;
 mod reschedule;
+mod rooms;
 mod session_types;
 mod settle;
 mod status;
@@ -56,9 +57,14 @@ pub use filter::{BookingPage, BookingQuery};
 pub use join::JoinView;
 pub use links::LinkInput;
 pub use meetpool_store::PlatformProblem;
+pub use meetpool_store::{ActionKind, ProviderAction};
 pub use payments::NotificationOutcome;
 pub use reconcile::{parse_reconcile_schedule, CheckView, DEFAULT_RECONCILE_SCHEDULE};
 pub use reschedule::RescheduleInput;
+pub use rooms::{
+    endpoint as provider_endpoint, room_of, GoogleConfig, Provider, RoomCheck, RoomsConfig,
+    ZoomConfig, DEFAULT_ROOMS_RETRY,
+};
 pub use session_types::SessionTypeInput;
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
@@ -72,6 +78,7 @@ pub struct App {
     settler: Arc<settle::Settler>,
     counters: Arc<metrics::Counters>,
     events: Arc<events::Events>,
+    rooms: Arc<rooms::Rooms>,
     settings_watch: Arc<work::SettingsWatch>,
 }
 
@@ -79,6 +86,7 @@ impl App {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
         Self {
             store,
+            rooms: Arc::new(rooms::Rooms::new(&config.rooms)),
             config: Arc::new(config),
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(4))

@@ -28,15 +28,18 @@ pub(crate) enum Alert {
     AmountMismatch,
     /// Money was taken for a booking already cancelled.
     PaidAfterCancel,
+    /// A pooled room its provider no longer knows: the link was disabled.
+    RoomGone,
     /// An adopted platform wrote a booking meetpool cannot take in.
     PlatformRowRejected,
 }
 
 impl Alert {
-    const ALL: [Alert; 4] = [
+    const ALL: [Alert; 5] = [
         Alert::PoolExhausted,
         Alert::AmountMismatch,
         Alert::PaidAfterCancel,
+        Alert::RoomGone,
         Alert::PlatformRowRejected,
     ];
 
@@ -45,6 +48,7 @@ impl Alert {
             Alert::PoolExhausted => "pool.exhausted",
             Alert::AmountMismatch => "payment.amount_mismatch",
             Alert::PaidAfterCancel => "payment.after_cancel",
+            Alert::RoomGone => "room.gone",
             Alert::PlatformRowRejected => "platform.row_rejected",
         }
     }
@@ -85,6 +89,10 @@ impl CheckOutcome {
 
 #[derive(Default)]
 pub struct Counters {
+    /// Provider actions by provider, action and outcome: a handful of
+    /// each, so a map behind a lock is plenty.
+    provider_actions:
+        std::sync::Mutex<std::collections::BTreeMap<(&'static str, &'static str, String), u64>>,
     alerts: [AtomicU64; Alert::ALL.len()],
     checks: [AtomicU64; CheckOutcome::ALL.len()],
     assignments: AtomicU64,
@@ -113,6 +121,21 @@ impl Counters {
 
     pub(crate) fn inc(&self, c: Counter) {
         self.get(c).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one attempt of a provider action and what became of it.
+    pub(crate) fn provider_action(
+        &self,
+        provider: &'static str,
+        action: &'static str,
+        outcome: &str,
+    ) {
+        let mut map = self
+            .provider_actions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map.entry((provider, action, outcome.to_owned()))
+            .or_default() += 1;
     }
 
     pub(crate) fn check(&self, o: CheckOutcome) {
@@ -188,6 +211,19 @@ impl Counters {
                 "meetpool_alerts_total{{kind=\"{}\"}} {}\n",
                 alert.as_str(),
                 n.load(Ordering::Relaxed)
+            ));
+        }
+        let actions = self
+            .provider_actions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        out.push_str(
+            "# HELP meetpool_provider_actions_total Attempts of what meetpool asked meeting providers to do, by outcome.\n\
+             # TYPE meetpool_provider_actions_total counter\n",
+        );
+        for ((provider, action, outcome), n) in actions.iter() {
+            out.push_str(&format!(
+                "meetpool_provider_actions_total{{provider=\"{provider}\",action=\"{action}\",outcome=\"{outcome}\"}} {n}\n"
             ));
         }
         out.push_str(

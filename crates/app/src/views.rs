@@ -184,6 +184,66 @@ impl From<&PoolStatus> for PoolStatusView {
     }
 }
 
+/// One thing meetpool asked a meeting provider to do to a room, and what
+/// became of it.
+#[derive(Serialize, ToSchema)]
+pub struct ProviderActionView {
+    pub id: i64,
+    /// `end` (a session's conference), `check` (the room still exists),
+    /// `create` (a room for the pool), `attendance` (who attended).
+    #[schema(example = "check")]
+    pub action: &'static str,
+    /// `google_meet` or `zoom`.
+    #[schema(example = "google_meet")]
+    pub provider: String,
+    #[schema(format = Uuid)]
+    pub link_id: Option<String>,
+    #[schema(format = Uuid)]
+    pub booking_id: Option<String>,
+    /// `pending` (to be tried, or retried), `done` or `failed` (for good).
+    #[schema(example = "done")]
+    pub status: &'static str,
+    /// What it found once done: `ended`, `no_conference`,
+    /// `next_session_began`, `exists`, `gone`, `created`, `attended`,
+    /// `no_show`, ...
+    #[schema(required = true, example = "exists")]
+    pub outcome: Option<String>,
+    pub attempts: u32,
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// When it is next tried; null once done.
+    #[schema(format = DateTime, required = true)]
+    pub next_attempt_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
+    pub done_at: Option<String>,
+}
+
+impl From<&meetpool_store::ProviderAction> for ProviderActionView {
+    fn from(a: &meetpool_store::ProviderAction) -> Self {
+        let status = match (a.done_at, a.outcome.as_deref()) {
+            (None, _) => "pending",
+            (Some(_), Some("failed")) => "failed",
+            (Some(_), _) => "done",
+        };
+        Self {
+            id: a.id,
+            action: a.kind.as_str(),
+            provider: a.provider.clone(),
+            link_id: a.link_id.map(|l| l.to_string()),
+            booking_id: a.booking_id.map(|b| b.to_string()),
+            status,
+            outcome: a.outcome.clone(),
+            attempts: a.attempts,
+            last_error: a.last_error.clone(),
+            created_at: a.created_at.to_string(),
+            next_attempt_at: a.done_at.is_none().then(|| a.due_at.to_string()),
+            done_at: a.done_at.map(|t| t.to_string()),
+        }
+    }
+}
+
 /// A row of the adopted platform's `bookings` that meetpool could not take
 /// in (`GET /api/platform/problems`, the event `platform.row_rejected`).
 #[derive(Serialize, ToSchema)]

@@ -32,6 +32,8 @@ pub(crate) struct Work {
     reports: Vec<Report>,
     counters: Arc<Counters>,
     wake: Arc<tokio::sync::Notify>,
+    /// Rung when a booking found the pool exhausted: a room may be created.
+    rooms_wake: Arc<tokio::sync::Notify>,
 }
 
 /// What a committed change tells the operator: a counter and, for the
@@ -134,6 +136,13 @@ impl Work {
     pub(crate) async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
         self.wake.notify_one();
+        if self
+            .reports
+            .iter()
+            .any(|r| matches!(r, Report::PoolExhausted { .. }))
+        {
+            self.rooms_wake.notify_one();
+        }
         for report in self.reports {
             report.make(&self.counters);
         }
@@ -190,6 +199,7 @@ impl App {
             reports: Vec::new(),
             counters: Arc::clone(&self.counters),
             wake: Arc::clone(&self.events.wake),
+            rooms_wake: Arc::clone(&self.rooms.wake),
         })
     }
 

@@ -246,6 +246,106 @@ pub struct ConfigArgs {
     #[arg(long, env = "MEETPOOL_EVENTS_CONCURRENCY", default_value_t = meetpool_app::DEFAULT_CONCURRENCY as u32,
         value_parser = clap::value_parser!(u32).range(1..=1024), global = true)]
     pub events_concurrency: u32,
+    /// Google Meet: the OAuth client's id (rooms at Google Meet).
+    #[arg(long, env = "MEETPOOL_GOOGLE_CLIENT_ID", global = true)]
+    pub google_client_id: Option<String>,
+    /// Google Meet: the OAuth client's secret.
+    #[arg(
+        long,
+        env = "MEETPOOL_GOOGLE_CLIENT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub google_client_secret: Option<SecretString>,
+    /// Google Meet: a refresh token of the account that owns the rooms.
+    #[arg(
+        long,
+        env = "MEETPOOL_GOOGLE_REFRESH_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub google_refresh_token: Option<SecretString>,
+    /// Google's OAuth token endpoint.
+    #[arg(
+        long,
+        env = "MEETPOOL_GOOGLE_TOKEN_URL",
+        default_value = "https://oauth2.googleapis.com/token",
+        global = true
+    )]
+    pub google_token_url: String,
+    /// The Meet REST API's base.
+    #[arg(
+        long,
+        env = "MEETPOOL_GOOGLE_MEET_API",
+        default_value = "https://meet.googleapis.com",
+        global = true
+    )]
+    pub google_meet_api: String,
+    /// Zoom: the Server-to-Server OAuth app's account id (rooms at Zoom).
+    #[arg(long, env = "MEETPOOL_ZOOM_ACCOUNT_ID", global = true)]
+    pub zoom_account_id: Option<String>,
+    /// Zoom: the app's client id.
+    #[arg(long, env = "MEETPOOL_ZOOM_CLIENT_ID", global = true)]
+    pub zoom_client_id: Option<String>,
+    /// Zoom: the app's client secret.
+    #[arg(
+        long,
+        env = "MEETPOOL_ZOOM_CLIENT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub zoom_client_secret: Option<SecretString>,
+    /// Zoom's REST API base.
+    #[arg(
+        long,
+        env = "MEETPOOL_ZOOM_API",
+        default_value = "https://api.zoom.us",
+        global = true
+    )]
+    pub zoom_api: String,
+    /// Zoom's OAuth token endpoint.
+    #[arg(
+        long,
+        env = "MEETPOOL_ZOOM_TOKEN_URL",
+        default_value = "https://zoom.us/oauth/token",
+        global = true
+    )]
+    pub zoom_token_url: String,
+    /// How long after a session ends its conference is ended (`off`: never).
+    #[arg(
+        long,
+        env = "MEETPOOL_ROOM_END_GRACE",
+        default_value = "10m",
+        global = true
+    )]
+    pub room_end_grace: String,
+    /// Google Meet: how long after a session's end its conference record
+    /// is read for who attended (`off`: never).
+    #[arg(
+        long,
+        env = "MEETPOOL_ROOM_ATTENDANCE",
+        default_value = "2m",
+        global = true
+    )]
+    pub room_attendance: String,
+    /// How often each pooled room is checked at its provider (`off`: only
+    /// by `meetpool links check`).
+    #[arg(long, env = "MEETPOOL_ROOM_CHECK", default_value = "1d", global = true)]
+    pub room_check: String,
+    /// The most rooms meetpool creates when the pool runs out (0: never).
+    #[arg(
+        long,
+        env = "MEETPOOL_POOL_GROW_MAX",
+        default_value_t = 0,
+        global = true
+    )]
+    pub pool_grow_max: u32,
+    /// Where rooms are created: google-meet or zoom (default: the one configured).
+    #[arg(long, env = "MEETPOOL_POOL_GROW_PROVIDER", global = true)]
+    pub pool_grow_provider: Option<String>,
+    /// The waits after each failed provider action; once spent, it failed for good.
+    #[arg(long, env = "MEETPOOL_ROOMS_RETRY", default_value = meetpool_app::DEFAULT_ROOMS_RETRY, global = true)]
+    pub rooms_retry: String,
     /// text or json.
     #[arg(
         long,
@@ -380,6 +480,9 @@ pub enum LinksCommand {
     Enable {
         link: String,
     },
+    /// Check every pooled room at its provider now: a room the provider
+    /// no longer knows is disabled and its coming sessions move.
+    Check,
 }
 
 #[derive(Subcommand, Debug)]
@@ -481,6 +584,7 @@ impl ConfigArgs {
             .clone()
             .unwrap_or_else(|| format!("http://{}", self.listen));
         config.events = crate::events::config(self)?;
+        config.rooms = crate::rooms::config(self)?;
         Ok(config)
     }
 
@@ -763,6 +867,16 @@ async fn serve(config: &ConfigArgs, app: App, no_migrate: bool) -> anyhow::Resul
     } else {
         None
     };
+    let (stop_rooms, rooms_stopped) = tokio::sync::oneshot::channel::<()>();
+    let rooms = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.run_rooms(async {
+                let _ = rooms_stopped.await;
+            })
+            .await
+        })
+    };
     let (stop_deliverer, deliverer_stopped) = tokio::sync::oneshot::channel::<()>();
     let deliverer = {
         let app = app.clone();
@@ -794,9 +908,11 @@ async fn serve(config: &ConfigArgs, app: App, no_migrate: bool) -> anyhow::Resul
     let _ = stop_sweeper.send(());
     let _ = stop_sync.send(());
     let _ = stop_deliverer.send(());
+    let _ = stop_rooms.send(());
     let _ = stop_reconciler.send(());
     let _ = reconciler.await;
     let _ = sweeper.await;
+    let _ = rooms.await;
     if let Some(sync) = sync {
         let _ = sync.await;
     }
@@ -886,6 +1002,7 @@ async fn links(app: &App, cmd: LinksCommand, as_json: bool) -> anyhow::Result<()
             )
             .await?
         }
+        LinksCommand::Check => return crate::rooms::check(app, as_json).await,
         LinksCommand::List => {
             let links = app.links().await?;
             let views: Vec<LinkView> = links.iter().map(Into::into).collect();

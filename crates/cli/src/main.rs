@@ -7,6 +7,7 @@ mod events;
 mod output;
 mod payments;
 mod platform;
+mod rooms;
 
 use std::process::ExitCode;
 

@@ -212,9 +212,14 @@ impl RawDb {
     /// room rule (0004, 0005), no rule on safe links, 0017 not applied,
     /// as a database that `meetpool migrate` has yet to bring up to date.
     pub async fn as_before_0017(&self) {
+        // The release before 0017 had none of the migrations after it either
+        // (0018's provider actions).
         let (undo, m4, m5) = match self {
             RawDb::Pg(_) => (
-                "ALTER TABLE meeting_links_pool DROP CONSTRAINT meeting_links_safe; \
+                "DROP TABLE provider_actions; \
+                 DROP TRIGGER booking_events_attendance_outbound ON booking_events; \
+                 DROP FUNCTION meetpool_attendance_outbound(); \
+                 ALTER TABLE meeting_links_pool DROP CONSTRAINT meeting_links_safe; \
                  ALTER TABLE meeting_links_pool DROP COLUMN room; \
                  DROP FUNCTION meetpool_room(text); DROP FUNCTION meetpool_safe_link(text); \
                  DROP FUNCTION meetpool_url_parts(text);",
@@ -222,7 +227,8 @@ impl RawDb {
                 include_str!("../../store/migrations/postgres/0005_room_unique.sql"),
             ),
             RawDb::Sqlite(_) => (
-                "DROP TRIGGER meeting_links_url_insert; DROP TRIGGER meeting_links_url_update; \
+                "DROP TABLE provider_actions; DROP TRIGGER booking_events_attendance_outbound; \
+                 DROP TRIGGER meeting_links_url_insert; DROP TRIGGER meeting_links_url_update; \
                  DROP INDEX meeting_links_room; \
                  ALTER TABLE meeting_links_pool DROP COLUMN room; \
                  ALTER TABLE meeting_links_pool DROP COLUMN url_safe; \
@@ -238,7 +244,7 @@ impl RawDb {
             ),
         };
         self.execute_script(&format!(
-            "{undo}\n{m4}\n{m5}\nDELETE FROM _sqlx_migrations WHERE version = 17;"
+            "{undo}\n{m4}\n{m5}\nDELETE FROM _sqlx_migrations WHERE version >= 17;"
         ))
         .await
         .unwrap();

@@ -13,6 +13,7 @@ mod db;
 mod gateway;
 pub mod model;
 mod pooler;
+pub mod providers;
 mod receiver;
 mod run;
 
@@ -47,6 +48,7 @@ pub struct TestApp {
     stop: Option<oneshot::Sender<()>>,
     stop_sync: Option<oneshot::Sender<()>>,
     stop_deliverer: Option<oneshot::Sender<()>>,
+    stop_rooms: Option<oneshot::Sender<()>>,
     pub db: TestDb,
 }
 
@@ -226,6 +228,16 @@ impl TestApp {
                 .await
             }
         });
+        let (stop_rooms, rooms_stopped) = oneshot::channel::<()>();
+        tokio::spawn({
+            let app = app.clone();
+            async move {
+                app.run_rooms(async {
+                    let _ = rooms_stopped.await;
+                })
+                .await
+            }
+        });
         tokio::spawn(meetpool_http::launch_with(
             listener,
             router,
@@ -241,6 +253,7 @@ impl TestApp {
             stop: Some(stop),
             stop_sync: None,
             stop_deliverer: Some(stop_deliverer),
+            stop_rooms: Some(stop_rooms),
             db,
         }
     }
@@ -280,6 +293,9 @@ impl TestApp {
             let _ = stop.send(());
         }
         if let Some(stop) = self.stop_deliverer.take() {
+            let _ = stop.send(());
+        }
+        if let Some(stop) = self.stop_rooms.take() {
             let _ = stop.send(());
         }
     }

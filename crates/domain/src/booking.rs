@@ -80,6 +80,11 @@ pub enum EventKind {
     AmountMismatch,
     /// Money taken for a booking already cancelled: not applied.
     PaidAfterCancel,
+    /// Something meetpool did to the session's room at its provider
+    /// (ended its conference, say).
+    ProviderAction,
+    /// Who attended the session, read from its conference record.
+    Attendance,
 }
 
 impl EventKind {
@@ -97,6 +102,8 @@ impl EventKind {
             Self::LinkChanged => "link_changed",
             Self::AmountMismatch => "amount_mismatch",
             Self::PaidAfterCancel => "paid_after_cancel",
+            Self::ProviderAction => "provider_action",
+            Self::Attendance => "attendance",
         }
     }
 }

@@ -11,13 +11,42 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ErrorBody;
-use crate::extract::{parse_id, JsonBody};
+use crate::extract::{parse_id, JsonBody, QueryParams};
 use crate::{ApiResult, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_links, create_link))
         .routes(routes!(get_link, update_link, delete_link))
+        .routes(routes!(link_provider_actions))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActionsQuery {
+    /// At most this many, newest first (100 when absent, at most 1000).
+    limit: Option<u32>,
+}
+
+/// What meetpool asked the link's meeting provider to do to its room
+/// (checks, ends of sessions' conferences, its creation, attendance), and
+/// what became of each: the link's trail at the provider. Empty for a
+/// link of no configured provider.
+#[utoipa::path(get, path = "/api/links/{id}/provider-actions", tag = "links",
+    params(("id" = uuid::Uuid, Path, description = "The link's id."), ActionsQuery),
+    responses(
+        (status = 200, description = "The actions, newest first.", body = [meetpool_app::views::ProviderActionView]),
+        (status = 400, description = "`invalid_id`.", body = ErrorBody),
+        (status = 404, description = "No such link.", body = ErrorBody),
+        (status = 422, description = "`invalid_limit`.", body = ErrorBody),
+    ))]
+pub async fn link_provider_actions(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    QueryParams(q): QueryParams<ActionsQuery>,
+) -> ApiResult<Json<Vec<meetpool_app::views::ProviderActionView>>> {
+    let id: LinkId = parse_id(&id, "link")?;
+    Ok(Json(s.app.link_provider_actions(id, q.limit).await?))
 }
 
 /// A link to add (`meeting_link` required), or the fields of one to change.

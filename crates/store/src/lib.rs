@@ -14,6 +14,7 @@ mod error;
 mod model;
 mod outbox;
 pub mod postgres;
+mod rooms;
 pub mod sqlite;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,9 @@ pub use checks::{DueChecks, PaymentCheck, PaymentChecks};
 pub use error::{DuplicateRoom, StoreError};
 pub use model::*;
 pub use outbox::{Attempt, Claim, DeliveryStatus, OutboundEvent, Outbox, OutboxStats};
+pub use rooms::{
+    ActionKind, ActionResult, EndedSession, NewAction, ProviderAction, ProviderActions,
+};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -229,6 +233,8 @@ pub trait Store: Send + Sync + 'static {
     /// The outbound event log.
     fn outbox(&self) -> &dyn Outbox;
 
+    /// The queue of what meetpool asks meeting providers to do.
+    fn provider_actions(&self) -> &dyn ProviderActions;
     /// The pending payments reconciliation asks the gateway about.
     fn payment_checks(&self) -> &dyn PaymentChecks;
 

@@ -447,6 +447,10 @@ impl Store for PgStore {
         self
     }
 
+    fn provider_actions(&self) -> &dyn crate::ProviderActions {
+        self
+    }
+
     fn payment_checks(&self) -> &dyn crate::PaymentChecks {
         self
     }
@@ -1048,6 +1052,7 @@ fn add_row(links: &mut Vec<LinkCandidate>, r: &PgRow) -> Result<()> {
 
 mod checks;
 mod outbox;
+mod rooms;
 mod stream;
 mod tx;
 pub use tx::PgTx;

@@ -348,6 +348,10 @@ impl Store for SqliteStore {
         self
     }
 
+    fn provider_actions(&self) -> &dyn crate::ProviderActions {
+        self
+    }
+
     fn payment_checks(&self) -> &dyn crate::PaymentChecks {
         self
     }
@@ -630,5 +634,6 @@ async fn candidates_for(
 
 mod checks;
 mod outbox;
+mod rooms;
 mod tx;
 pub use tx::SqliteTx;

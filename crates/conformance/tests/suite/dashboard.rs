@@ -16,6 +16,7 @@ on_both!(
     the_day_page_draws_each_session_on_its_link_and_marks_the_moved_ones,
     the_booking_page_shows_what_the_platform_was_told,
     without_events_the_booking_page_says_none_are_sent,
+    the_pages_show_each_room_s_last_check_and_a_session_s_conference,
     notes_saved_on_the_dashboard_keep_their_lines_and_the_apis_limit,
     names_written_right_to_left_are_isolated_on_the_booking_page,
     wrong_sign_ins_from_one_address_are_limited_and_say_when_to_retry,
@@ -450,6 +451,91 @@ async fn without_events_the_booking_page_says_none_are_sent(t: TestApp) {
     assert!(page.body.contains("No events for this booking."));
 }
 
+async fn the_pages_show_each_room_s_last_check_and_a_session_s_conference(backend: Backend) {
+    let meet = meetpool_conformance::providers::FakeMeet::start().await;
+    let google = meet.config();
+    let t = TestApp::start_with(backend, |c| {
+        c.rooms.google = Some(google);
+        c.rooms.poll = std::time::Duration::from_millis(50);
+        c.rooms.check_every = None;
+        c.rooms.end_grace = Some(std::time::Duration::from_millis(1));
+        c.rooms.attendance_after = Some(std::time::Duration::ZERO);
+    })
+    .await;
+    let kept = t.add_link(&meet.room("abc-defg-hij")).await;
+    let gone = t.add_link(&meet.room("klm-nopq-rst")).await;
+    let other = t.add_link("https://whereby.com/meetpool-room").await;
+    let st = t.create_session_type(60).await;
+    let start = (Timestamp::now() - 90.minutes()).to_zoned(jiff::tz::TimeZone::UTC);
+    let began: Timestamp = format!("{}T{}:00Z", start.date(), start.strftime("%H:%M"))
+        .parse()
+        .unwrap();
+    meet.conference(
+        "abc-defg-hij",
+        began,
+        Some(began + 60.minutes()),
+        &[(began, Some(began + 30.minutes()))],
+    );
+    let ended = t
+        .create_booking(
+            &st,
+            &start.date().to_string(),
+            &start.strftime("%H:%M").to_string(),
+            "paid",
+        )
+        .await;
+    meet.forget("klm-nopq-rst");
+    t.app.check_rooms().await.unwrap();
+    crate::adopt::eventually("the conference ended", || async {
+        meet.ends("abc-defg-hij") == 1
+    })
+    .await;
+
+    let v = Visitor::signed_in(&t).await;
+    let page = v.get("/admin/links").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let row = |id: &str| {
+        let at = page.body.find(&format!(r#"data-link="{id}""#)).unwrap();
+        let rest = &page.body[at..];
+        rest[..rest.find("</tr>").unwrap()].to_owned()
+    };
+    assert!(
+        row(&kept.id).contains("Google Meet: exists"),
+        "{}",
+        row(&kept.id)
+    );
+    assert!(
+        row(&gone.id).contains("Google Meet: gone"),
+        "{}",
+        row(&gone.id)
+    );
+    assert!(row(&gone.id).contains("Disabled"));
+    assert!(!row(&other.id).contains("Google Meet"));
+
+    crate::adopt::eventually(
+        "the end and the attendance on the booking's trail",
+        || async {
+            let kinds = t.event_kinds(&ended.id).await;
+            kinds.contains(&"provider_action".to_owned())
+                && kinds.contains(&"attendance".to_owned())
+        },
+    )
+    .await;
+    let page = v.get(&format!("/admin/bookings/{}", ended.id)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains(r#"id="conference">ended at the provider"#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(r#"id="attendance">1 joined; someone was there for 30 minutes"#),
+        "{}",
+        page.body
+    );
+}
 async fn notes_saved_on_the_dashboard_keep_their_lines_and_the_apis_limit(t: TestApp) {
     let link = t.add_link(ROOM).await;
     let v = Visitor::signed_in(&t).await;

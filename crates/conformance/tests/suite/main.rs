@@ -57,6 +57,7 @@ mod openapi;
 mod outage;
 mod platform;
 mod postgres_only;
+mod providers;
 mod repack;
 mod requests;
 mod reschedule;

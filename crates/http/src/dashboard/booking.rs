@@ -7,7 +7,7 @@ use axum::response::Response;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use maud::{html, Markup};
-use meetpool_app::{AppError, DeliveryView};
+use meetpool_app::{ActionKind, AppError, DeliveryView, ProviderAction};
 use meetpool_domain::{BookingId, PaymentStatus};
 
 use super::layout::{failure, local, page, respond, short_link};
@@ -21,11 +21,12 @@ pub async fn show(State(s): State<AppState>, op: Operator, Path(id): Path<String
         return failure(&AppError::NotFound("booking"));
     };
     let id_text = id.to_string();
-    let (booking, events, links, sent) = match tokio::try_join!(
+    let (booking, events, links, sent, at_provider) = match tokio::try_join!(
         app.booking(id),
         app.events(id),
         app.links(),
         app.deliveries(None, Some(&id_text), Some(DELIVERIES_SHOWN)),
+        app.provider_actions(None, Some(id), 10),
     ) {
         Ok(read) => read,
         Err(e) => return failure(&e),
@@ -55,6 +56,19 @@ pub async fn show(State(s): State<AppState>, op: Operator, Path(id): Path<String
                 dt { "Held until" } dd { (local(until, tz)) }
             }
             dt { "Join URL" } dd { (app.join_url(&booking)) }
+            @if let Some(end) = at_provider.iter().find(|a| a.kind == ActionKind::End) {
+                dt { "Conference" } dd #conference { (conference(end, tz)) }
+            }
+            @if let Some(seen) = events.iter().rev().find(|e| e.kind == "attendance") {
+                dt { "Attendance" } dd #attendance {
+                    @if seen.detail["joined"] == true {
+                        (seen.detail["participants"]) " joined; someone was there for "
+                        (seen.detail["minutes"]) " minutes"
+                    } @else {
+                        span.warn { "nobody joined" }
+                    }
+                }
+            }
             dt { "User" } dd { bdi { (booking.user_id) } }
             dt { "Expert" } dd { bdi { (booking.expert_id) } }
             dt { "Moved" } dd { (booking.reschedules) " times" }
@@ -92,6 +106,33 @@ pub async fn show(State(s): State<AppState>, op: Operator, Path(id): Path<String
             body,
         ),
     )
+}
+
+/// What became of the session's conference at its provider.
+fn conference(end: &ProviderAction, tz: &TimeZone) -> String {
+    match (end.outcome.as_deref(), end.done_at) {
+        (Some("ended"), Some(at)) => format!("ended at the provider, {}", local(at, tz)),
+        (Some("next_session_began"), _) => {
+            "left on: the next session on the room had begun".to_owned()
+        }
+        (Some("no_conference"), _) => "none was under way when the session ended".to_owned(),
+        (Some("gone"), _) => "the room no longer exists at the provider".to_owned(),
+        (Some(other), _) => format!(
+            "not ended: {other}{}",
+            end.last_error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        ),
+        (None, _) => format!(
+            "to be ended (attempt {}{})",
+            end.attempts + 1,
+            end.last_error
+                .as_deref()
+                .map(|e| format!("; last: {e}"))
+                .unwrap_or_default()
+        ),
+    }
 }
 
 /// The most outbound events the booking page lists.

@@ -4,13 +4,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
-use meetpool_app::{App, AppError, LinkInput};
+use meetpool_app::{room_of, App, AppError, LinkInput};
 use meetpool_domain::room::is_safe_link;
 use meetpool_domain::values::NOTES_MAX;
 use meetpool_domain::LinkId;
 use serde::Deserialize;
 
-use super::layout::{failure, page, refusal, respond, short_link, Notice};
+use super::layout::{failure, local, page, refusal, respond, short_link, Notice};
 use super::session::{Operator, Posted};
 use crate::AppState;
 
@@ -56,9 +56,22 @@ async fn done_notice(app: &App, q: &LinksQuery) -> Option<Notice> {
 }
 
 async fn render(app: &App, op: &Operator, status: StatusCode, notice: Option<Notice>) -> Response {
-    let (links, coming) = match (app.links().await, app.coming_sessions().await) {
-        (Ok(links), Ok(coming)) => (links, coming),
-        (Err(e), _) | (_, Err(e)) => return failure(&e),
+    let (links, coming, checks) =
+        match tokio::try_join!(app.links(), app.coming_sessions(), app.last_room_checks()) {
+            Ok(read) => read,
+            Err(e) => return failure(&e),
+        };
+    let tz = &app.config().timezone;
+    // A room of a configured provider: its last check there.
+    let at_provider = |meeting_link: &str, id: &LinkId| -> Option<String> {
+        let (provider, _) = room_of(meeting_link)?;
+        if !app.config().rooms.has(provider) {
+            return None;
+        }
+        Some(match checks.get(id) {
+            Some((at, found)) => format!("{}: {found}, {}", provider.title(), local(*at, tz)),
+            None => format!("{}: not checked yet", provider.title()),
+        })
     };
     let body = html! {
         h2 id="add-h" { "Add a link" }
@@ -77,7 +90,7 @@ async fn render(app: &App, op: &Operator, status: StatusCode, notice: Option<Not
         h2 id="pool-h" { "The pool (" (links.len()) ")" }
         div.table {
             table #links aria-labelledby="pool-h" {
-                thead { tr { th { "Link" } th { "State" } th { "Coming sessions" } th { "Notes" } th { "Action" } } }
+                thead { tr { th { "Link" } th { "State" } th { "Coming sessions" } th { "At the provider" } th { "Notes" } th { "Action" } } }
                 tbody {
                     @for link in &links {
                         @let n = coming.get(&link.id).copied().unwrap_or(0);
@@ -95,6 +108,12 @@ async fn render(app: &App, op: &Operator, status: StatusCode, notice: Option<Not
                             }
                             td { @if link.is_available { "Enabled" } @else { span.muted { "Disabled" } } }
                             td { @if link.is_available { (n) } @else { span.muted { "—" } } }
+                            td.provider {
+                                @match at_provider(&link.meeting_link, &link.id) {
+                                    Some(text) => (text),
+                                    None => span.muted { "—" },
+                                }
+                            }
                             td {
                                 form.inline method="post" action={ (HERE) "/" (link.id) "/notes" } {
                                     input type="hidden" name="csrf" value=(op.csrf);
