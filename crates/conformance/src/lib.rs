@@ -16,6 +16,7 @@ mod pooler;
 pub mod providers;
 mod receiver;
 mod run;
+mod wait;
 
 use std::sync::Arc;
 
@@ -36,6 +37,7 @@ pub use model::{
 pub use pooler::PgBouncer;
 pub use receiver::{verify, Answer, Delivery, Receiver, EVENTS_SECRET};
 pub use run::{run_on, runs_on, Fixture};
+pub use wait::eventually;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const MIDTRANS_KEY: &str = "SB-Mid-server-meetpool-fixtures";

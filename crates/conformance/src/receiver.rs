@@ -19,6 +19,8 @@ use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::eventually;
+
 /// The secret the tests' service signs events with.
 pub const EVENTS_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -115,17 +117,22 @@ impl Receiver {
 
     /// Listens again, on the same port.
     pub async fn up(&mut self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            match tokio::net::TcpListener::bind(self.addr).await {
-                Ok(listener) => return self.serve(listener),
-                // The aborted server may take a moment to let the port go.
-                Err(_) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err(e) => panic!("cannot listen on {} again: {e}", self.addr),
-            }
-        }
+        // The aborted server may take a moment to let the port go.
+        let bound = Mutex::new(None);
+        let addr = self.addr;
+        eventually(
+            &format!("listening on {addr} again"),
+            Duration::from_secs(10),
+            || async {
+                let listener = tokio::net::TcpListener::bind(addr).await.ok();
+                let done = listener.is_some();
+                *bound.lock().unwrap() = listener;
+                done
+            },
+        )
+        .await;
+        let listener = bound.into_inner().unwrap().expect("bound above");
+        self.serve(listener)
     }
 
     /// Each answer comes `delay` after its request, as from an endpoint

@@ -5,10 +5,9 @@
 //! `total_price`, row-level security on the pool, a double-booked pair, a
 //! paid booking with no link, one with no session type, one whose time does
 //! not parse).
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use meetpool_conformance::{test_events, PgBouncer, PlatformDb, Receiver, TestApp};
+use meetpool_conformance::{eventually, test_events, PgBouncer, PlatformDb, Receiver, TestApp};
 use meetpool_store::postgres::adoption::{adopt, AdoptOptions, AdoptReport};
 use meetpool_store::{ConnectOptions, DbSettings};
 use sqlx::PgPool;
@@ -75,19 +74,6 @@ pub(crate) async fn adopted(db: &PlatformDb, dry_run: bool) -> AdoptReport {
     adopt(&db.owner_url(), &options(db, dry_run), &|_| {})
         .await
         .expect("adopt")
-}
-
-/// Waits for `check` to hold, for up to ten seconds.
-pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(Instant::now() < deadline, "not within 10 s: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The platform's row as its own pages read it: payment_status, status,
@@ -314,6 +300,7 @@ async fn the_platform_keeps_working_and_meetpool_assigns_its_links(db: PlatformD
     .await;
     eventually(
         "the booking the platform marked paid has a link",
+        Duration::from_secs(10),
         || async { platform_row(&platform, "ORDER-P1").await.2.is_some() },
     )
     .await;
@@ -364,10 +351,14 @@ async fn the_platform_keeps_working_and_meetpool_assigns_its_links(db: PlatformD
         "UPDATE bookings SET status = 'cancelled' WHERE order_id = 'ORDER-F1'",
     )
     .await;
-    eventually("the platform's cancellation gave its link away", || async {
-        platform_row(&platform, "ORDER-F4").await.2.is_some()
-            && platform_row(&platform, "ORDER-F1").await.2.is_none()
-    })
+    eventually(
+        "the platform's cancellation gave its link away",
+        Duration::from_secs(10),
+        || async {
+            platform_row(&platform, "ORDER-F4").await.2.is_some()
+                && platform_row(&platform, "ORDER-F1").await.2.is_none()
+        },
+    )
     .await;
 
     // The platform reschedules onto the full slot: its UPDATE goes
@@ -377,9 +368,11 @@ async fn the_platform_keeps_working_and_meetpool_assigns_its_links(db: PlatformD
         "UPDATE bookings SET booking_time = '18:30' WHERE order_id = 'ORDER-P1'",
     )
     .await;
-    eventually("the moved session waits for a link", || async {
-        platform_row(&platform, "ORDER-P1").await.2.is_none()
-    })
+    eventually(
+        "the moved session waits for a link",
+        Duration::from_secs(10),
+        || async { platform_row(&platform, "ORDER-P1").await.2.is_none() },
+    )
     .await;
     let moved = t.booking(&p1.id).await;
     assert_eq!(
@@ -396,9 +389,11 @@ async fn the_platform_keeps_working_and_meetpool_assigns_its_links(db: PlatformD
         "UPDATE bookings SET booking_time = '20:00' WHERE order_id = 'ORDER-P1'",
     )
     .await;
-    eventually("the session moved to a free time has a link", || async {
-        platform_row(&platform, "ORDER-P1").await.2.is_some()
-    })
+    eventually(
+        "the session moved to a free time has a link",
+        Duration::from_secs(10),
+        || async { platform_row(&platform, "ORDER-P1").await.2.is_some() },
+    )
     .await;
 
     // The link columns are meetpool's: the old flow's write is ignored.
@@ -568,6 +563,7 @@ async fn two_replicas_behind_a_transaction_pooler_race_without_overlap(db: Platf
     .await;
     eventually(
         "the platform's own payment got a link behind the pooler",
+        Duration::from_secs(10),
         || async { platform_row(&platform, "ORDER-R13").await.2.is_some() },
     )
     .await;
@@ -589,11 +585,15 @@ async fn two_replicas_behind_a_transaction_pooler_race_without_overlap(db: Platf
     assert_eq!(count("platform.row_rejected"), 1, "{accepted:#?}");
     let ids: std::collections::HashSet<_> = accepted.iter().map(|d| d.id.clone()).collect();
     assert_eq!(ids.len(), accepted.len(), "each event once");
-    eventually("the delivery log, read through the pooler", || async {
-        let (status, log) = a.get("/api/events/deliveries?status=delivered").await;
-        assert_eq!(status, reqwest::StatusCode::OK, "{log}");
-        log.as_array().unwrap().len() == 27
-    })
+    eventually(
+        "the delivery log, read through the pooler",
+        Duration::from_secs(10),
+        || async {
+            let (status, log) = a.get("/api/events/deliveries?status=delivered").await;
+            assert_eq!(status, reqwest::StatusCode::OK, "{log}");
+            log.as_array().unwrap().len() == 27
+        },
+    )
     .await;
     drop((a, b));
     platform.close().await;

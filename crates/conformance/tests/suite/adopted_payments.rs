@@ -4,12 +4,14 @@
 //! code), and a partial refund keeps the session until the platform
 //! cancels it; a payment whose notification never arrived is found by
 //! reconciliation and written as the platform writes a payment.
-use meetpool_conformance::{settled, Gateway, PlatformDb, TestApp};
+use std::time::Duration;
+
+use meetpool_conformance::{eventually, settled, Gateway, PlatformDb, TestApp};
 use meetpool_store::ConnectOptions;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::adopt::{adopted, eventually, in_zone, platform_books, platform_row};
+use crate::adopt::{adopted, in_zone, platform_books, platform_row};
 use crate::midtrans::{refund_of, settlement_of, signed_fixture};
 
 on_postgres!(
@@ -69,10 +71,14 @@ async fn a_refund_cancels_the_booking_in_the_platforms_words(db: PlatformDb) {
         "UPDATE bookings SET payment_status = 'refunded' WHERE order_id = 'ORDER-RF3'",
     )
     .await;
-    eventually("the platform's own refund cancels its booking", || async {
-        let row = platform_row(&platform, "ORDER-RF3").await;
-        row.1 == "cancelled" && row.2.is_none()
-    })
+    eventually(
+        "the platform's own refund cancels its booking",
+        Duration::from_secs(10),
+        || async {
+            let row = platform_row(&platform, "ORDER-RF3").await;
+            row.1 == "cancelled" && row.2.is_none()
+        },
+    )
     .await;
     let b = t
         .bookings("payment_status=refunded&limit=100")
@@ -101,9 +107,11 @@ async fn a_refund_cancels_the_booking_in_the_platforms_words(db: PlatformDb) {
         "UPDATE bookings SET status = 'cancelled' WHERE order_id = 'ORDER-RF4'",
     )
     .await;
-    eventually("the platform's cancellation releases the link", || async {
-        platform_row(&platform, "ORDER-RF4").await.2.is_none()
-    })
+    eventually(
+        "the platform's cancellation releases the link",
+        Duration::from_secs(10),
+        || async { platform_row(&platform, "ORDER-RF4").await.2.is_none() },
+    )
     .await;
     assert_eq!(platform_row(&platform, "ORDER-RF4").await.1, "cancelled");
     platform.close().await;
@@ -139,17 +147,23 @@ async fn a_lost_notification_is_reconciled_on_an_adopted_database(db: PlatformDb
     .await
     .unwrap();
 
-    eventually("the lost payment is paid with its link", || async {
-        let row = platform_row(&platform, "ORDER-LOST").await;
-        row.0 == "paid" && row.2.is_some()
-    })
+    eventually(
+        "the lost payment is paid with its link",
+        Duration::from_secs(10),
+        || async {
+            let row = platform_row(&platform, "ORDER-LOST").await;
+            row.0 == "paid" && row.2.is_some()
+        },
+    )
     .await;
     let row = platform_row(&platform, "ORDER-LOST").await;
     assert_eq!((row.1.as_str(), row.4), ("confirmed", true));
     assert!(row.3.is_some(), "the platform's pages read the link's URL");
-    eventually("the open order is asked about again", || async {
-        gateway.asked_about("ORDER-OPEN") >= 2
-    })
+    eventually(
+        "the open order is asked about again",
+        Duration::from_secs(10),
+        || async { gateway.asked_about("ORDER-OPEN") >= 2 },
+    )
     .await;
     assert_eq!(gateway.asked_about(&no_order), 0);
     let open = platform_row(&platform, "ORDER-OPEN").await;

@@ -17,7 +17,7 @@ use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use jiff::{Timestamp, ToSpan};
-use meetpool_conformance::{Backend, Booking, Link, TestApp, ADMIN_TOKEN};
+use meetpool_conformance::{eventually, Backend, Booking, Link, TestApp, ADMIN_TOKEN};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -90,16 +90,13 @@ impl Driver {
             _profile: tempfile::tempdir().unwrap(),
             chromium,
         };
-        let deadline = Instant::now() + WAIT;
         let http = reqwest::Client::new();
-        loop {
+        eventually("chromedriver answers", WAIT, || async {
             let status = http.get(format!("{}/status", driver.url)).send().await;
-            if status.is_ok_and(|r| r.status().is_success()) {
-                return Some(driver);
-            }
-            assert!(Instant::now() < deadline, "chromedriver did not answer");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            status.is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        Some(driver)
     }
 
     async fn browser(&self) -> Client {

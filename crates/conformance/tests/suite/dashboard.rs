@@ -2,8 +2,10 @@
 //! would use it: nothing without signing in, the admin token and nothing
 //! else signs in, the session cookie's flags, and no form changes anything
 //! without the session's CSRF token.
+use std::time::Duration;
+
 use jiff::{Timestamp, ToSpan};
-use meetpool_conformance::{Answer as Reply, Backend, Receiver, TestApp, ADMIN_TOKEN};
+use meetpool_conformance::{eventually, Answer as Reply, Backend, Receiver, TestApp, ADMIN_TOKEN};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 
@@ -397,15 +399,17 @@ async fn the_booking_page_shows_what_the_platform_was_told(backend: Backend) {
     receiver.wait_for_accepted(3).await;
 
     let path = format!("/api/events/deliveries?booking_id={}", booking.id);
-    let log = loop {
+    let delivered_log = || async {
         let (status, log) = t.get(&path).await;
         assert_eq!(status, StatusCode::OK, "{log}");
-        let log = log.as_array().unwrap().clone();
-        if log.iter().all(|e| e["status"] == "delivered") && log.len() == 2 {
-            break log;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        log.as_array().unwrap().clone()
     };
+    eventually("both events delivered", Duration::from_secs(10), || async {
+        let log = delivered_log().await;
+        log.iter().all(|e| e["status"] == "delivered") && log.len() == 2
+    })
+    .await;
+    let log = delivered_log().await;
     let kinds: Vec<_> = log.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["booking.link_assigned", "booking.payment_changed"]);
     let (_, others) = t
@@ -486,7 +490,7 @@ async fn the_pages_show_each_room_s_last_check_and_a_session_s_conference(backen
         .await;
     meet.forget("klm-nopq-rst");
     t.app.check_rooms().await.unwrap();
-    crate::adopt::eventually("the conference ended", || async {
+    eventually("the conference ended", Duration::from_secs(10), || async {
         meet.ends("abc-defg-hij") == 1
     })
     .await;
@@ -512,8 +516,9 @@ async fn the_pages_show_each_room_s_last_check_and_a_session_s_conference(backen
     assert!(row(&gone.id).contains("Disabled"));
     assert!(!row(&other.id).contains("Google Meet"));
 
-    crate::adopt::eventually(
+    eventually(
         "the end and the attendance on the booking's trail",
+        Duration::from_secs(10),
         || async {
             let kinds = t.event_kinds(&ended.id).await;
             kinds.contains(&"provider_action".to_owned())

@@ -3,9 +3,10 @@
 //! readiness alike; and the service recovers by itself once the database
 //! is back.
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use futures_util::StreamExt;
-use meetpool_conformance::{TestApp, MIDTRANS_KEY};
+use meetpool_conformance::{eventually, TestApp, MIDTRANS_KEY};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -42,9 +43,12 @@ async fn a_database_dropped_under_load_answers_503_never_500(t: TestApp) {
     let raw = t.db.raw().await;
     let answered = AtomicUsize::new(0);
     let drop = async {
-        while answered.load(Ordering::Relaxed) < 40 {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
+        eventually(
+            "40 notifications answered",
+            Duration::from_secs(60),
+            || async { answered.load(Ordering::Relaxed) >= 40 },
+        )
+        .await;
         // The drop may lose a deadlock to the service's transactions: the
         // operator tries again.
         let mut tries = 0;

@@ -1,16 +1,16 @@
 //! An adopted platform's database at its edges: rows the platform writes
 //! that meetpool cannot take in are never silent, and a table dropped
 //! under the running service is named, not hidden behind "try again".
-use meetpool_conformance::{test_events, PlatformDb, Receiver, TestApp, ADMIN_TOKEN};
+use std::time::Duration;
+
+use meetpool_conformance::{eventually, test_events, PlatformDb, Receiver, TestApp, ADMIN_TOKEN};
 use meetpool_store::postgres::adoption::adopt;
 use meetpool_store::{ConnectOptions, DbSettings};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::adopt::{
-    adopted, eventually, options, platform_books, platform_row, EXPERT, HOUR, USER,
-};
+use crate::adopt::{adopted, options, platform_books, platform_row, EXPERT, HOUR, USER};
 use crate::midtrans::settlement_of;
 
 on_postgres!(
@@ -124,9 +124,11 @@ async fn rows_the_platform_writes_that_meetpool_cannot_take_in_are_alerted_until
     let nonsense = platform_inserts_paid(&platform, "ORDER-N1", "2030-01-10", "99:99").await;
     let gap = platform_inserts_paid(&platform, "ORDER-N2", "2027-03-14", "02:30").await;
 
-    eventually("each row is listed with its reason", || async {
-        problems(&t).await.len() == before.len() + 3
-    })
+    eventually(
+        "each row is listed with its reason",
+        Duration::from_secs(10),
+        || async { problems(&t).await.len() == before.len() + 3 },
+    )
     .await;
     let listed = problems(&t).await;
     assert_eq!(
@@ -161,11 +163,15 @@ async fn rows_the_platform_writes_that_meetpool_cannot_take_in_are_alerted_until
         u64::try_from(queue_before + 3).unwrap()
     );
     // Alerted: a count per row, the gauge by reason, an event per row.
-    eventually("an alert for each new row", || async {
-        t.metric("meetpool_alerts_total{kind=\"platform.row_rejected\"}")
-            .await
-            >= u64::try_from(before.len()).unwrap() + 3
-    })
+    eventually(
+        "an alert for each new row",
+        Duration::from_secs(10),
+        || async {
+            t.metric("meetpool_alerts_total{kind=\"platform.row_rejected\"}")
+                .await
+                >= u64::try_from(before.len()).unwrap() + 3
+        },
+    )
     .await;
     assert_eq!(
         t.metric("meetpool_platform_rows_rejected{reason=\"nonexistent_time\"}")
@@ -228,9 +234,11 @@ async fn rows_the_platform_writes_that_meetpool_cannot_take_in_are_alerted_until
         sqlx::query(&fix).execute(&platform).await.unwrap();
     }
     for order in ["ORDER-N1", "ORDER-N2", "ORDER-A1-B"] {
-        eventually("the fixed row has a link", || async {
-            platform_row(&platform, order).await.2.is_some()
-        })
+        eventually(
+            "the fixed row has a link",
+            Duration::from_secs(10),
+            || async { platform_row(&platform, order).await.2.is_some() },
+        )
         .await;
     }
     let after = problems(&t).await;
@@ -254,9 +262,11 @@ async fn rows_the_platform_writes_that_meetpool_cannot_take_in_are_alerted_until
     .execute(&platform)
     .await
     .unwrap();
-    eventually("the move meetpool cannot follow is listed", || async {
-        reason_of(&problems(&t).await, &moved).as_deref() == Some("unreadable_time")
-    })
+    eventually(
+        "the move meetpool cannot follow is listed",
+        Duration::from_secs(10),
+        || async { reason_of(&problems(&t).await, &moved).as_deref() == Some("unreadable_time") },
+    )
     .await;
     let entry = problems(&t).await;
     let entry = entry
@@ -271,14 +281,18 @@ async fn rows_the_platform_writes_that_meetpool_cannot_take_in_are_alerted_until
     .execute(&platform)
     .await
     .unwrap();
-    eventually("moved again to a real time, it is off the list", || async {
-        reason_of(&problems(&t).await, &moved).is_none()
-            && t.get("/api/bookings?limit=100")
-                .await
-                .1
-                .to_string()
-                .contains("\"booking_time\":\"16:00\"")
-    })
+    eventually(
+        "moved again to a real time, it is off the list",
+        Duration::from_secs(10),
+        || async {
+            reason_of(&problems(&t).await, &moved).is_none()
+                && t.get("/api/bookings?limit=100")
+                    .await
+                    .1
+                    .to_string()
+                    .contains("\"booking_time\":\"16:00\"")
+        },
+    )
     .await;
 
     // A row the platform deletes is no problem any more either.

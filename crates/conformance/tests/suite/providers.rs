@@ -11,7 +11,7 @@ use meetpool_app::Config;
 use meetpool_conformance::providers::{FakeMeet, FakeZoom};
 use meetpool_conformance::{test_events, Backend, Receiver, TestApp};
 
-use crate::adopt::eventually;
+use meetpool_conformance::eventually;
 
 /// Providers configured with short waits: a round every 50 ms, calls
 /// given 1 s (so an attempt cut short by a restart is taken again within
@@ -77,6 +77,7 @@ async fn meet_ended_once_after_its_end_and_grace(backend: Backend) {
 
     eventually(
         "the conference of the session past its grace is ended",
+        Duration::from_secs(10),
         || async { provider_outcomes(&t, &ended.id).await == ["end:ended"] },
     )
     .await;
@@ -163,9 +164,11 @@ async fn meet_left_on_when_the_next_session_began(backend: Backend) {
     let first = t.create_booking(&st, &date, &time, "paid").await;
     assert_eq!(first.meeting_link_id, next.meeting_link_id);
 
-    eventually("the first session's end is decided", || async {
-        !provider_outcomes(&t, &first.id).await.is_empty()
-    })
+    eventually(
+        "the first session's end is decided",
+        Duration::from_secs(10),
+        || async { !provider_outcomes(&t, &first.id).await.is_empty() },
+    )
     .await;
     assert_eq!(
         provider_outcomes(&t, &first.id).await,
@@ -303,9 +306,11 @@ async fn an_exhausted_pool_grows_by_a_created_room(backend: Backend) {
         "no link yet: the pool is empty"
     );
 
-    eventually("the waiting booking gets the created room", || async {
-        t.booking(&first.id).await.meeting_link_id.is_some()
-    })
+    eventually(
+        "the waiting booking gets the created room",
+        Duration::from_secs(10),
+        || async { t.booking(&first.id).await.meeting_link_id.is_some() },
+    )
     .await;
     let got = t.booking(&first.id).await;
     let link = t.link(got.meeting_link_id.as_deref().unwrap()).await;
@@ -394,9 +399,11 @@ async fn a_hanging_provider_holds_up_only_its_own_actions(backend: Backend) {
     t.add_link(&zoom.room("81234567890")).await;
     let (date, time) = at(mins(80));
     let at_zoom = t.create_booking(&st, &date, &time, "paid").await;
-    eventually("Zoom's meeting ended while Meet hangs", || async {
-        provider_outcomes(&t, &at_zoom.id).await == ["end:ended"]
-    })
+    eventually(
+        "Zoom's meeting ended while Meet hangs",
+        Duration::from_secs(10),
+        || async { provider_outcomes(&t, &at_zoom.id).await == ["end:ended"] },
+    )
     .await;
     assert_eq!(zoom.ends("81234567890"), 1);
 }
@@ -435,6 +442,7 @@ async fn a_rate_limited_or_failing_provider_is_retried_later(backend: Backend) {
     meet.recover();
     eventually(
         "the booking gets its room once the provider recovers",
+        Duration::from_secs(10),
         || async { t.booking(&waiting.id).await.meeting_link_id.is_some() },
     )
     .await;
@@ -482,6 +490,7 @@ async fn a_restart_loses_no_pending_provider_action(backend: Backend) {
     meet.recover();
     eventually(
         "the end and the created room, after the restart",
+        Duration::from_secs(10),
         || async {
             provider_outcomes(&t, &ended.id).await == ["end:ended"]
                 && t.booking(&waiting.id).await.meeting_link_id.is_some()
@@ -504,7 +513,7 @@ async fn an_expired_token_is_refreshed_once(backend: Backend) {
     let st = t.create_session_type(60).await;
     let (date, time) = at(mins(150));
     let first = t.create_booking(&st, &date, &time, "paid").await;
-    eventually("the first end", || async {
+    eventually("the first end", Duration::from_secs(10), || async {
         provider_outcomes(&t, &first.id).await == ["end:ended"]
     })
     .await;
@@ -513,7 +522,7 @@ async fn an_expired_token_is_refreshed_once(backend: Backend) {
     meet.expire_tokens();
     let (date, time) = at(mins(90));
     let second = t.create_booking(&st, &date, &time, "paid").await;
-    eventually("the second end", || async {
+    eventually("the second end", Duration::from_secs(10), || async {
         provider_outcomes(&t, &second.id).await == ["end:ended"]
     })
     .await;
@@ -543,10 +552,14 @@ async fn zoom_meetings_are_ended_checked_and_created(backend: Backend) {
     assert_eq!(ended.meeting_link_id.as_deref(), Some(used.id.as_str()));
     zoom.forget("82345678901");
 
-    eventually("the meeting ended and the gone one disabled", || async {
-        provider_outcomes(&t, &ended.id).await == ["end:ended"]
-            && !t.link(&gone.id).await.is_available
-    })
+    eventually(
+        "the meeting ended and the gone one disabled",
+        Duration::from_secs(10),
+        || async {
+            provider_outcomes(&t, &ended.id).await == ["end:ended"]
+                && !t.link(&gone.id).await.is_available
+        },
+    )
     .await;
     let end = &zoom.calls_to("PUT", "/v2/meetings/81234567890/status")[0];
     assert_eq!(end.body, serde_json::json!({"action": "end"}));
@@ -563,9 +576,11 @@ async fn zoom_meetings_are_ended_checked_and_created(backend: Backend) {
     let one = t.create_booking(&st, "2031-03-04", "10:00", "paid").await;
     let two = t.create_booking(&st, "2031-03-04", "10:00", "paid").await;
     assert!(one.meeting_link_id.is_some() && two.meeting_link_id.is_none());
-    eventually("the second gets a created meeting", || async {
-        t.booking(&two.id).await.meeting_link_id.is_some()
-    })
+    eventually(
+        "the second gets a created meeting",
+        Duration::from_secs(10),
+        || async { t.booking(&two.id).await.meeting_link_id.is_some() },
+    )
     .await;
     let link = t.booking(&two.id).await.meeting_link.unwrap();
     assert!(
@@ -619,10 +634,14 @@ async fn a_meet_session_s_attendance_is_put_on_the_booking(backend: Backend) {
                 .map(|e| e.detail)
         }
     };
-    eventually("both sessions' attendance is read", || async {
-        attendance(attended.id.clone()).await.is_some()
-            && attendance(no_show.id.clone()).await.is_some()
-    })
+    eventually(
+        "both sessions' attendance is read",
+        Duration::from_secs(10),
+        || async {
+            attendance(attended.id.clone()).await.is_some()
+                && attendance(no_show.id.clone()).await.is_some()
+        },
+    )
     .await;
     let seen = attendance(attended.id.clone()).await.unwrap();
     assert_eq!(seen["joined"], true, "{seen}");

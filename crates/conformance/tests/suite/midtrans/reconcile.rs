@@ -9,7 +9,7 @@ use std::time::Duration;
 use meetpool_conformance::{in_status, reported, settled, Backend, Gateway, TestApp};
 
 use super::shop::{fixture, fixture_json, Shop, LINK};
-use crate::adopt::eventually;
+use meetpool_conformance::eventually;
 
 on_both!(
     a_paid_booking_whose_notification_was_lost_gets_paid_and_its_link,
@@ -35,9 +35,11 @@ async fn a_paid_booking_whose_notification_was_lost_gets_paid_and_its_link(b: Ba
     gateway.holds(reported(fixture_json("settlement-bank-transfer.json")));
     let shop = shop_reconciling(b, &gateway, "1s").await;
 
-    eventually("the lost payment is applied", || async {
-        shop.booking("ORDER-1001").await.payment_status == "paid"
-    })
+    eventually(
+        "the lost payment is applied",
+        Duration::from_secs(10),
+        || async { shop.booking("ORDER-1001").await.payment_status == "paid" },
+    )
     .await;
     let paid = shop.booking("ORDER-1001").await;
     assert_eq!(
@@ -66,9 +68,11 @@ async fn a_paid_booking_whose_notification_was_lost_gets_paid_and_its_link(b: Ba
 
     // The orders Midtrans knows nothing of (no payment method chosen yet)
     // stay pending and are asked about again.
-    eventually("an unknown order is asked about again", || async {
-        gateway.asked_about("ORDER-1004") >= 2
-    })
+    eventually(
+        "an unknown order is asked about again",
+        Duration::from_secs(10),
+        || async { gateway.asked_about("ORDER-1004") >= 2 },
+    )
     .await;
     let waiting = shop.booking("ORDER-1004").await;
     assert_eq!(
@@ -86,9 +90,11 @@ async fn a_paid_booking_whose_notification_was_lost_gets_paid_and_its_link(b: Ba
     // The paid booking is asked about no more; the notification, when it
     // finally comes, is a duplicate and changes nothing.
     let asked = gateway.asked_about("ORDER-1001");
-    eventually("later checks of the others", || async {
-        gateway.asked_about("ORDER-1004") >= 4
-    })
+    eventually(
+        "later checks of the others",
+        Duration::from_secs(10),
+        || async { gateway.asked_about("ORDER-1004") >= 4 },
+    )
     .await;
     assert_eq!(gateway.asked_about("ORDER-1001"), asked);
     let before = shop.events("ORDER-1001").await;
@@ -109,25 +115,35 @@ async fn expired_and_denied_payments_are_applied_and_asked_about_no_more(b: Back
     gateway.holds(settled("ORDER-1009", "1.00"));
     let shop = shop_reconciling(b, &gateway, "1s").await;
 
-    eventually("the expiry and the denial are applied", || async {
-        shop.booking("ORDER-1005").await.payment_status == "expired"
-            && shop.booking("ORDER-1006").await.payment_status == "failed"
-    })
+    eventually(
+        "the expiry and the denial are applied",
+        Duration::from_secs(10),
+        || async {
+            shop.booking("ORDER-1005").await.payment_status == "expired"
+                && shop.booking("ORDER-1006").await.payment_status == "failed"
+        },
+    )
     .await;
-    eventually("the amount mismatch is recorded", || async {
-        shop.events("ORDER-1009")
-            .await
-            .contains(&"amount_mismatch".into())
-    })
+    eventually(
+        "the amount mismatch is recorded",
+        Duration::from_secs(10),
+        || async {
+            shop.events("ORDER-1009")
+                .await
+                .contains(&"amount_mismatch".into())
+        },
+    )
     .await;
     let (expired, denied) = (
         gateway.asked_about("ORDER-1005"),
         gateway.asked_about("ORDER-1006"),
     );
     let pending = gateway.asked_about("ORDER-1007");
-    eventually("two more checks of a pending payment", || async {
-        gateway.asked_about("ORDER-1007") >= pending + 2
-    })
+    eventually(
+        "two more checks of a pending payment",
+        Duration::from_secs(10),
+        || async { gateway.asked_about("ORDER-1007") >= pending + 2 },
+    )
     .await;
     assert_eq!(gateway.asked_about("ORDER-1005"), expired);
     assert_eq!(gateway.asked_about("ORDER-1006"), denied);
@@ -174,9 +190,11 @@ async fn a_session_that_has_started_is_no_longer_asked_about(b: Backend) {
         .await;
     assert_eq!(status, reqwest::StatusCode::OK, "{moved}");
     gateway.holds(settled("ORDER-STARTED", "150000.00"));
-    eventually("the coming sessions are asked about twice", || async {
-        gateway.asked_about("ORDER-1002") >= 2
-    })
+    eventually(
+        "the coming sessions are asked about twice",
+        Duration::from_secs(10),
+        || async { gateway.asked_about("ORDER-1002") >= 2 },
+    )
     .await;
     assert_eq!(gateway.asked_about("ORDER-STARTED"), 0);
     assert_eq!(shop.t.booking(&begun.id).await.payment_status, "pending");
@@ -204,9 +222,11 @@ async fn two_replicas_never_ask_about_one_booking_at_once(b: Backend) {
         )
         .await;
     }
-    eventually("every booking is asked about three times", || async {
-        (0..24).all(|i| gateway.asked_about(&format!("ORDER-R{i}")) >= 3)
-    })
+    eventually(
+        "every booking is asked about three times",
+        Duration::from_secs(10),
+        || async { (0..24).all(|i| gateway.asked_about(&format!("ORDER-R{i}")) >= 3) },
+    )
     .await;
     // Each booking's questions are a schedule's wait apart: never two at
     // once from the two replicas.

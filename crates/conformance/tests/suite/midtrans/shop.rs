@@ -4,11 +4,11 @@
 //! for each fixture's order.
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use meetpool_conformance::{
-    webhook_answer, Backend, Booking, Fixture, SessionType, Settled, TestApp, WebhookAnswer,
-    MIDTRANS_KEY, WEBHOOK,
+    eventually, webhook_answer, Backend, Booking, Fixture, SessionType, Settled, TestApp,
+    WebhookAnswer, MIDTRANS_KEY, WEBHOOK,
 };
 use meetpool_domain::midtrans::signature;
 use serde_json::{json, Value};
@@ -173,18 +173,12 @@ pub(crate) async fn burst_bookings(
 /// Returns once `n` notifications in all have been verified and queued for
 /// settlement, as `/metrics` counts them; fails the test after a minute.
 pub(crate) async fn until_queued(t: &TestApp, n: u64) {
-    let give_up = Instant::now() + Duration::from_secs(60);
-    loop {
-        let queued = t.metric("meetpool_notifications_queued_total").await;
-        if queued >= n {
-            return;
-        }
-        assert!(
-            Instant::now() < give_up,
-            "{queued} of {n} notifications queued after a minute"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        &format!("{n} notifications queued"),
+        Duration::from_secs(60),
+        || async { t.metric("meetpool_notifications_queued_total").await >= n },
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------- the shop
