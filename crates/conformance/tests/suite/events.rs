@@ -1,10 +1,13 @@
 //! Outbound events: a platform's endpoint hears of every change to a
 //! booking's link, time and payment, signed so that it can trust them, in
 //! order per booking, whatever happens to the endpoint or to the service.
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use meetpool_conformance::{Answer, Backend, Booking, Delivery, Receiver, SessionType, TestApp};
+use meetpool_conformance::{
+    eventually, Answer, Backend, Booking, Delivery, Receiver, SessionType, TestApp,
+};
 use meetpool_domain::BookingId;
 use meetpool_store::{BookingChange, LinkChange};
 use reqwest::StatusCode;
@@ -46,19 +49,19 @@ async fn deliveries(t: &TestApp, query: &str) -> Vec<Value> {
 
 /// Waits (30 s at most) until the log shows `n` events with `status`.
 async fn wait_for_status(t: &TestApp, status: &str, n: usize) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let list = deliveries(t, &format!("status={status}")).await;
-        if list.len() >= n {
-            return list;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {n} {status} events: {:#}",
-            Value::Array(deliveries(t, "").await)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let seen = Cell::new(Vec::new());
+    eventually(
+        &format!("{n} {status} events"),
+        Duration::from_secs(30),
+        || async {
+            let list = deliveries(t, &format!("status={status}")).await;
+            let enough = list.len() >= n;
+            seen.set(list);
+            enough
+        },
+    )
+    .await;
+    seen.take()
 }
 
 fn kinds(ds: &[Delivery]) -> Vec<&str> {
@@ -288,19 +291,16 @@ async fn a_redirect_is_a_failed_attempt_and_is_not_followed(backend: Backend) {
     let st = t.create_session_type(60).await;
     t.create_booking(&st, DAY, "10:00", "paid").await;
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let failed = loop {
+    let seen = Cell::new(None);
+    eventually("a failed attempt", Duration::from_secs(30), || async {
         let pending = deliveries(&t, "status=pending").await;
-        if let Some(e) = pending.iter().find(|e| e["last_error"].is_string()) {
-            break e.clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no failed attempt: {:#}",
-            Value::Array(deliveries(&t, "").await)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        let failed = pending.into_iter().find(|e| e["last_error"].is_string());
+        let found = failed.is_some();
+        seen.set(failed);
+        found
+    })
+    .await;
+    let failed = seen.take().unwrap();
     let error = failed["last_error"].as_str().unwrap();
     assert!(
         error.contains("301") && error.contains("/moved") && error.contains("not followed"),
@@ -398,15 +398,15 @@ async fn a_receiver_down_for_a_while_gets_everything_once_it_is_back(backend: Ba
     t.set_payment_status(&first.id, "paid").await.unwrap();
 
     // Tried, refused, waiting for the next attempt: visible as such.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let pending = deliveries(&t, "status=pending").await;
-        if pending.len() == 3 && pending.iter().any(|e| e["last_error"].is_string()) {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{pending:#?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        "three pending events, one tried and refused",
+        Duration::from_secs(30),
+        || async {
+            let pending = deliveries(&t, "status=pending").await;
+            pending.len() == 3 && pending.iter().any(|e| e["last_error"].is_string())
+        },
+    )
+    .await;
     assert!(receiver.attempts().is_empty());
 
     receiver.up().await;
@@ -689,21 +689,29 @@ async fn delivered_events_past_their_keeping_are_deleted_and_the_rest_stay(backe
         0,
         "nothing is an hour old"
     );
+    // Time passes: the delivered event becomes older than its keeping.
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    let old_log = deliveries(&t, &format!("booking_id={}", old.id)).await;
+    let delivered_at: jiff::Timestamp = old_log[0]["delivered_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        jiff::Timestamp::now().duration_since(delivered_at) > jiff::SignedDuration::from_secs(1),
+        "the delivered event is past its keeping: {old_log:#?}"
+    );
     let recent = t.create_booking(&st, DAY, "12:00", "paid").await;
     wait_for_status(&t, "delivered", 2).await;
 
     // A restarted deliverer deletes what is past its keeping first thing.
     let t = t.restart().await;
     let booking_of = |e: &Value| e["booking_id"].as_str().unwrap().to_owned();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let left = loop {
-        let left = deliveries(&t, "").await;
-        if left.len() == 2 || tokio::time::Instant::now() > deadline {
-            break left;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    eventually("two deliveries left", Duration::from_secs(10), || async {
+        deliveries(&t, "").await.len() == 2
+    })
+    .await;
+    let left = deliveries(&t, "").await;
     let mut kept: Vec<_> = left
         .iter()
         .map(|e| (booking_of(e), e["status"].as_str().unwrap().to_owned()))
@@ -750,8 +758,8 @@ async fn hold_link_change(t: &TestApp, booking: &str, link: &str) -> Box<dyn mee
 }
 
 /// Two bookings given links: the first's change is made, and held open
-/// while the second's is made and committed, and for long enough that the
-/// deliverer has read the second's event.
+/// while the second's is made and committed, until the deliverer has read
+/// the second's event and the receiver has it.
 async fn first_change_held_behind_the_second(
     t: &TestApp,
     receiver: &Receiver,
@@ -769,7 +777,7 @@ async fn first_change_held_behind_the_second(
         .commit()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    receiver.wait_for_accepted(2).await;
     (first, second, held)
 }
 
