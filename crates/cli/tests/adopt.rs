@@ -1,9 +1,10 @@
 //! `meetpool adopt` and `meetpool serve --no-migrate` as a platform's
 //! operator runs them on its own PostgreSQL database.
-use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::process::{Command, Output, Stdio};
+
+use common::eventually;
 use meetpool_conformance::{run_on, Backend, PlatformDb};
 use serde_json::Value;
 
@@ -17,7 +18,7 @@ const VALUES: [&str; 6] = [
 ];
 
 fn meetpool(url: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_meetpool"));
+    let mut cmd = common::meetpool();
     cmd.args(args)
         .env("DATABASE_URL", url)
         .env("MEETPOOL_TIMEZONE", "Asia/Jakarta")
@@ -176,56 +177,39 @@ async fn operator_story(db: PlatformDb) {
     platform.close().await;
 
     // The service, as the role adoption made, with the usual configuration.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut serve = meetpool(&db.service_url(), &["serve", "--no-migrate"])
-        .env("MEETPOOL_LISTEN", format!("127.0.0.1:{port}"))
-        .env("MEETPOOL_ADMIN_TOKEN", "adopt-admin-token")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let serve = common::start(
+        meetpool(&db.service_url(), &["serve", "--no-migrate"])
+            .env("MEETPOOL_ADMIN_TOKEN", "adopt-admin-token"),
+    )
+    .expect("meetpool serve starts");
+    let base = serve.base();
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let booking = loop {
-        assert!(Instant::now() < deadline, "meetpool serve did not answer");
-        if let Ok(res) = http
-            .get(format!(
-                "http://127.0.0.1:{port}/api/bookings/00000000-0000-4000-e000-000000000003"
-            ))
-            .bearer_auth("adopt-admin-token")
-            .send()
-            .await
-        {
-            break res.json::<Value>().await.unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let get_booking = || {
+        http.get(format!(
+            "{base}/api/bookings/00000000-0000-4000-e000-000000000003"
+        ))
+        .bearer_auth("adopt-admin-token")
+        .send()
     };
+    eventually("meetpool serve answers", common::STARTUP, || async {
+        get_booking().await.is_ok()
+    })
+    .await;
+    let booking = get_booking().await.unwrap().json::<Value>().await.unwrap();
     // The row left out is alerted once the service runs.
-    let alerted = loop {
+    eventually("a platform.row_rejected alert", common::STARTUP, || async {
         let text = http
-            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .get(format!("{base}/metrics"))
             .send()
             .await
             .unwrap()
             .text()
             .await
             .unwrap();
-        if text.contains("meetpool_alerts_total{kind=\"platform.row_rejected\"} 1") {
-            break true;
-        }
-        if Instant::now() > deadline {
-            break false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    serve.kill().unwrap();
-    let out = serve.wait_with_output().unwrap();
-    assert!(alerted, "no platform.row_rejected alert");
-    let log = String::from_utf8_lossy(&out.stderr);
+        text.contains("meetpool_alerts_total{kind=\"platform.row_rejected\"} 1")
+    })
+    .await;
+    let log = serve.stop();
     assert!(
         log.lines().any(|l| l.contains("WARN")
             && l.contains("00000000-0000-4000-e000-000000000007")

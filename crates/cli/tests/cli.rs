@@ -1,11 +1,13 @@
 //! The `meetpool` binary as an operator uses it, on a real SQLite file.
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
 fn meetpool(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_meetpool"))
+    common::meetpool()
         .args(args)
         .current_dir(dir)
         .env(
@@ -222,7 +224,7 @@ async fn bookings_list_all_reads_every_page() {
     }
     let dir = tempfile::tempdir().unwrap();
     let list = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_meetpool"))
+        let out = common::meetpool()
             .args(["bookings", "list", "--json"])
             .args(args)
             .current_dir(dir.path())

@@ -2,57 +2,37 @@
 //! notifications are in flight, restarted on the same database, and every
 //! notification is delivered again, as Midtrans does until it gets a 2xx.
 //! Every payment ends applied exactly once and no link is double-booked.
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{eventually, Server};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
 const TOKEN: &str = "crash-admin-token";
 const KEY: &str = "SB-Mid-server-crash";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn serve(dir: &Path, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_meetpool"))
-        .arg("serve")
-        .current_dir(dir)
-        .env(
-            "DATABASE_URL",
-            format!("sqlite:{}", dir.join("crash.db").display()),
-        )
-        .env("MEETPOOL_LISTEN", format!("127.0.0.1:{port}"))
-        .env("MEETPOOL_ADMIN_TOKEN", TOKEN)
-        .env("MIDTRANS_SERVER_KEY", KEY)
-        // Every notification is redelivered here: nothing to reconcile.
-        .env("MEETPOOL_MIDTRANS_RECONCILE", "off")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start meetpool serve")
-}
-
-async fn wait_ready(http: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("meetpool serve did not become ready at {base}");
+/// `meetpool serve` on the test's database, ready.
+async fn serve(dir: &Path) -> Server {
+    let server = common::start(
+        common::meetpool()
+            .arg("serve")
+            .current_dir(dir)
+            .env(
+                "DATABASE_URL",
+                format!("sqlite:{}", dir.join("crash.db").display()),
+            )
+            .env("MEETPOOL_ADMIN_TOKEN", TOKEN)
+            .env("MIDTRANS_SERVER_KEY", KEY)
+            // Every notification is redelivered here: nothing to reconcile.
+            .env("MEETPOOL_MIDTRANS_RECONCILE", "off"),
+    )
+    .expect("meetpool serve starts");
+    server.ready().await;
+    server
 }
 
 fn settlement(order: &str, i: usize) -> String {
@@ -68,10 +48,8 @@ fn settlement(order: &str, i: usize) -> String {
 async fn a_killed_server_loses_no_payment_and_applies_none_twice() {
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut server = serve(dir.path(), port);
-    wait_ready(&http, &base).await;
+    let server = serve(dir.path()).await;
+    let base = server.base();
 
     let post = |path: &str, body: Value| {
         http.post(format!("{base}{path}"))
@@ -106,7 +84,7 @@ async fn a_killed_server_loses_no_payment_and_applies_none_twice() {
     }
 
     // All notifications at once; the server is killed while they are in flight.
-    let deliver = |order: &String, i: usize| {
+    let deliver = |base: &str, order: &String, i: usize| {
         http.post(format!("{base}/webhooks/midtrans"))
             .body(settlement(order, i))
             .timeout(Duration::from_secs(20))
@@ -114,20 +92,22 @@ async fn a_killed_server_loses_no_payment_and_applies_none_twice() {
     };
     let done = AtomicUsize::new(0);
     let in_flight = join_all(orders.iter().enumerate().map(|(i, o)| {
-        let done = &done;
+        let (done, base) = (&done, &base);
         async move {
-            let r = deliver(o, i).await;
+            let r = deliver(base, o, i).await;
             done.fetch_add(1, Ordering::SeqCst);
             r
         }
     }));
     // Killed once the first answers are back, with most still in flight.
     let killer = async {
-        while done.load(Ordering::SeqCst) < 10 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        server.kill().expect("SIGKILL");
-        server.wait().unwrap();
+        eventually(
+            "the first answers are back",
+            Duration::from_secs(60),
+            || async { done.load(Ordering::SeqCst) >= 10 },
+        )
+        .await;
+        server.stop();
     };
     let (answers, ()) = tokio::join!(in_flight, killer);
     let acknowledged = answers
@@ -141,9 +121,9 @@ async fn a_killed_server_loses_no_payment_and_applies_none_twice() {
 
     // Restart on the same file; Midtrans delivers again everything, the
     // acknowledged ones included (a duplicate must change nothing).
-    let mut server = serve(dir.path(), port);
-    wait_ready(&http, &base).await;
-    let again = join_all(orders.iter().enumerate().map(|(i, o)| deliver(o, i))).await;
+    let server = serve(dir.path()).await;
+    let base = server.base();
+    let again = join_all(orders.iter().enumerate().map(|(i, o)| deliver(&base, o, i))).await;
     for r in &again {
         assert_eq!(r.as_ref().unwrap().status(), 200);
     }
@@ -182,12 +162,11 @@ async fn a_killed_server_loses_no_payment_and_applies_none_twice() {
     // 12 bookings in each of 10 hours, 5 links: 5 per hour hold a link;
     // more would mean a link held twice at once, fewer a link left idle.
     assert_eq!(linked, 50);
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.stop();
 
     // The rest wait in the unassigned queue, as the CLI reports it.
     let db = dir.path().join("crash.db");
-    let out = Command::new(env!("CARGO_BIN_EXE_meetpool"))
+    let out = common::meetpool()
         .args(["status", "--json"])
         .env("DATABASE_URL", format!("sqlite:{}", db.display()))
         .env("RUST_LOG", "error")

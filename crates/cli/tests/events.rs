@@ -1,23 +1,17 @@
 //! Outbound events from the binary: `meetpool serve` killed (SIGKILL) in the
 //! middle of a delivery loses nothing, and `meetpool events` shows and
 //! retries the log.
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{eventually, Server};
 use meetpool_conformance::{runs_on, Answer, Backend, Receiver, TestDb, EVENTS_SECRET};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "events-admin-token";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn sqlite(dir: &Path) -> String {
     format!("sqlite:{}", dir.join("events.db").display())
@@ -28,7 +22,7 @@ fn meetpool(dir: &Path, receiver: &str) -> Command {
 }
 
 fn meetpool_on(dir: &Path, db: &str, receiver: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_meetpool"));
+    let mut cmd = common::meetpool();
     cmd.current_dir(dir)
         .env("DATABASE_URL", db)
         .env("MEETPOOL_ADMIN_TOKEN", TOKEN)
@@ -40,31 +34,16 @@ fn meetpool_on(dir: &Path, db: &str, receiver: &str) -> Command {
     cmd
 }
 
-fn serve(dir: &Path, db: &str, receiver: &str, port: u16) -> Child {
-    meetpool_on(dir, db, receiver)
-        .arg("serve")
-        .env("MEETPOOL_LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start meetpool serve")
+/// `meetpool serve` on `db`, ready.
+async fn serve(dir: &Path, db: &str, receiver: &str) -> Server {
+    let server =
+        common::start(meetpool_on(dir, db, receiver).arg("serve")).expect("meetpool serve starts");
+    server.ready().await;
+    server
 }
 
 fn run(dir: &Path, db: &str, receiver: &str, args: &[&str]) -> Output {
     meetpool_on(dir, db, receiver).args(args).output().unwrap()
-}
-
-async fn wait_ready(http: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("meetpool serve did not become ready at {base}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,10 +67,8 @@ async fn killed_mid_delivery(dir: &Path, db: &str) {
     // The first attempt never gets an answer: the server dies holding it.
     receiver.script([Answer::Hang]);
     let http = reqwest::Client::new();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut server = serve(dir, db, &receiver.url, port);
-    wait_ready(&http, &base).await;
+    let server = serve(dir, db, &receiver.url).await;
+    let base = server.base();
     let post = |path: &str, body: Value| {
         http.post(format!("{base}{path}"))
             .bearer_auth(TOKEN)
@@ -125,15 +102,13 @@ async fn killed_mid_delivery(dir: &Path, db: &str) {
     let first = receiver
         .wait_until("the first attempt", |a| !a.is_empty())
         .await;
-    server.kill().expect("SIGKILL");
-    server.wait().unwrap();
+    server.stop();
 
-    let mut server = serve(dir, db, &receiver.url, port);
-    wait_ready(&http, &base).await;
+    let server = serve(dir, db, &receiver.url).await;
+    let base = server.base();
     let got = receiver.wait_for_accepted(1).await;
     // Recorded as delivered (an answer not yet recorded would be sent again).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually("recorded as delivered", Duration::from_secs(30), || async {
         let delivered: Value = http
             .get(format!("{base}/api/events/deliveries?status=delivered"))
             .bearer_auth(TOKEN)
@@ -143,14 +118,10 @@ async fn killed_mid_delivery(dir: &Path, db: &str) {
             .json()
             .await
             .unwrap();
-        if delivered.as_array().is_some_and(|d| d.len() == 1) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never recorded as delivered");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    server.kill().unwrap();
-    server.wait().unwrap();
+        delivered.as_array().is_some_and(|d| d.len() == 1)
+    })
+    .await;
+    server.stop();
     assert_eq!(got[0].id, first[0].id, "the same event, sent again");
     assert_eq!(got[0].kind(), "booking.link_assigned");
     assert_eq!(got[0].booking_id(), booking["id"].as_str());

@@ -1,10 +1,14 @@
 //! `meetpool payments reconcile` against a local Midtrans status API: a dry
 //! run says what Midtrans reports and what would change, changing nothing;
 //! the pass applies it as the notifications would have been.
-use std::path::Path;
-use std::process::{Command, Output};
-use std::sync::Arc;
+mod common;
 
+use std::path::Path;
+use std::process::Output;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::eventually;
 use meetpool_app::{App, BookingInput, Config, SessionTypeInput};
 use meetpool_conformance::{in_status, settled, Gateway, MIDTRANS_KEY};
 use meetpool_store::ConnectOptions;
@@ -15,7 +19,7 @@ fn db_url(dir: &Path) -> String {
 }
 
 async fn meetpool(dir: &Path, gateway: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_meetpool"));
+    let mut cmd = common::meetpool();
     cmd.args(args)
         .current_dir(dir)
         .env("DATABASE_URL", db_url(dir))
@@ -166,14 +170,6 @@ async fn an_operator_reconciles_pending_payments_by_hand() {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_reconciles_on_its_schedule_and_refuses_a_bad_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -215,13 +211,13 @@ async fn serve_reconciles_on_its_schedule_and_refuses_a_bad_one() {
     gateway.holds(settled("ORDER-LOST", "100000.00"));
 
     // A schedule that does not parse is refused, naming the setting.
-    let mut bad = Command::new(env!("CARGO_BIN_EXE_meetpool"));
+    let mut bad = common::meetpool();
     bad.arg("serve")
         .current_dir(d)
         .env("DATABASE_URL", db_url(d))
         .env("MIDTRANS_SERVER_KEY", MIDTRANS_KEY)
         .env("MEETPOOL_MIDTRANS_RECONCILE", "every minute")
-        .env("MEETPOOL_LISTEN", format!("127.0.0.1:{}", free_port()));
+        .env("MEETPOOL_LISTEN", "127.0.0.1:0");
     let refused = tokio::task::spawn_blocking(move || bad.output().unwrap())
         .await
         .unwrap();
@@ -233,30 +229,28 @@ async fn serve_reconciles_on_its_schedule_and_refuses_a_bad_one() {
     );
 
     // The service asks Midtrans on its own, and the lost payment is paid.
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_meetpool"))
-        .arg("serve")
-        .current_dir(d)
-        .env("DATABASE_URL", db_url(d))
-        .env("MEETPOOL_ADMIN_TOKEN", "reconcile-admin-token")
-        .env("MIDTRANS_SERVER_KEY", MIDTRANS_KEY)
-        .env("MIDTRANS_API_BASE", &gateway.base)
-        .env("MEETPOOL_MIDTRANS_RECONCILE", "1s")
-        .env("MEETPOOL_LISTEN", format!("127.0.0.1:{}", free_port()))
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let paid = loop {
-        let b = app.store().booking_by_order("ORDER-LOST").await.unwrap();
-        if b.payment_status.as_str() == "paid" || std::time::Instant::now() > deadline {
-            break b;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
-    let _ = serve.kill();
-    let _ = serve.wait();
+    let serve = common::start(
+        common::meetpool()
+            .arg("serve")
+            .current_dir(d)
+            .env("DATABASE_URL", db_url(d))
+            .env("MEETPOOL_ADMIN_TOKEN", "reconcile-admin-token")
+            .env("MIDTRANS_SERVER_KEY", MIDTRANS_KEY)
+            .env("MIDTRANS_API_BASE", &gateway.base)
+            .env("MEETPOOL_MIDTRANS_RECONCILE", "1s"),
+    )
+    .expect("meetpool serve starts");
+    eventually(
+        "the lost payment is paid",
+        Duration::from_secs(20),
+        || async {
+            let b = app.store().booking_by_order("ORDER-LOST").await.unwrap();
+            b.payment_status.as_str() == "paid"
+        },
+    )
+    .await;
+    let paid = app.store().booking_by_order("ORDER-LOST").await.unwrap();
+    serve.stop();
     assert_eq!(paid.payment_status.as_str(), "paid", "{paid:?}");
     assert!(paid.meeting_link_id.is_some());
     assert!(gateway.asked_about("ORDER-LOST") >= 1);

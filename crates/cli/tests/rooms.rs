@@ -2,14 +2,16 @@
 //! answers as its reference documents: the provider's settings refused when
 //! incomplete, a room Meet no longer knows disabled, and the credentials
 //! nowhere in what the command prints or logs.
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use meetpool_conformance::providers::{FakeMeet, GOOGLE_CLIENT_SECRET, GOOGLE_REFRESH_TOKEN};
 use serde_json::Value;
 
 async fn meetpool(dir: &Path, meet: Option<&FakeMeet>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_meetpool"));
+    let mut cmd = common::meetpool();
     cmd.args(args)
         .current_dir(dir)
         .env(
@@ -60,7 +62,7 @@ async fn an_operator_checks_the_pool_s_rooms_at_google_meet() {
         "{}",
         text(&out)
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_meetpool"))
+    let out = common::meetpool()
         .args(["links", "check"])
         .current_dir(&d)
         .env(

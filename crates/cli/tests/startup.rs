@@ -2,24 +2,15 @@
 //! harm: settings that differ from the other replicas', a database it
 //! cannot write, a database that is not migrated. The other commands, on a
 //! database not yet migrated, say so too.
-use std::net::TcpListener;
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn meetpool(dir: &Path, db: &str, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_meetpool"));
+    let mut cmd = common::meetpool();
     cmd.current_dir(dir)
         .env("DATABASE_URL", format!("sqlite:{}", dir.join(db).display()))
-        .env("MEETPOOL_LISTEN", format!("127.0.0.1:{}", free_port()))
         .env("MEETPOOL_ADMIN_TOKEN", "startup-admin-token")
         .env_remove("MEETPOOL_TIMEZONE")
         .env_remove("MEETPOOL_BUFFER_MINUTES")
@@ -36,45 +27,20 @@ fn meetpool(dir: &Path, db: &str, env: &[(&str, &str)]) -> Command {
 /// Runs `serve`: `Err(stderr)` when it exits, `Ok(())` when it is still
 /// serving after it answered /readyz (then it is stopped).
 fn serve(mut cmd: Command, args: &[&str]) -> Result<(), String> {
-    let port: u16 = {
-        let listen = cmd
-            .get_envs()
-            .find(|(k, _)| *k == "MEETPOOL_LISTEN")
-            .and_then(|(_, v)| v)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        listen.rsplit(':').next().unwrap().parse().unwrap()
-    };
-    let mut child = cmd.arg("serve").args(args).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Some(_status) = child.try_wait().unwrap() {
-            let out = child.wait_with_output().unwrap();
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        if ready(port) {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    panic!("meetpool serve neither served nor exited");
-}
-
-/// `GET /readyz` answered 200.
-fn ready(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    answer.starts_with("HTTP/1.1 200")
+    let server = common::start(cmd.arg("serve").args(args))?;
+    // On a runtime of its own, on a thread of its own: some tests are on a
+    // runtime already.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(server.ready_or_exit())
+        })
+        .join()
+        .unwrap()
+    })
 }
 
 fn run(cmd: &mut Command, args: &[&str]) -> Output {
