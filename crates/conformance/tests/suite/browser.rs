@@ -8,7 +8,7 @@
 //! and those run on both in the HTTP tests beside this one. Without
 //! Chromium the test is skipped with a message, except when `CI` is set:
 //! then it fails.
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -73,17 +73,14 @@ impl Driver {
             );
             return None;
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let process = Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+        // Port 0: chromedriver takes a free port and says which.
+        let mut process = Command::new(&chromedriver)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", chromedriver.display()));
+        let port = listening_port(&mut process);
         let driver = Driver {
             process,
             url: format!("http://127.0.0.1:{port}"),
@@ -125,6 +122,28 @@ impl Driver {
             .await
             .expect("a Chromium session")
     }
+}
+
+/// The port chromedriver says it listens on ("ChromeDriver was started
+/// successfully on port N."); what it writes after that is read and let go.
+fn listening_port(process: &mut Child) -> u16 {
+    let mut lines = BufReader::new(process.stdout.take().expect("stdout is piped")).lines();
+    let mut said = String::new();
+    let port = loop {
+        let Some(Ok(line)) = lines.next() else {
+            panic!("chromedriver exited without saying its port: {said}");
+        };
+        if let Some(port) = line
+            .strip_prefix("ChromeDriver was started successfully on port ")
+            .and_then(|rest| rest.trim_end_matches('.').parse().ok())
+        {
+            break port;
+        }
+        said.push_str(&line);
+        said.push('\n');
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    port
 }
 
 /// One operator at the browser, on one running service.
