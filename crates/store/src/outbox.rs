@@ -113,6 +113,17 @@ pub struct OutboxStats {
     pub oldest_pending: Option<Timestamp>,
 }
 
+/// The outbound event log, as the service reads and delivers it. No Rust
+/// code writes a booking's events: database triggers on `bookings` and
+/// `booking_events` insert them into `outbound_events` in the transaction of
+/// the change, so that plain SQL writes them too. The triggers are in the
+/// migrations: PostgreSQL's `0009_events.sql` (the table, the
+/// `bookings_outbound` statement trigger, `pool.exhausted`), `0011_events.sql`
+/// (that trigger's function, rewritten), `0013_event_stream.sql` (the
+/// stream's tables) and `0018_provider_actions.sql` (`booking.attendance`);
+/// SQLite's `0009_events.sql` and `0018_provider_actions.sql`. Only the
+/// events about a state rather than a change (`pool.low`,
+/// `platform.row_rejected`) come from the service, through [`Outbox::raise`].
 #[async_trait]
 pub trait Outbox: Send + Sync {
     /// Turns the writing of events on or off (for every replica: it is the
