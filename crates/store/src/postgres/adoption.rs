@@ -39,7 +39,8 @@ use serde::Serialize;
 use sqlx::{Connection, PgConnection, Row};
 use uuid::Uuid;
 
-use super::{candidates_from, CANDIDATES_SQL, MIGRATOR};
+use super::rows::candidates_from;
+use super::{CANDIDATES_SQL, MIGRATOR};
 use crate::{DbSettings, Result, StoreError};
 
 mod copy;

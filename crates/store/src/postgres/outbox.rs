@@ -19,8 +19,9 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
 
+use super::rows::ts;
 use super::stream::{Advance, Gap, Late, StreamPosition};
-use super::{ts, PgStore};
+use super::PgStore;
 use crate::{
     Attempt, Claim, DeliveryStatus, OutboundEvent, Outbox, OutboxStats, Result, StoreError,
 };
