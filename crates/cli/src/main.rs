@@ -1,13 +1,11 @@
 //! `meetpool`: the service and its operator commands, in one binary.
 #![forbid(unsafe_code)]
 
-mod adopt;
-mod cli;
-mod events;
+mod args;
+mod commands;
+mod config;
 mod output;
-mod payments;
-mod platform;
-mod rooms;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -18,12 +16,12 @@ fn main() -> ExitCode {
     // A `.env` file in the working directory is read first; real environment
     // variables and flags win over it.
     let _ = dotenvy::dotenv();
-    let args = cli::Args::parse();
+    let args = args::Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(cli::run(args)) {
+    match runtime.block_on(commands::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // The service hides an unexpected failure's cause from its

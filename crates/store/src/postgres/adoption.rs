@@ -29,26 +29,25 @@
 //! `DROP ROLE meetpool`: nothing of the platform's was changed but the
 //! values of its link columns.
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
-use jiff::Timestamp;
-use jiff_sqlx::ToSqlx;
 use meetpool_domain::payment::ALL_STATUSES;
-use meetpool_domain::{choose_link, PaymentStatus, Policy, Window};
 use serde::Serialize;
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-use super::{candidates_from, CANDIDATES_SQL, MIGRATOR};
 use crate::{DbSettings, Result, StoreError};
 
 mod copy;
 mod inspect;
+mod links;
 mod sql;
 
-use copy::*;
-use inspect::*;
-use sql::*;
+use copy::{
+    copy_bookings, copy_types_and_links, grant, install_schema, note_problems, stage_bookings,
+};
+use inspect::{inspect, vocabulary};
+use links::{place, resolve_overlaps, write_back_links};
+use sql::sync_sql;
 
 /// The schema meetpool's own tables live in.
 pub const SCHEMA: &str = "meetpool";

@@ -7,8 +7,9 @@ use meetpool_domain::BookingId;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
+use super::rows::booking_row;
 use super::sql::{CLAIM_CHECKS_SQL, DUE_CHECKS_SQL};
-use super::{booking_row, PgStore};
+use super::PgStore;
 use crate::{DueChecks, PaymentCheck, PaymentChecks, Result};
 
 fn check_row(r: &PgRow) -> Result<PaymentCheck> {

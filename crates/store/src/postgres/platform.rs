@@ -7,7 +7,8 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{adoption, ts, PgStore};
+use super::rows::ts;
+use super::{adoption, PgStore};
 use crate::{
     BookingId, ClaimedChange, LinkId, PlatformChange, PlatformProblem, ProblemReason, Result,
     SessionTypeId, StoreError, Wakeups,

@@ -9,7 +9,8 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{ts, PgStore};
+use super::rows::ts;
+use super::PgStore;
 use crate::{
     ActionKind, ActionResult, EndedSession, NewAction, ProviderAction, ProviderActions, Result,
     StoreError,

@@ -1,6 +1,21 @@
 //! PostgreSQL's transactions: each of the port's calls one round trip, the
 //! batched ones included; a failed statement poisons the transaction.
-use super::*;
+use async_trait::async_trait;
+use jiff::Timestamp;
+use jiff_sqlx::ToSqlx;
+use meetpool_domain::{Booking, BookingId, LinkCandidate, LinkId, NewBooking, Window};
+use sqlx::{Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use super::rows::{booking_row, candidate_params, candidates_from, link_row, ordinal};
+use super::sql::{
+    BOOKING_SELECT, CANDIDATES_SQL, LINK_COLUMNS, LOCK_BOOKING_SQL, LOCK_ORDERS_SQL,
+    WRITE_BOOKINGS_SQL,
+};
+use crate::{
+    BookingChange, Coordination, Link, LinkChange, LinkPatch, LockedOrder, NewEvent, NewLink,
+    OrderClaim, Result, Schedule, SessionType, StoreError, Tx,
+};
 
 pub struct PgTx {
     pub(super) tx: Transaction<'static, Postgres>,

@@ -8,7 +8,9 @@ use meetpool_domain::BookingId;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use super::{booking_row, SqliteStore, BOOKING_SELECT};
+use super::rows::booking_row;
+use super::sql::BOOKING_SELECT;
+use super::SqliteStore;
 use crate::{DueChecks, PaymentCheck, PaymentChecks, Result};
 
 fn ms(t: Timestamp) -> String {

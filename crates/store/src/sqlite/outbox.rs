@@ -5,7 +5,8 @@ use jiff::Timestamp;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use super::{ts_in, uuid_in, SqliteStore};
+use super::rows::{ts_in, uuid_in};
+use super::SqliteStore;
 use crate::{
     Attempt, Claim, DeliveryStatus, OutboundEvent, Outbox, OutboxStats, Result, StoreError,
 };

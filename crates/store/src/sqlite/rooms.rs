@@ -5,7 +5,8 @@ use meetpool_domain::{BookingId, LinkId};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use super::{ts_in, ts_out, uuid_in, SqliteStore};
+use super::rows::{ts_in, ts_out, uuid_in};
+use super::SqliteStore;
 use crate::{
     ActionKind, ActionResult, EndedSession, NewAction, ProviderAction, ProviderActions, Result,
     StoreError,

@@ -1,6 +1,17 @@
 //! SQLite's transactions: one writer at a time (`BEGIN IMMEDIATE` behind an
 //! in-process lock), so the port's batched calls are loops of local statements.
-use super::*;
+use async_trait::async_trait;
+use jiff::Timestamp;
+use meetpool_domain::{Booking, BookingId, LinkCandidate, LinkId, NewBooking, Window};
+use sqlx::{Row, Sqlite, Transaction};
+use tokio::sync::OwnedMutexGuard;
+
+use super::rows::{booking_row, link_row, ts_out, uuid_in};
+use super::sql::{candidates_for, BOOKING_SELECT, LOOKBACK};
+use crate::{
+    BookingChange, Link, LinkChange, LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim,
+    PaymentChange, Result, Schedule, SessionType, StoreError, Tx,
+};
 
 pub struct SqliteTx {
     pub(super) tx: Transaction<'static, Sqlite>,

@@ -1,6 +1,13 @@
 //! What adoption finds: the platform's tables and columns, the values its
 //! CHECK constraints allow, and what it should look at.
-use super::*;
+use std::collections::BTreeMap;
+
+use meetpool_domain::payment::ALL_STATUSES;
+use meetpool_domain::PaymentStatus;
+use sqlx::{PgConnection, Row};
+
+use super::{state_names, AdoptOptions, AdoptReport, Platform, Vocabulary, SCHEMA};
+use crate::Result;
 
 pub(super) async fn columns(
     tx: &mut PgConnection,
@@ -126,6 +133,9 @@ pub(super) async fn inspect(
     if !report.refused.is_empty() {
         return Ok(None);
     }
+    let Some(duration) = duration else {
+        return Ok(None);
+    };
     let price = ["price", "total_price", "amount"]
         .into_iter()
         .find(|c| bookings.contains_key(*c))
@@ -154,7 +164,7 @@ pub(super) async fn inspect(
         order_type: bookings["order_id"].clone(),
         user_type: bookings["user_id"].clone(),
         expert_type: bookings["expert_id"].clone(),
-        duration: duration.expect("checked above").to_owned(),
+        duration: duration.to_owned(),
         type_price: ["price", "base_price"]
             .into_iter()
             .find(|c| types.contains_key(*c))

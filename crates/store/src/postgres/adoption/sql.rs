@@ -1,6 +1,9 @@
 //! The SQL adoption installs beside the migrations: helper functions in the
 //! platform's vocabulary, and the triggers that keep both sides in step.
-use super::*;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::{lit, AdoptOptions, AdoptReport, Platform, Vocabulary, DEFAULT_TYPE};
 
 /// The tables and functions adoption adds beside the migrations'.
 pub(super) fn helpers_sql(platform: &Platform, report: &AdoptReport) -> String {

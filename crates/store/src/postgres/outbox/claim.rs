@@ -1,51 +1,13 @@
-//! The outbound event log on PostgreSQL, for any number of replicas.
-//!
-//! New events are `queued` and delivered as a stream (migration 0013): the
-//! replica that holds the stream's row (`FOR UPDATE SKIP LOCKED`) reads the
-//! events numbered after `through`, and records a batch by moving `through`
-//! past them, without writing to the events themselves. An event whose
-//! first attempt fails, or that waits behind an earlier event of its
-//! booking, becomes `pending`: those are claimed by their rows (`FOR UPDATE
-//! SKIP LOCKED`) and updated with each attempt's outcome. Either way, what a
-//! claim takes stays locked by its transaction until it records the
-//! outcomes, so that each event is in one replica's hands at a time, and
-//! back in the pool the moment that replica's connection goes.
-//! A booking's first pending event is found by one probe of
-//! `outbound_events_booking` per due event: a scalar subquery, which the
-//! planner cannot turn into a join over the whole backlog.
+//! The delivery path: claiming due events (the stream's queued ones and
+//! the pending ones by their rows) and recording each attempt's outcome.
 use jiff::Timestamp;
 use jiff_sqlx::ToSqlx;
-use sqlx::postgres::PgRow;
 use sqlx::Row;
-use uuid::Uuid;
 
-use super::stream::{Advance, Gap, Late, StreamPosition};
-use super::{ts, PgStore};
-use crate::{
-    Attempt, Claim, DeliveryStatus, OutboundEvent, Outbox, OutboxStats, Result, StoreError,
-};
-use meetpool_domain::BookingId;
-
-/// An event's columns, with its status, attempts and delivery time as a
-/// reader sees them: a queued event the stream delivered
-/// (`meetpool_streamed`) was attempted once, and delivered when the first
-/// batch reaching its number was recorded.
-const COLUMNS: &str = "o.seq, 'evt_' || (SELECT events_prefix FROM meetpool_settings \
-    WHERE id = 1) || '_' || o.seq AS id, o.type, o.booking_id, o.data::text AS data, \
-    o.created_at, CASE WHEN o.status <> 'queued' THEN o.status \
-    WHEN meetpool_streamed(o.seq) THEN 'delivered' ELSE 'pending' END AS status, \
-    CASE WHEN o.status = 'queued' AND meetpool_streamed(o.seq) THEN 1 ELSE o.attempts END \
-    AS attempts, o.next_attempt_at, o.last_error, \
-    CASE WHEN o.status = 'queued' AND meetpool_streamed(o.seq) THEN (SELECT b.done_at \
-    FROM outbound_batches b WHERE b.upto >= o.seq ORDER BY b.upto LIMIT 1) \
-    ELSE o.delivered_at END AS delivered_at";
-
-/// An event's columns for the attempt about to be made (counted), while it
-/// is pending.
-const COLUMNS_NEXT_ATTEMPT: &str = "o.seq, 'evt_' || (SELECT events_prefix FROM meetpool_settings \
-    WHERE id = 1) || '_' || o.seq AS id, o.type, o.booking_id, o.data::text AS data, \
-    o.created_at, 'pending' AS status, o.attempts + 1 AS attempts, o.next_attempt_at, \
-    o.last_error, o.delivered_at";
+use super::{event_row, COLUMNS_NEXT_ATTEMPT};
+use crate::postgres::stream::{Advance, Gap, Late, StreamPosition};
+use crate::postgres::PgStore;
+use crate::{Attempt, Claim, OutboundEvent, Result, StoreError};
 
 /// Claimed events stay locked by the claim's transaction while they are
 /// attempted (the stream's row for queued ones, `FOR UPDATE` for pending
@@ -186,26 +148,6 @@ impl Claim for PgClaim {
     }
 }
 
-fn event_row(r: &PgRow) -> Result<OutboundEvent> {
-    let data: String = r.try_get("data")?;
-    let status: String = r.try_get("status")?;
-    Ok(OutboundEvent {
-        seq: r.try_get("seq")?,
-        id: r.try_get("id")?,
-        kind: r.try_get("type")?,
-        booking_id: r.try_get::<Option<Uuid>, _>("booking_id")?.map(BookingId),
-        data,
-        created_at: ts(r, "created_at")?,
-        status: status.parse().map_err(StoreError::corrupt)?,
-        attempts: u32::try_from(r.try_get::<i32, _>("attempts")?).map_err(StoreError::corrupt)?,
-        next_attempt_at: ts(r, "next_attempt_at")?,
-        last_error: r.try_get("last_error")?,
-        delivered_at: r
-            .try_get::<Option<jiff_sqlx::Timestamp>, _>("delivered_at")?
-            .map(|t| t.to_jiff()),
-    })
-}
-
 impl PgStore {
     /// Takes the stream for the claim's transaction, unless another
     /// replica holds it, and the queued events after its position (up to
@@ -326,24 +268,8 @@ impl PgStore {
         }
         Ok(Some(batch))
     }
-}
 
-#[async_trait::async_trait]
-impl Outbox for PgStore {
-    async fn set_recording(&self, on: bool) -> Result<()> {
-        // Writes are transactions of their own, which a pooler keeps on one
-        // server connection.
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE meetpool_settings SET events_enabled = $1 WHERE id = 1 AND events_enabled <> $1")
-            .bind(on)
-            .persistent(self.prepared)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn claim(
+    pub(super) async fn claim(
         &self,
         now: Timestamp,
         _lease_until: Timestamp,
@@ -393,207 +319,5 @@ impl Outbox for PgStore {
             events,
             stream,
         }))
-    }
-
-    async fn list(
-        &self,
-        status: Option<DeliveryStatus>,
-        booking: Option<BookingId>,
-        limit: u32,
-    ) -> Result<Vec<OutboundEvent>> {
-        const THROUGH: &str = "(SELECT through FROM outbound_stream WHERE id = 1)";
-        let Some(booking) = booking else {
-            // All events by their numbers, newest first; by status, each kind
-            // of row where it is found, so that no listing walks the
-            // delivered log for a few rows: pending rows by their index,
-            // queued ones after the stream's position (up to the newest, a
-            // range the planner reads by the index) or in a late range by
-            // their numbers, failed ones by their index, delivered ones among
-            // the newest.
-            let sql = match status {
-                None => {
-                    format!("SELECT {COLUMNS} FROM outbound_events o ORDER BY o.seq DESC LIMIT $1")
-                }
-                Some(DeliveryStatus::Pending) => format!(
-                    "SELECT * FROM ( \
-                       (SELECT {COLUMNS} FROM outbound_events o WHERE o.status = 'pending' \
-                        ORDER BY o.seq DESC LIMIT $1) \
-                       UNION ALL \
-                       (SELECT {COLUMNS} FROM outbound_events o WHERE o.status = 'queued' \
-                         AND o.seq > {THROUGH} AND o.seq <= (SELECT max(seq) FROM outbound_events) \
-                        ORDER BY o.seq DESC LIMIT $1) \
-                       UNION ALL \
-                       (SELECT x.* FROM outbound_late l CROSS JOIN LATERAL ( \
-                         SELECT {COLUMNS} FROM outbound_events o \
-                         WHERE o.seq BETWEEN l.from_seq AND l.to_seq AND o.status = 'queued' \
-                         OFFSET 0) x \
-                        ORDER BY x.seq DESC LIMIT $1)) e \
-                     ORDER BY seq DESC LIMIT $1"
-                ),
-                Some(DeliveryStatus::Failed) => format!(
-                    "SELECT {COLUMNS} FROM outbound_events o WHERE o.status = 'failed' \
-                     ORDER BY o.seq DESC LIMIT $1"
-                ),
-                Some(DeliveryStatus::Delivered) => format!(
-                    "SELECT {COLUMNS} FROM outbound_events o WHERE o.status = 'delivered' \
-                       OR (o.status = 'queued' AND meetpool_streamed(o.seq)) \
-                     ORDER BY o.seq DESC LIMIT $1"
-                ),
-            };
-            let rows = sqlx::query(&sql)
-                .bind(i64::from(limit))
-                .persistent(self.prepared)
-                .fetch_all(&mut *self.session().await?)
-                .await?;
-            return rows.iter().map(event_row).collect();
-        };
-        // One booking's events by its two partial indexes (pending, and the
-        // rest).
-        let rows = sqlx::query(&format!(
-            "SELECT * FROM ( \
-               SELECT {COLUMNS} FROM outbound_events o WHERE o.booking_id = $3 \
-                 AND o.status = 'pending' \
-               UNION ALL \
-               SELECT {COLUMNS} FROM outbound_events o WHERE o.booking_id = $3 \
-                 AND o.status <> 'pending') e \
-             WHERE $1::text IS NULL OR e.status = $1 \
-             ORDER BY seq DESC LIMIT $2"
-        ))
-        .bind(status.map(DeliveryStatus::as_str))
-        .bind(i64::from(limit))
-        .bind(booking.0)
-        .persistent(self.prepared)
-        .fetch_all(&mut *self.session().await?)
-        .await?;
-        rows.iter().map(event_row).collect()
-    }
-
-    async fn retry(&self, id: &str, now: Timestamp) -> Result<OutboundEvent> {
-        let (prefix, seq) = crate::outbox::parse_id(id).ok_or(StoreError::NotFound)?;
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(&format!(
-            "UPDATE outbound_events o SET next_attempt_at = $2, \
-               attempts = CASE WHEN o.status = 'failed' THEN 0 ELSE o.attempts END, \
-               leased_until = CASE WHEN o.status = 'failed' THEN NULL ELSE o.leased_until END, \
-               status = 'pending' \
-             WHERE o.seq = $1 AND o.status IN ('pending', 'failed') \
-               AND $3 = (SELECT events_prefix FROM meetpool_settings WHERE id = 1) \
-             RETURNING {COLUMNS}"
-        ))
-        .bind(seq)
-        .bind(now.to_sqlx())
-        .bind(prefix)
-        .persistent(self.prepared)
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        match row {
-            Some(r) => event_row(&r),
-            // Delivered, or queued: due already, in the stream's order.
-            None => {
-                let known = sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM outbound_events o WHERE o.seq = $1 \
-                     AND $2 = (SELECT events_prefix FROM meetpool_settings WHERE id = 1)"
-                ))
-                .bind(seq)
-                .bind(prefix)
-                .persistent(self.prepared)
-                .fetch_optional(&mut *self.session().await?)
-                .await?;
-                match known.map(|r| event_row(&r)).transpose()? {
-                    Some(e) if e.status == DeliveryStatus::Pending => Ok(e),
-                    Some(_) => Err(StoreError::Conflict("delivered".into())),
-                    None => Err(StoreError::NotFound),
-                }
-            }
-        }
-    }
-
-    async fn stats(&self) -> Result<OutboxStats> {
-        // Short reads by their indexes, not worth compiling (see `claim`).
-        let mut tx = self.pool.begin_with("BEGIN; SET LOCAL jit = off").await?;
-        let row = sqlx::query(
-            "WITH queued AS ( \
-               SELECT o.created_at FROM outbound_events o WHERE o.status = 'queued' \
-                 AND o.seq > (SELECT through FROM outbound_stream WHERE id = 1) \
-                 AND o.seq <= (SELECT max(seq) FROM outbound_events) \
-               UNION ALL \
-               SELECT x.created_at FROM outbound_late l CROSS JOIN LATERAL ( \
-                 SELECT o.created_at FROM outbound_events o \
-                 WHERE o.seq BETWEEN l.from_seq AND l.to_seq AND o.status = 'queued' OFFSET 0) x) \
-             SELECT (SELECT count(*) FROM outbound_events WHERE status = 'pending') \
-                 + (SELECT count(*) FROM queued) AS pending, \
-               (SELECT count(*) FROM outbound_events WHERE status = 'failed') AS failed, \
-               LEAST((SELECT min(created_at) FROM outbound_events WHERE status = 'pending'), \
-                 (SELECT min(created_at) FROM queued)) AS oldest",
-        )
-        .persistent(self.prepared)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(OutboxStats {
-            pending: row.try_get("pending")?,
-            failed: row.try_get("failed")?,
-            oldest_pending: row
-                .try_get::<Option<jiff_sqlx::Timestamp>, _>("oldest")?
-                .map(|t| t.to_jiff()),
-        })
-    }
-
-    async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64> {
-        // The first event written since `before` bounds the walk along the
-        // numbers: what precedes it is old, and after pruning only the old
-        // failed or pending events are left to step over. The batches that
-        // no remaining queued event was delivered in go with them.
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "DELETE FROM outbound_events WHERE seq IN ( \
-               SELECT o.seq FROM outbound_events o \
-               WHERE (o.status = 'delivered' OR (o.status = 'queued' AND meetpool_streamed(o.seq))) \
-                 AND o.seq < COALESCE( \
-                 (SELECT n.seq FROM outbound_events n WHERE n.created_at >= $1 ORDER BY n.seq LIMIT 1), \
-                 9223372036854775807) \
-               ORDER BY o.seq LIMIT $2)",
-        )
-        .bind(before.to_sqlx())
-        .bind(i64::from(limit))
-        .persistent(self.prepared)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM outbound_batches WHERE upto < COALESCE( \
-               (SELECT o.seq FROM outbound_events o WHERE o.status = 'queued' ORDER BY o.seq LIMIT 1), \
-               (SELECT through FROM outbound_stream WHERE id = 1))",
-        )
-        .persistent(self.prepared)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn raise(&self, kind: &str, dedup_key: &str, data: &serde_json::Value) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        // The transaction takes its id before the event's number, as every
-        // writer of events does (they have written a booking first): the
-        // stream relies on it to tell a number still to come from one that
-        // never will (see `StreamPosition`).
-        sqlx::query("SELECT pg_current_xact_id()")
-            .persistent(self.prepared)
-            .execute(&mut *tx)
-            .await?;
-        let done = sqlx::query(
-            "INSERT INTO outbound_events (type, dedup_key, data) \
-             SELECT $1, $2, $3::jsonb WHERE (SELECT events_enabled FROM meetpool_settings WHERE id = 1) \
-             ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING",
-        )
-        .bind(kind)
-        .bind(dedup_key)
-        .bind(data.to_string())
-        .persistent(self.prepared)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
     }
 }

@@ -6,7 +6,7 @@ use meetpool_app::{
 };
 use serde::Serialize;
 
-use crate::cli::ConfigArgs;
+use crate::args::ConfigArgs;
 use crate::output::{json, table};
 
 /// A duration, or `off`.

@@ -5,7 +5,7 @@ use anyhow::bail;
 use meetpool_store::postgres::adoption::{self, AdoptOptions, AdoptReport};
 use secrecy::ExposeSecret;
 
-use crate::cli::{AdoptArgs, ConfigArgs};
+use crate::args::{AdoptArgs, ConfigArgs};
 use crate::output::json;
 
 pub async fn run(config: &ConfigArgs, args: &AdoptArgs, as_json: bool) -> anyhow::Result<()> {

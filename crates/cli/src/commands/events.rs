@@ -4,7 +4,7 @@ use clap::Subcommand;
 use meetpool_app::{parse_duration, parse_schedule, App, EventsConfig};
 use secrecy::ExposeSecret;
 
-use crate::cli::ConfigArgs;
+use crate::args::ConfigArgs;
 use crate::output::{json, table};
 
 #[derive(Subcommand, Debug)]
