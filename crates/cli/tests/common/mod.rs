@@ -16,7 +16,7 @@ pub use meetpool_conformance::eventually;
 
 /// The log filter `serve` runs with: warnings, and the line saying where
 /// it listens.
-pub const LOG: &str = "warn,meetpool::cli=info";
+pub const LOG: &str = "warn,meetpool::serve=info";
 
 /// How long `serve` may take to listen, and then to be ready.
 pub const STARTUP: Duration = Duration::from_secs(30);
