@@ -25,9 +25,12 @@ pub const PLATFORM_POLL: Duration = Duration::from_secs(2);
 impl App {
     /// Carries out the platform's pending changes, oldest first; how many.
     pub async fn apply_platform_changes(&self) -> Result<usize> {
+        let Some(platform) = self.store().platform() else {
+            return Ok(0);
+        };
         let mut done = 0;
         loop {
-            let claimed = self.store().claim_platform_changes(100).await?;
+            let claimed = platform.claim(100).await?;
             if claimed.is_empty() {
                 return Ok(done);
             }
@@ -59,25 +62,33 @@ impl App {
                             "unknown_session_type" => ProblemReason::UnknownDuration,
                             _ => ProblemReason::Refused,
                         };
-                        self.store()
-                            .note_platform_problem(
-                                *booking,
-                                reason,
-                                &format!("not moved: {message}"),
-                            )
+                        platform
+                            .note_problem(*booking, reason, &format!("not moved: {message}"))
                             .await?;
                     }
                 }
-                self.store().platform_change_done(c.id).await?;
+                platform.done(c.id).await?;
                 done += 1;
             }
         }
     }
 
+    /// Whether this is a platform's database adopted in place, whose own
+    /// writes [`App::run_platform_sync`] carries out.
+    pub async fn adopted(&self) -> Result<bool> {
+        Ok(match self.store().platform() {
+            Some(platform) => platform.adopted().await?,
+            None => false,
+        })
+    }
+
     /// The platform's rows meetpool could not take in, still open, oldest
     /// first (none but on an adopted database).
     pub async fn platform_problems(&self) -> Result<Vec<PlatformProblem>> {
-        Ok(self.store().platform_problems().await?)
+        Ok(match self.store().platform() {
+            Some(platform) => platform.problems().await?,
+            None => Vec::new(),
+        })
     }
 
     /// Raises an alert for each problem no replica has raised yet: a
@@ -85,7 +96,10 @@ impl App {
     /// `meetpool_alerts_total{kind="platform.row_rejected"}`, and the
     /// outbound event `platform.row_rejected`. How many.
     pub async fn alert_platform_problems(&self) -> Result<usize> {
-        let problems = self.store().claim_problems_to_alert().await?;
+        let problems = match self.store().platform() {
+            Some(platform) => platform.claim_problems_to_alert().await?,
+            None => return Ok(0),
+        };
         for p in &problems {
             warn!(
                 booking_id = %p.booking_id,
@@ -162,7 +176,11 @@ impl App {
         let mut listener: Option<Box<dyn Wakeups>> = None;
         loop {
             if listener.is_none() {
-                listener = match self.store().platform_listener().await {
+                let listening = match self.store().platform() {
+                    Some(platform) => platform.listener().await,
+                    None => Ok(None),
+                };
+                listener = match listening {
                     Ok(l) => l,
                     Err(e) => {
                         warn!(error = %e, "cannot listen for the platform's changes; polling");

@@ -26,7 +26,11 @@ impl App {
             error!(reason = %why, "not ready: the database's settings are not this replica's");
             return Err(AppError::NotConfigured(why));
         }
-        if let Some(why) = self.store().platform_broken().await? {
+        let broken = match self.store().platform() {
+            Some(platform) => platform.broken().await?,
+            None => None,
+        };
+        if let Some(why) = broken {
             error!(reason = %why, "not ready: the adopted platform's tables changed under meetpool");
             return Err(AppError::NotConfigured(why));
         }
@@ -35,7 +39,7 @@ impl App {
 
     /// The gauges of `GET /metrics`, read now.
     pub async fn gauges(&self) -> String {
-        let problems = self.store().platform_problems().await;
+        let problems = self.platform_problems().await;
         let status = match &problems {
             Ok(p) => self.pool_status_with(p).await.ok(),
             Err(_) => None,
@@ -43,7 +47,7 @@ impl App {
         let mut out =
             crate::metrics::render_gauges(status.as_ref(), self.store().connections_in_use());
         if let Ok(problems) = &problems {
-            if self.store().adopted().await.unwrap_or(false) {
+            if self.adopted().await.unwrap_or(false) {
                 out.push_str(&crate::metrics::render_problems(problems));
             }
         }
@@ -58,7 +62,7 @@ impl App {
     /// rows meetpool could not take in are customers without a link too,
     /// and count in the queue.
     pub async fn pool_status(&self) -> Result<PoolStatus> {
-        let problems = self.store().platform_problems().await?;
+        let problems = self.platform_problems().await?;
         self.pool_status_with(&problems).await
     }
 

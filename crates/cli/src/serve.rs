@@ -60,7 +60,7 @@ pub async fn serve(config: &ConfigArgs, app: App, no_migrate: bool) -> anyhow::R
     // On an adopted database, the platform's own writes are carried out as
     // they come.
     let (stop_sync, sync_stopped) = tokio::sync::oneshot::channel::<()>();
-    let sync = if app.store().adopted().await? {
+    let sync = if app.adopted().await? {
         info!("adopted database: carrying out the platform's own changes");
         let app = app.clone();
         Some(tokio::spawn(async move {

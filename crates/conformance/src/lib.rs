@@ -158,10 +158,7 @@ impl TestApp {
         app.start_database(false)
             .await
             .expect("start on the adopted database");
-        assert!(
-            app.store().adopted().await.unwrap(),
-            "the database is adopted"
-        );
+        assert!(app.adopted().await.unwrap(), "the database is adopted");
         let (stop_sync, stopped) = oneshot::channel::<()>();
         tokio::spawn({
             let app = app.clone();

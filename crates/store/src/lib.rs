@@ -13,6 +13,7 @@ mod checks;
 mod error;
 mod model;
 mod outbox;
+mod platform;
 pub mod postgres;
 mod rooms;
 pub mod sqlite;
@@ -28,8 +29,15 @@ use meetpool_domain::{
 
 pub use checks::{DueChecks, PaymentCheck, PaymentChecks};
 pub use error::{DuplicateRoom, StoreError};
-pub use model::*;
+pub use model::{
+    Backend, BookingChange, BookingFilter, ConnectOptions, Coordination, DbSettings, Event, Link,
+    LinkChange, LinkPatch, LockedOrder, NewEvent, NewLink, OrderClaim, PaidWindow, PaymentChange,
+    PoolStatus, Schedule, SessionType,
+};
 pub use outbox::{Attempt, Claim, DeliveryStatus, OutboundEvent, Outbox, OutboxStats};
+pub use platform::{
+    ClaimedChange, PlatformChange, PlatformChanges, PlatformProblem, ProblemReason, Wakeups,
+};
 pub use rooms::{
     ActionKind, ActionResult, EndedSession, NewAction, ProviderAction, ProviderActions,
 };
@@ -289,10 +297,12 @@ pub trait Store: Send + Sync + 'static {
     async fn paid_sessions(&self, during: Window) -> Result<Vec<PaidWindow>>;
     /// How many links are enabled.
     async fn enabled_links(&self) -> Result<u32>;
-    /// Merges the counts by window written since the last call, up to
-    /// `windows` windows, into one row each; how many rows it merged.
-    /// PostgreSQL appends a row per write to keep writers from waiting on
-    /// each other, so this keeps the capacity read short; elsewhere 0.
+    /// Keeps [`Store::paid_sessions`] a short read however many bookings
+    /// were written: merges the paid-session counts of up to `windows`
+    /// windows written since the last call into one count each, and says
+    /// how many it merged (0 once none is left, and always where the
+    /// counts are kept merged as they are written, as on SQLite). What
+    /// `paid_sessions` answers is the same before and after.
     async fn fold_paid_windows(&self, _windows: u32) -> Result<u64> {
         Ok(0)
     }
@@ -303,66 +313,11 @@ pub trait Store: Send + Sync + 'static {
     /// there from another one at or after `since`.
     async fn moved_since(&self, during: Window, since: Timestamp) -> Result<Vec<BookingId>>;
 
-    /// Whether this is a platform's database adopted in place (`meetpool
-    /// adopt`): the platform's own writes then arrive as
-    /// [`PlatformChange`]s for the use cases to carry out.
-    async fn adopted(&self) -> Result<bool> {
-        Ok(false)
+    /// The platform's side of a database adopted in place, where this
+    /// store can be adopted (PostgreSQL); `None` elsewhere.
+    fn platform(&self) -> Option<&dyn PlatformChanges> {
+        None
     }
-    /// Claims the oldest changes the platform made, for a minute: a
-    /// replica that dies while carrying them out leaves them to the next.
-    /// A booking's change is not claimed while another replica holds an
-    /// earlier one of the same booking, so each booking's changes are
-    /// carried out in order.
-    async fn claim_platform_changes(&self, _limit: u32) -> Result<Vec<ClaimedChange>> {
-        Ok(Vec::new())
-    }
-    /// Forgets a change once carried out.
-    async fn platform_change_done(&self, _id: i64) -> Result<()> {
-        Ok(())
-    }
-    /// Wakes up when the platform changes something; `None` when this
-    /// store can only be polled (behind a transaction-mode pooler without
-    /// a direct connection).
-    async fn platform_listener(&self) -> Result<Option<Box<dyn Wakeups>>> {
-        Ok(None)
-    }
-    /// The platform's rows meetpool could not take in, still open, oldest
-    /// first.
-    async fn platform_problems(&self) -> Result<Vec<PlatformProblem>> {
-        Ok(Vec::new())
-    }
-    /// The open problems no replica has raised an alert for yet, each
-    /// marked raised as it is returned: one replica alerts each once (again
-    /// if its reason changes).
-    async fn claim_problems_to_alert(&self) -> Result<Vec<PlatformProblem>> {
-        Ok(Vec::new())
-    }
-    /// Notes a problem with a platform row that meetpool holds but could
-    /// not follow (a reschedule to a time that is no time): listed and
-    /// alerted like a row it could not take in, until the platform writes
-    /// the row again.
-    async fn note_platform_problem(
-        &self,
-        _booking: BookingId,
-        _reason: ProblemReason,
-        _detail: &str,
-    ) -> Result<()> {
-        Ok(())
-    }
-    /// Why the adopted platform's tables cannot be written as adoption
-    /// left them (a table dropped or renamed, meetpool's triggers gone),
-    /// or `None` when they can. Never anything elsewhere.
-    async fn platform_broken(&self) -> Result<Option<String>> {
-        Ok(None)
-    }
-}
-
-/// Notifications of the platform's changes (PostgreSQL's LISTEN).
-#[async_trait]
-pub trait Wakeups: Send {
-    /// Waits for the next notification.
-    async fn next(&mut self) -> Result<()>;
 }
 
 /// One write transaction, in domain terms. Each method is one statement
@@ -374,9 +329,14 @@ pub trait Wakeups: Send {
 pub trait Tx: Send {
     async fn commit(self: Box<Self>) -> Result<()>;
 
-    /// Serialises this transaction with every other one that assigns a link
-    /// to a session overlapping `busy` (PostgreSQL: advisory locks on the
-    /// hours it touches; SQLite: already serialised by its write lock).
+    /// Makes every other transaction that assigns a link to a session
+    /// overlapping `busy` wait until this one ends, so that what
+    /// [`Tx::candidates`] reads for that time stays true until commit and
+    /// concurrent assignments queue instead of colliding. This is about
+    /// how often writes collide, not whether links are double-booked: the
+    /// database's own overlap check guarantees that, and a store may not
+    /// wait at all (PostgreSQL's `constraint-only` coordination), leaving
+    /// the loser of a race [`StoreError::Overlap`] to retry.
     async fn lock_window(&mut self, busy: Window) -> Result<()>;
 
     async fn insert_session_type(&mut self, st: &SessionType) -> Result<()>;

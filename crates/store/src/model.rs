@@ -1,7 +1,8 @@
 //! Records the store reads and writes besides bookings.
 use jiff::Timestamp;
 use meetpool_domain::{
-    Booking, BookingId, EventKind, LinkId, MeetingUrl, PaymentStatus, SessionTypeId, Window,
+    Booking, BookingId, EventKind, LinkCandidate, LinkId, MeetingUrl, PaymentStatus, SessionTypeId,
+    Window,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,95 +215,17 @@ pub struct Schedule {
     pub window: Window,
 }
 
-/// A write of the platform's own code to an adopted database, to be carried
-/// out as the same request through meetpool's API would be.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PlatformChange {
-    /// Its payment_status or status now read as this state.
-    Payment {
-        booking: BookingId,
-        state: PaymentStatus,
-    },
-    /// It moved the session (the time as the platform wrote it).
-    Schedule {
-        booking: BookingId,
-        date: jiff::civil::Date,
-        time: String,
-        session_type: Option<SessionTypeId>,
-    },
-    /// Capacity appeared (a link added, a booking deleted).
-    Backfill,
-    /// It enabled or disabled a link.
-    Link { link: LinkId, enabled: bool },
-}
-
-#[derive(Clone, Debug)]
-pub struct ClaimedChange {
-    pub id: i64,
-    pub change: PlatformChange,
-}
-
-/// A row of an adopted platform's `bookings` that meetpool could not take
-/// in (see [`ProblemReason`]): the platform's statement succeeded, the row
-/// has no mirror, and so no link. Open until the platform fixes the row,
-/// which then is adopted and the problem cleared.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlatformProblem {
-    /// The platform's row id (`bookings.id`).
-    pub booking_id: BookingId,
-    pub order_id: Option<String>,
-    pub reason: ProblemReason,
-    /// The database's own words, where they add something.
-    pub detail: String,
-    /// The platform's row reads as paid.
-    pub paid: bool,
-    /// Paid, and meetpool holds no booking for it: a customer who paid and
-    /// has no link (counted in the unassigned queue).
-    pub without_link: bool,
-    /// When the problem was first seen (as it is now).
-    pub since: Timestamp,
-}
-
-/// Why a platform row could not be taken in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ProblemReason {
-    /// Its `order_id` is another booking's: Midtrans reports payments by
-    /// order id, so one would get the other's payment.
-    OrderIdTaken,
-    /// Its `booking_time` does not read as `HH:MM`.
-    UnreadableTime,
-    /// Its local time does not exist on that day (a daylight-saving gap).
-    NonexistentTime,
-    /// Its session type is unknown or has no duration.
-    UnknownDuration,
-    /// The database refused it for another reason (in `detail`).
-    Refused,
-}
-
-impl ProblemReason {
-    pub const ALL: [ProblemReason; 5] = [
-        ProblemReason::OrderIdTaken,
-        ProblemReason::UnreadableTime,
-        ProblemReason::NonexistentTime,
-        ProblemReason::UnknownDuration,
-        ProblemReason::Refused,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProblemReason::OrderIdTaken => "order_id_taken",
-            ProblemReason::UnreadableTime => "unreadable_time",
-            ProblemReason::NonexistentTime => "nonexistent_time",
-            ProblemReason::UnknownDuration => "unknown_duration",
-            ProblemReason::Refused => "refused",
-        }
-    }
-
-    pub fn parse(s: &str) -> Self {
-        Self::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .unwrap_or(ProblemReason::Refused)
+/// Adds a row of a read ordered by link (a link, and one of its busy
+/// windows where the row names one) to `links`: each link once, in the
+/// rows' order, with its windows in the rows' order. Both adapters read a
+/// pool's free time this way.
+pub(crate) fn push_link_row(links: &mut Vec<LinkCandidate>, id: LinkId, busy: Option<Window>) {
+    match links.last_mut() {
+        Some(last) if last.id == id => last.busy.extend(busy),
+        _ => links.push(LinkCandidate {
+            id,
+            busy: busy.into_iter().collect(),
+        }),
     }
 }
 

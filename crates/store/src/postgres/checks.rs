@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use super::rows::booking_row;
 use super::sql::{CLAIM_CHECKS_SQL, DUE_CHECKS_SQL};
-use super::PgStore;
+use super::{PgStore, Statements};
 use crate::{DueChecks, PaymentCheck, PaymentChecks, Result};
 
 fn check_row(r: &PgRow) -> Result<PaymentCheck> {
@@ -26,12 +26,12 @@ fn first_wait_secs(due: &DueChecks) -> f64 {
 #[async_trait]
 impl PaymentChecks for PgStore {
     async fn due(&self, due: &DueChecks) -> Result<Vec<PaymentCheck>> {
-        let rows = sqlx::query(DUE_CHECKS_SQL)
+        let rows = self
+            .query(DUE_CHECKS_SQL)
             .bind(due.now.to_sqlx())
             .bind(first_wait_secs(due))
             .bind(due.every)
             .bind(i64::from(due.limit))
-            .persistent(self.prepared)
             .fetch_all(&mut *self.session().await?)
             .await?;
         rows.iter().map(check_row).collect()
@@ -39,13 +39,13 @@ impl PaymentChecks for PgStore {
 
     async fn claim(&self, due: &DueChecks, lease_until: Timestamp) -> Result<Vec<PaymentCheck>> {
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(CLAIM_CHECKS_SQL)
+        let rows = self
+            .query(CLAIM_CHECKS_SQL)
             .bind(due.now.to_sqlx())
             .bind(first_wait_secs(due))
             .bind(due.every)
             .bind(i64::from(due.limit))
             .bind(lease_until.to_sqlx())
-            .persistent(self.prepared)
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -60,7 +60,7 @@ impl PaymentChecks for PgStore {
         outcome: &str,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        self.query(
             "UPDATE payment_checks SET attempts = attempts + 1, checked_at = $2, next_at = $3, \
                outcome = $4, leased_until = NULL WHERE booking_id = $1",
         )
@@ -68,7 +68,6 @@ impl PaymentChecks for PgStore {
         .bind(checked_at.to_sqlx())
         .bind(next_at.to_sqlx())
         .bind(outcome)
-        .persistent(self.prepared)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -77,15 +76,15 @@ impl PaymentChecks for PgStore {
 
     async fn prune(&self, now: Timestamp) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "DELETE FROM payment_checks WHERE booking_id IN (SELECT c.booking_id \
+        let done = self
+            .query(
+                "DELETE FROM payment_checks WHERE booking_id IN (SELECT c.booking_id \
                FROM payment_checks c JOIN bookings b ON b.id = c.booking_id \
                WHERE b.payment_status <> 'pending' OR b.starts_at <= $1 LIMIT 1000)",
-        )
-        .bind(now.to_sqlx())
-        .persistent(self.prepared)
-        .execute(&mut *tx)
-        .await?;
+            )
+            .bind(now.to_sqlx())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(done.rows_affected())
     }

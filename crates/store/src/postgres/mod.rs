@@ -10,15 +10,15 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use jiff_sqlx::ToSqlx;
 use meetpool_domain::{Booking, BookingId, LinkCandidate, LinkId, SessionTypeId, Window};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::query::{Query, QueryAs, QueryScalar};
+use sqlx::{FromRow, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::error::Kind;
 use crate::{
-    Backend, BookingFilter, ClaimedChange, ConnectOptions, Coordination, DbSettings, Event, Link,
-    PaidWindow, PlatformProblem, PoolStatus, ProblemReason, Result, SessionType, Store, StoreError,
-    Tx, Wakeups,
+    Backend, BookingFilter, ConnectOptions, Coordination, DbSettings, Event, Link, PaidWindow,
+    PlatformChanges, PoolStatus, Result, SessionType, Store, StoreError, Tx,
 };
 
 pub mod adoption;
@@ -57,6 +57,50 @@ pub(crate) fn classify(db: &dyn sqlx::error::DatabaseError) -> Kind {
             Kind::Unavailable
         }
         _ => Kind::Other,
+    }
+}
+
+/// Statements as this store's connections take them: prepared once per
+/// connection and kept, or, behind a transaction-mode pooler (which hands
+/// each transaction to whichever server connection is free), sent unnamed
+/// each time. Every statement of the adapter is built through these.
+pub(super) trait Statements {
+    /// Whether statements may be prepared and kept.
+    fn prepared(&self) -> bool;
+
+    fn query<'q>(&self, sql: &'q str) -> Query<'q, Postgres, PgArguments> {
+        sqlx::query(sql).persistent(self.prepared())
+    }
+
+    fn query_as<'q, O>(&self, sql: &'q str) -> QueryAs<'q, Postgres, O, PgArguments>
+    where
+        O: for<'r> FromRow<'r, PgRow>,
+    {
+        sqlx::query_as(sql).persistent(self.prepared())
+    }
+
+    fn query_scalar<'q, O>(&self, sql: &'q str) -> QueryScalar<'q, Postgres, O, PgArguments>
+    where
+        (O,): for<'r> FromRow<'r, PgRow>,
+    {
+        sqlx::query_scalar(sql).persistent(self.prepared())
+    }
+}
+
+/// Statements built apart from what holds the setting (a claim being taken
+/// apart).
+#[derive(Clone, Copy)]
+pub(super) struct Prepared(pub bool);
+
+impl Statements for Prepared {
+    fn prepared(&self) -> bool {
+        self.0
+    }
+}
+
+impl Statements for PgStore {
+    fn prepared(&self) -> bool {
+        self.prepared
     }
 }
 
@@ -175,26 +219,25 @@ impl Store for PgStore {
         // later migration on this database.
         // Up to date: nothing to lock or create (and nothing the service's
         // role on an adopted database would be refused).
-        let applied: std::result::Result<Vec<i64>, _> =
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-                .persistent(self.prepared)
-                .fetch_all(&mut *self.session().await?)
-                .await;
+        let applied: std::result::Result<Vec<i64>, _> = self
+            .query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&mut *self.session().await?)
+            .await;
         crate::not_newer(&MIGRATOR, &applied)?;
         if applied.is_ok_and(|v| MIGRATOR.iter().all(|m| v.contains(&m.version))) {
             return Ok(crate::Migrated::default());
         }
         // Never beside the platform's tables.
         self.not_adopted_elsewhere().await?;
-        let before = sqlx::query_as(crate::ENABLED_LINKS_SQL)
-            .persistent(self.prepared)
+        let before = self
+            .query_as(crate::ENABLED_LINKS_SQL)
             .fetch_all(&mut *self.session().await?)
             .await;
         let mut conn = self.session_connection("migrating").await?;
         let Err(failed) = MIGRATOR.run_direct(&mut conn).await else {
             drop(conn);
-            let after = sqlx::query_scalar(crate::DISABLED_LINKS_SQL)
-                .persistent(self.prepared)
+            let after = self
+                .query_scalar(crate::DISABLED_LINKS_SQL)
                 .fetch_all(&mut *self.session().await?)
                 .await;
             return Ok(crate::disabled_unsafe(before, after));
@@ -210,20 +253,20 @@ impl Store for PgStore {
             }
         }
         drop(conn);
-        let enabled = sqlx::query_as(crate::ENABLED_LINKS_SQL)
-            .persistent(self.prepared)
+        let enabled = self
+            .query_as(crate::ENABLED_LINKS_SQL)
             .fetch_all(&mut *self.session().await?)
             .await;
         Err(crate::explain_migration_failure(failed, enabled))
     }
 
     async fn stored_settings(&self) -> Result<Option<DbSettings>> {
-        let row: Option<(String, i32)> = sqlx::query_as(
-            "SELECT timezone, buffer_minutes FROM meetpool_settings WHERE id = 1 AND chosen",
-        )
-        .persistent(self.prepared)
-        .fetch_optional(&mut *self.session().await?)
-        .await?;
+        let row: Option<(String, i32)> = self
+            .query_as(
+                "SELECT timezone, buffer_minutes FROM meetpool_settings WHERE id = 1 AND chosen",
+            )
+            .fetch_optional(&mut *self.session().await?)
+            .await?;
         row.map(|(timezone, buffer_minutes)| {
             Ok(DbSettings {
                 timezone,
@@ -234,13 +277,13 @@ impl Store for PgStore {
     }
 
     async fn coming(&self, now: Timestamp) -> Result<Vec<Booking>> {
-        let rows = sqlx::query(&format!(
-            "{BOOKING_SELECT} WHERE b.ends_at > $1 ORDER BY b.starts_at"
-        ))
-        .bind(now.to_sqlx())
-        .persistent(self.prepared)
-        .fetch_all(&mut *self.session().await?)
-        .await?;
+        let rows = self
+            .query(&format!(
+                "{BOOKING_SELECT} WHERE b.ends_at > $1 ORDER BY b.starts_at"
+            ))
+            .bind(now.to_sqlx())
+            .fetch_all(&mut *self.session().await?)
+            .await?;
         rows.iter().map(booking_row).collect()
     }
 
@@ -251,20 +294,19 @@ impl Store for PgStore {
         now: Timestamp,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        self.query(
             "UPDATE meetpool_settings SET timezone = $1, buffer_minutes = $2, chosen = true \
              WHERE id = 1",
         )
         .bind(&settings.timezone)
         .bind(buffer(settings)?)
-        .persistent(self.prepared)
         .execute(&mut *tx)
         .await?;
         let ids: Vec<Uuid> = moved.iter().map(|(id, _)| id.0).collect();
         let starts: Vec<jiff_sqlx::Timestamp> =
             moved.iter().map(|(_, w)| w.start.to_sqlx()).collect();
         let ends: Vec<jiff_sqlx::Timestamp> = moved.iter().map(|(_, w)| w.end.to_sqlx()).collect();
-        sqlx::query(
+        self.query(
             "UPDATE bookings b SET starts_at = v.s, ends_at = v.e \
              FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS v(id, s, e) \
              WHERE b.id = v.id",
@@ -272,17 +314,15 @@ impl Store for PgStore {
         .bind(ids)
         .bind(starts)
         .bind(ends)
-        .persistent(self.prepared)
         .execute(&mut *tx)
         .await?;
         // An explicit busy range is recomputed with the buffer now in force
         // (bookings_derive, migration 0014): the exclusion constraint then
         // checks every coming session against the new buffer.
-        sqlx::query(
+        self.query(
             "UPDATE bookings SET busy = 'empty' WHERE meeting_link_id IS NOT NULL AND ends_at > $1",
         )
         .bind(now.to_sqlx())
-        .persistent(self.prepared)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -291,7 +331,7 @@ impl Store for PgStore {
 
     async fn adopt_settings(&self, settings: &DbSettings) -> Result<DbSettings> {
         let mut tx = self.pool.begin().await?;
-        let (timezone, buffer_minutes): (String, i32) = sqlx::query_as(
+        let (timezone, buffer_minutes): (String, i32) = self.query_as(
             "WITH chose AS (UPDATE meetpool_settings SET timezone = $1, buffer_minutes = $2, chosen = true \
                             WHERE id = 1 AND NOT chosen RETURNING timezone, buffer_minutes) \
              SELECT timezone, buffer_minutes FROM chose \
@@ -300,7 +340,6 @@ impl Store for PgStore {
         )
         .bind(&settings.timezone)
         .bind(buffer(settings)?)
-        .persistent(self.prepared)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -311,8 +350,8 @@ impl Store for PgStore {
     }
 
     async fn ready(&self) -> Result<()> {
-        let applied = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
-            .persistent(self.prepared)
+        let applied = self
+            .query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
             .fetch_one(&mut *self.session().await?)
             .await;
         match crate::migrated(&MIGRATOR, applied) {
@@ -428,41 +467,8 @@ impl Store for PgStore {
         PgStore::moved_since(self, during, since).await
     }
 
-    async fn adopted(&self) -> Result<bool> {
-        PgStore::adopted(self).await
-    }
-
-    async fn claim_platform_changes(&self, limit: u32) -> Result<Vec<ClaimedChange>> {
-        PgStore::claim_platform_changes(self, limit).await
-    }
-
-    async fn platform_change_done(&self, id: i64) -> Result<()> {
-        PgStore::platform_change_done(self, id).await
-    }
-
-    async fn platform_problems(&self) -> Result<Vec<PlatformProblem>> {
-        PgStore::platform_problems(self).await
-    }
-
-    async fn claim_problems_to_alert(&self) -> Result<Vec<PlatformProblem>> {
-        PgStore::claim_problems_to_alert(self).await
-    }
-
-    async fn note_platform_problem(
-        &self,
-        booking: BookingId,
-        reason: ProblemReason,
-        detail: &str,
-    ) -> Result<()> {
-        PgStore::note_platform_problem(self, booking, reason, detail).await
-    }
-
-    async fn platform_broken(&self) -> Result<Option<String>> {
-        PgStore::platform_broken(self).await
-    }
-
-    async fn platform_listener(&self) -> Result<Option<Box<dyn Wakeups>>> {
-        PgStore::platform_listener(self).await
+    fn platform(&self) -> Option<&dyn PlatformChanges> {
+        Some(self)
     }
 }
 

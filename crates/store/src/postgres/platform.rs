@@ -8,26 +8,24 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::rows::ts;
-use super::{adoption, PgStore};
+use super::{adoption, PgStore, Statements};
 use crate::{
-    BookingId, ClaimedChange, LinkId, PlatformChange, PlatformProblem, ProblemReason, Result,
-    SessionTypeId, StoreError, Wakeups,
+    BookingId, ClaimedChange, LinkId, PlatformChange, PlatformChanges, PlatformProblem,
+    ProblemReason, Result, SessionTypeId, StoreError, Wakeups,
 };
 
-/// The store's platform methods (the `Store` impl delegates to these).
-impl PgStore {
-    pub(super) async fn adopted(&self) -> Result<bool> {
-        Ok(
-            sqlx::query_scalar("SELECT to_regclass('platform_changes') IS NOT NULL")
-                .persistent(self.prepared)
-                .fetch_one(&mut *self.session().await?)
-                .await?,
-        )
+#[async_trait]
+impl PlatformChanges for PgStore {
+    async fn adopted(&self) -> Result<bool> {
+        Ok(self
+            .query_scalar("SELECT to_regclass('platform_changes') IS NOT NULL")
+            .fetch_one(&mut *self.session().await?)
+            .await?)
     }
 
-    pub(super) async fn claim_platform_changes(&self, limit: u32) -> Result<Vec<ClaimedChange>> {
+    async fn claim(&self, limit: u32) -> Result<Vec<ClaimedChange>> {
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(
+        let rows = self.query(
             "UPDATE platform_changes SET claimed_until = now() + interval '1 minute' \
              WHERE id IN ( \
                SELECT id FROM platform_changes p \
@@ -39,7 +37,6 @@ impl PgStore {
                session_type_id, enabled",
         )
         .bind(i64::from(limit))
-        .persistent(self.prepared)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -76,70 +73,68 @@ impl PgStore {
         Ok(out)
     }
 
-    pub(super) async fn platform_change_done(&self, id: i64) -> Result<()> {
+    async fn done(&self, id: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM platform_changes WHERE id = $1")
+        self.query("DELETE FROM platform_changes WHERE id = $1")
             .bind(id)
-            .persistent(self.prepared)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub(super) async fn platform_problems(&self) -> Result<Vec<PlatformProblem>> {
+    async fn problems(&self) -> Result<Vec<PlatformProblem>> {
         if !self.has_problems().await? {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(&format!(
-            "SELECT {PROBLEM_COLUMNS} FROM platform_problems ORDER BY since, booking_id"
-        ))
-        .persistent(self.prepared)
-        .fetch_all(&mut *self.session().await?)
-        .await?;
+        let rows = self
+            .query(&format!(
+                "SELECT {PROBLEM_COLUMNS} FROM platform_problems ORDER BY since, booking_id"
+            ))
+            .fetch_all(&mut *self.session().await?)
+            .await?;
         rows.iter().map(problem_row).collect()
     }
 
-    pub(super) async fn claim_problems_to_alert(&self) -> Result<Vec<PlatformProblem>> {
+    async fn claim_problems_to_alert(&self) -> Result<Vec<PlatformProblem>> {
         if !self.has_problems().await? {
             return Ok(Vec::new());
         }
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(&format!(
-            "UPDATE platform_problems SET alerted = true WHERE booking_id IN ( \
+        let rows = self
+            .query(&format!(
+                "UPDATE platform_problems SET alerted = true WHERE booking_id IN ( \
                SELECT booking_id FROM platform_problems WHERE NOT alerted \
                ORDER BY since LIMIT 100 FOR UPDATE SKIP LOCKED) \
              RETURNING {PROBLEM_COLUMNS}"
-        ))
-        .persistent(self.prepared)
-        .fetch_all(&mut *tx)
-        .await?;
+            ))
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         let mut out = rows.iter().map(problem_row).collect::<Result<Vec<_>>>()?;
         out.sort_by_key(|p| p.since);
         Ok(out)
     }
 
-    pub(super) async fn note_platform_problem(
+    async fn note_problem(
         &self,
         booking: BookingId,
         reason: ProblemReason,
         detail: &str,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT meetpool.note_platform_problem($1, $2, $3)")
+        self.query("SELECT meetpool.note_platform_problem($1, $2, $3)")
             .bind(booking.0)
             .bind(reason.as_str())
             .bind(detail)
-            .persistent(self.prepared)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub(super) async fn platform_broken(&self) -> Result<Option<String>> {
-        let row: Option<(String, bool, Vec<String>, Vec<String>)> = sqlx::query_as(
+    async fn broken(&self) -> Result<Option<String>> {
+        let row: Option<(String, bool, Vec<String>, Vec<String>)> = self.query_as(
             "SELECT a.platform_schema, to_regclass('platform_problems') IS NOT NULL, \
                array(SELECT t FROM unnest(ARRAY['bookings', 'meeting_links_pool', 'session_types']) t \
                      WHERE to_regclass(format('%I.%I', a.platform_schema, t)) IS NULL), \
@@ -151,7 +146,6 @@ impl PgStore {
              FROM adoption a \
              WHERE to_regclass('adoption') IS NOT NULL",
         )
-        .persistent(self.prepared)
         .fetch_optional(&mut *self.session().await?)
         .await
         .or_else(|e| match StoreError::from(e) {
@@ -201,7 +195,7 @@ impl PgStore {
         })
     }
 
-    pub(super) async fn platform_listener(&self) -> Result<Option<Box<dyn Wakeups>>> {
+    async fn listener(&self) -> Result<Option<Box<dyn Wakeups>>> {
         let mut listener = match (&self.direct_url, self.prepared) {
             (Some(url), _) => sqlx::postgres::PgListener::connect(url).await?,
             (None, true) => sqlx::postgres::PgListener::connect_with(&self.pool).await?,
@@ -218,13 +212,13 @@ impl PgStore {
     /// (the platform's own `postgres`, say): its tables would look missing,
     /// and migrating would put meetpool's beside the platform's.
     pub(super) async fn not_adopted_elsewhere(&self) -> Result<()> {
-        let (adopted, schema, user, path): (bool, Option<String>, String, String) = sqlx::query_as(
-            "SELECT to_regclass('meetpool.adoption') IS NOT NULL, current_schema(), \
+        let (adopted, schema, user, path): (bool, Option<String>, String, String) = self
+            .query_as(
+                "SELECT to_regclass('meetpool.adoption') IS NOT NULL, current_schema(), \
                    current_user::text, current_setting('search_path')",
-        )
-        .persistent(self.prepared)
-        .fetch_one(&mut *self.session().await?)
-        .await?;
+            )
+            .fetch_one(&mut *self.session().await?)
+            .await?;
         if !adopted || schema.as_deref() == Some(adoption::SCHEMA) {
             return Ok(());
         }
@@ -242,12 +236,10 @@ impl PgStore {
     /// Whether this adopted database has a problems table (an adoption by
     /// an earlier version has not).
     async fn has_problems(&self) -> Result<bool> {
-        Ok(
-            sqlx::query_scalar("SELECT to_regclass('platform_problems') IS NOT NULL")
-                .persistent(self.prepared)
-                .fetch_one(&mut *self.session().await?)
-                .await?,
-        )
+        Ok(self
+            .query_scalar("SELECT to_regclass('platform_problems') IS NOT NULL")
+            .fetch_one(&mut *self.session().await?)
+            .await?)
     }
 }
 

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::rows::{booking_row, link_row, links_with_sessions, session_type_row, ts};
 use super::sql::{BOOKING_SELECT, LINK_COLUMNS, SESSION_TYPE_SELECT};
-use super::PgStore;
+use super::{PgStore, Statements};
 use crate::{
     BookingFilter, Event, Link, PaidWindow, PoolStatus, Result, SessionType, StoreError, MOVED,
 };
@@ -33,72 +33,72 @@ const SESSIONS_DURING: &str =
 /// The store's reads (the `Store` impl delegates to these).
 impl PgStore {
     pub(super) async fn session_types(&self) -> Result<Vec<SessionType>> {
-        let rows = sqlx::query(&format!("{SESSION_TYPE_SELECT} ORDER BY created_at, name"))
-            .persistent(self.prepared)
+        let rows = self
+            .query(&format!("{SESSION_TYPE_SELECT} ORDER BY created_at, name"))
             .fetch_all(&mut *self.session().await?)
             .await?;
         rows.iter().map(session_type_row).collect()
     }
 
     pub(super) async fn session_type(&self, id: SessionTypeId) -> Result<SessionType> {
-        let row = sqlx::query(&format!("{SESSION_TYPE_SELECT} WHERE id = $1"))
+        let row = self
+            .query(&format!("{SESSION_TYPE_SELECT} WHERE id = $1"))
             .bind(id.0)
-            .persistent(self.prepared)
             .fetch_one(&mut *self.session().await?)
             .await?;
         session_type_row(&row)
     }
 
     pub(super) async fn links(&self) -> Result<Vec<Link>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {LINK_COLUMNS} FROM meeting_links_pool ORDER BY seq"
-        ))
-        .persistent(self.prepared)
-        .fetch_all(&mut *self.session().await?)
-        .await?;
+        let rows = self
+            .query(&format!(
+                "SELECT {LINK_COLUMNS} FROM meeting_links_pool ORDER BY seq"
+            ))
+            .fetch_all(&mut *self.session().await?)
+            .await?;
         rows.iter().map(link_row).collect()
     }
 
     pub(super) async fn link(&self, id: LinkId) -> Result<Link> {
-        let row = sqlx::query(&format!(
-            "SELECT {LINK_COLUMNS} FROM meeting_links_pool WHERE id = $1"
-        ))
-        .bind(id.0)
-        .persistent(self.prepared)
-        .fetch_one(&mut *self.session().await?)
-        .await?;
+        let row = self
+            .query(&format!(
+                "SELECT {LINK_COLUMNS} FROM meeting_links_pool WHERE id = $1"
+            ))
+            .bind(id.0)
+            .fetch_one(&mut *self.session().await?)
+            .await?;
         link_row(&row)
     }
 
     pub(super) async fn booking(&self, id: BookingId) -> Result<Booking> {
-        let row = sqlx::query(&format!("{BOOKING_SELECT} WHERE b.id = $1"))
+        let row = self
+            .query(&format!("{BOOKING_SELECT} WHERE b.id = $1"))
             .bind(id.0)
-            .persistent(self.prepared)
             .fetch_one(&mut *self.session().await?)
             .await?;
         booking_row(&row)
     }
 
     pub(super) async fn booking_by_order(&self, order_id: &str) -> Result<Booking> {
-        let row = sqlx::query(&format!("{BOOKING_SELECT} WHERE b.order_id = $1"))
+        let row = self
+            .query(&format!("{BOOKING_SELECT} WHERE b.order_id = $1"))
             .bind(order_id)
-            .persistent(self.prepared)
             .fetch_one(&mut *self.session().await?)
             .await?;
         booking_row(&row)
     }
 
     pub(super) async fn booking_by_join_token(&self, token: &str) -> Result<Booking> {
-        let row = sqlx::query(&format!("{BOOKING_SELECT} WHERE b.join_token = $1"))
+        let row = self
+            .query(&format!("{BOOKING_SELECT} WHERE b.join_token = $1"))
             .bind(token)
-            .persistent(self.prepared)
             .fetch_one(&mut *self.session().await?)
             .await?;
         booking_row(&row)
     }
 
     pub(super) async fn bookings(&self, f: &BookingFilter) -> Result<Vec<Booking>> {
-        let rows = sqlx::query(&format!(
+        let rows = self.query(&format!(
             "{BOOKING_SELECT} WHERE ($1::text IS NULL OR b.payment_status = $1) \
              AND (NOT $2 OR (b.payment_status = 'paid' AND b.meeting_link_id IS NULL AND b.ends_at > now())) \
              AND ($3::timestamptz IS NULL OR (b.starts_at >= $3 AND b.starts_at < $5)) \
@@ -112,20 +112,20 @@ impl PgStore {
         .bind(f.starts_within.map(|w| w.end.to_sqlx()))
         .bind(f.after.map(|(start, _)| start.to_sqlx()))
         .bind(f.after.map(|(_, id)| id.0))
-        .persistent(self.prepared).fetch_all(&mut *self.session().await?)
+        .fetch_all(&mut *self.session().await?)
         .await?;
         rows.iter().map(booking_row).collect()
     }
 
     pub(super) async fn events(&self, booking: BookingId) -> Result<Vec<Event>> {
-        let rows = sqlx::query(
-            "SELECT id, booking_id, kind, meeting_link_id, detail::text AS detail, created_at \
+        let rows = self
+            .query(
+                "SELECT id, booking_id, kind, meeting_link_id, detail::text AS detail, created_at \
              FROM booking_events WHERE booking_id = $1 ORDER BY id",
-        )
-        .bind(booking.0)
-        .persistent(self.prepared)
-        .fetch_all(&mut *self.session().await?)
-        .await?;
+            )
+            .bind(booking.0)
+            .fetch_all(&mut *self.session().await?)
+            .await?;
         rows.iter()
             .map(|r| {
                 let detail: String = r.try_get("detail")?;
@@ -142,14 +142,14 @@ impl PgStore {
     }
 
     pub(super) async fn pool_status(&self, now: Timestamp) -> Result<PoolStatus> {
-        let r = sqlx::query(
+        let r = self.query(
             "SELECT (SELECT COUNT(*) FROM meeting_links_pool) AS total_links, \
              (SELECT COUNT(*) FROM meeting_links_pool WHERE is_available) AS available_links, \
              (SELECT COUNT(*) FROM bookings WHERE meeting_link_id IS NOT NULL AND starts_at <= $1 AND ends_at > $1) AS in_use_now, \
              (SELECT COUNT(*) FROM bookings WHERE payment_status = 'paid' AND meeting_link_id IS NULL AND ends_at > $1) AS unassigned",
         )
         .bind(now.to_sqlx())
-        .persistent(self.prepared).fetch_one(&mut *self.session().await?)
+        .fetch_one(&mut *self.session().await?)
         .await?;
         Ok(PoolStatus {
             total_links: r.try_get("total_links")?,
@@ -160,22 +160,22 @@ impl PgStore {
     }
 
     pub(super) async fn recent_assignments(&self, limit: u32) -> Result<Vec<Booking>> {
-        let rows = sqlx::query(&format!(
+        let rows = self.query(&format!(
             "{BOOKING_SELECT} WHERE b.meeting_link_id IS NOT NULL ORDER BY b.assigned_at DESC NULLS LAST LIMIT $1"
         ))
         .bind(i64::from(limit))
-        .persistent(self.prepared).fetch_all(&mut *self.session().await?)
+        .fetch_all(&mut *self.session().await?)
         .await?;
         rows.iter().map(booking_row).collect()
     }
 
     pub(super) async fn waiting(&self, limit: u32) -> Result<Vec<Booking>> {
-        let rows = sqlx::query(&format!(
+        let rows = self.query(&format!(
             "{BOOKING_SELECT} WHERE b.payment_status = 'paid' AND b.meeting_link_id IS NULL AND b.ends_at > now() \
              ORDER BY b.created_at LIMIT $1"
         ))
         .bind(i64::from(limit))
-        .persistent(self.prepared).fetch_all(&mut *self.session().await?)
+        .fetch_all(&mut *self.session().await?)
         .await?;
         rows.iter().map(booking_row).collect()
     }
@@ -185,17 +185,17 @@ impl PgStore {
         // and one snapshot, matched up here: a join would cost PostgreSQL
         // more to plan (each time: the range's bounds change the plan) and
         // to run than it saves.
-        let rows = sqlx::query(&format!(
-            "SELECT id AS link_id, seq, NULL::timestamptz AS starts_at, \
+        let rows = self
+            .query(&format!(
+                "SELECT id AS link_id, seq, NULL::timestamptz AS starts_at, \
                NULL::timestamptz AS busy_end, NULL::int4 AS duration \
              FROM meeting_links_pool WHERE is_available \
              UNION ALL {SESSIONS_DURING} $2"
-        ))
-        .bind(during.start.to_sqlx())
-        .bind(during.end.to_sqlx())
-        .persistent(self.prepared)
-        .fetch_all(&mut *self.session().await?)
-        .await?;
+            ))
+            .bind(during.start.to_sqlx())
+            .bind(during.end.to_sqlx())
+            .fetch_all(&mut *self.session().await?)
+            .await?;
         Ok(links_with_sessions(&rows)?.1)
     }
 
@@ -207,22 +207,22 @@ impl PgStore {
     ) -> Result<Option<(i32, Vec<LinkCandidate>)>> {
         // The session type's duration in the same statement: one round
         // trip where a read of the type first would be two.
-        let rows = sqlx::query(&format!(
-            "WITH st AS (SELECT duration FROM session_types WHERE id = $3) \
+        let rows = self
+            .query(&format!(
+                "WITH st AS (SELECT duration FROM session_types WHERE id = $3) \
              SELECT NULL::uuid AS link_id, NULL::int8 AS seq, NULL::timestamptz AS starts_at, \
                NULL::timestamptz AS busy_end, duration FROM st \
              UNION ALL \
              SELECT id, seq, NULL, NULL, NULL FROM meeting_links_pool WHERE is_available \
              UNION ALL {SESSIONS_DURING} \
                $2 + make_interval(mins => (SELECT duration FROM st) + $4)"
-        ))
-        .bind(starts.start.to_sqlx())
-        .bind(starts.end.to_sqlx())
-        .bind(session_type.0)
-        .bind(i32::try_from(buffer_minutes).unwrap_or(i32::MAX))
-        .persistent(self.prepared)
-        .fetch_all(&mut *self.session().await?)
-        .await?;
+            ))
+            .bind(starts.start.to_sqlx())
+            .bind(starts.end.to_sqlx())
+            .bind(session_type.0)
+            .bind(i32::try_from(buffer_minutes).unwrap_or(i32::MAX))
+            .fetch_all(&mut *self.session().await?)
+            .await?;
         let (duration, links) = links_with_sessions(&rows)?;
         Ok(duration.map(|d| (d, links)))
     }
@@ -233,16 +233,16 @@ impl PgStore {
         // window's count is the sum of its rows (migration 0010), added up
         // here: the rows are as many as the windows once folded, and
         // PostgreSQL's grouping would cost more than it saves.
-        let rows = sqlx::query(
-            "SELECT starts_at, ends_at, sessions, unlinked FROM paid_window_deltas \
+        let rows = self
+            .query(
+                "SELECT starts_at, ends_at, sessions, unlinked FROM paid_window_deltas \
              WHERE starts_at < $2 AND ends_at > $1 AND starts_at > $1 - interval '1441 minutes' \
              ORDER BY starts_at, ends_at",
-        )
-        .bind(during.start.to_sqlx())
-        .bind(during.end.to_sqlx())
-        .persistent(self.prepared)
-        .fetch_all(&mut *self.session().await?)
-        .await?;
+            )
+            .bind(during.start.to_sqlx())
+            .bind(during.end.to_sqlx())
+            .fetch_all(&mut *self.session().await?)
+            .await?;
         let mut sums: Vec<(Window, i64, i64)> = Vec::new();
         for r in &rows {
             let window = Window::new(ts(r, "starts_at")?, ts(r, "ends_at")?);
@@ -269,30 +269,29 @@ impl PgStore {
     }
 
     pub(super) async fn enabled_links(&self) -> Result<u32> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM meeting_links_pool WHERE is_available")
-                .persistent(self.prepared)
-                .fetch_one(&mut *self.session().await?)
-                .await?;
+        let n: i64 = self
+            .query_scalar("SELECT count(*) FROM meeting_links_pool WHERE is_available")
+            .fetch_one(&mut *self.session().await?)
+            .await?;
         u32::try_from(n).map_err(StoreError::corrupt)
     }
 
     pub(super) async fn fold_paid_windows(&self, windows: u32) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT meetpool_fold_paid_windows($1)")
+        let n: i64 = self
+            .query_scalar("SELECT meetpool_fold_paid_windows($1)")
             .bind(i32::try_from(windows).unwrap_or(i32::MAX))
-            .persistent(self.prepared)
             .fetch_one(&mut *self.session().await?)
             .await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
     pub(super) async fn overlapping_pairs(&self) -> Result<Vec<(BookingId, BookingId)>> {
-        let rows = sqlx::query(
+        let rows = self.query(
             "SELECT a.id AS a, b.id AS b FROM bookings a \
              JOIN bookings b ON a.meeting_link_id = b.meeting_link_id AND a.id < b.id AND a.busy && b.busy \
              WHERE a.meeting_link_id IS NOT NULL",
         )
-        .persistent(self.prepared).fetch_all(&mut *self.session().await?)
+        .fetch_all(&mut *self.session().await?)
         .await?;
         rows.iter()
             .map(|r| Ok((BookingId(r.try_get("a")?), BookingId(r.try_get("b")?))))
@@ -304,18 +303,18 @@ impl PgStore {
         during: Window,
         since: Timestamp,
     ) -> Result<Vec<BookingId>> {
-        let rows = sqlx::query(&format!(
-            "SELECT b.id FROM bookings b WHERE b.starts_at >= $1 AND b.starts_at < $2 \
+        let rows = self
+            .query(&format!(
+                "SELECT b.id FROM bookings b WHERE b.starts_at >= $1 AND b.starts_at < $2 \
                AND b.meeting_link_id IS NOT NULL AND EXISTS ( \
                  SELECT 1 FROM booking_events e WHERE e.booking_id = b.id \
                    AND {MOVED} AND e.created_at >= $3)"
-        ))
-        .bind(during.start.to_sqlx())
-        .bind(during.end.to_sqlx())
-        .bind(since.to_sqlx())
-        .persistent(self.prepared)
-        .fetch_all(&mut *self.session().await?)
-        .await?;
+            ))
+            .bind(during.start.to_sqlx())
+            .bind(during.end.to_sqlx())
+            .bind(since.to_sqlx())
+            .fetch_all(&mut *self.session().await?)
+            .await?;
         rows.iter()
             .map(|r| Ok(BookingId(r.try_get("id")?)))
             .collect()

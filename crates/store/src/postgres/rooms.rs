@@ -10,7 +10,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::rows::ts;
-use super::PgStore;
+use super::{PgStore, Statements};
 use crate::{
     ActionKind, ActionResult, EndedSession, NewAction, ProviderAction, ProviderActions, Result,
     StoreError,
@@ -52,8 +52,9 @@ impl ProviderActions for PgStore {
         };
         // Sessions last at most a day: those ending in [from, to) start
         // after `from` less a day, which the link's index finds.
-        let rows = sqlx::query(
-            "SELECT b.id, b.meeting_link_id, l.meeting_link, b.starts_at, b.ends_at \
+        let rows = self
+            .query(
+                "SELECT b.id, b.meeting_link_id, l.meeting_link, b.starts_at, b.ends_at \
              FROM meeting_links_pool l JOIN bookings b ON b.meeting_link_id = l.id \
              WHERE b.starts_at >= $1 AND b.starts_at < $2 AND b.ends_at >= $3 AND b.ends_at < $2 \
                AND b.payment_status = 'paid' \
@@ -61,16 +62,15 @@ impl ProviderActions for PgStore {
                AND NOT EXISTS (SELECT 1 FROM provider_actions a \
                  WHERE a.booking_id = b.id AND a.kind = 'end') \
              ORDER BY b.ends_at LIMIT $4",
-        )
-        .bind((from - SignedDuration::from_hours(25)).to_sqlx())
-        .bind(to.to_sqlx())
-        .bind(from.to_sqlx())
-        .bind(i64::from(limit))
-        .bind(*first)
-        .bind(*second.unwrap_or(first))
-        .persistent(self.prepared)
-        .fetch_all(&self.pool)
-        .await?;
+            )
+            .bind((from - SignedDuration::from_hours(25)).to_sqlx())
+            .bind(to.to_sqlx())
+            .bind(from.to_sqlx())
+            .bind(i64::from(limit))
+            .bind(*first)
+            .bind(*second.unwrap_or(first))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(EndedSession {
@@ -85,7 +85,7 @@ impl ProviderActions for PgStore {
     }
 
     async fn enqueue(&self, action: &NewAction) -> Result<bool> {
-        let done = sqlx::query(
+        let done = self.query(
             "INSERT INTO provider_actions (kind, provider, link_id, booking_id, dedup_key, due_at) \
              SELECT $1::text, $2::text, $3::uuid, $4::uuid, $5::text, $6::timestamptz \
              WHERE NOT ($1::text = 'end' AND EXISTS (SELECT 1 FROM provider_actions \
@@ -98,7 +98,6 @@ impl ProviderActions for PgStore {
         .bind(action.booking.map(|b| b.0))
         .bind(&action.dedup_key)
         .bind(action.due_at.to_sqlx())
-        .persistent(self.prepared)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -112,23 +111,23 @@ impl ProviderActions for PgStore {
         kind: Option<ActionKind>,
         provider: Option<&str>,
     ) -> Result<Vec<ProviderAction>> {
-        let rows = sqlx::query(&format!(
-            "UPDATE provider_actions SET attempts = attempts + 1, leased_until = $2 \
+        let rows = self
+            .query(&format!(
+                "UPDATE provider_actions SET attempts = attempts + 1, leased_until = $2 \
              WHERE id IN (SELECT id FROM provider_actions \
                WHERE done_at IS NULL AND due_at <= $1 \
                  AND (leased_until IS NULL OR leased_until <= $1) \
                  AND ($4::text IS NULL OR kind = $4) AND ($5::text IS NULL OR provider = $5) \
                ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
              RETURNING {COLUMNS}"
-        ))
-        .bind(now.to_sqlx())
-        .bind(lease_until.to_sqlx())
-        .bind(i64::from(limit))
-        .bind(kind.map(ActionKind::as_str))
-        .bind(provider)
-        .persistent(self.prepared)
-        .fetch_all(&self.pool)
-        .await?;
+            ))
+            .bind(now.to_sqlx())
+            .bind(lease_until.to_sqlx())
+            .bind(i64::from(limit))
+            .bind(kind.map(ActionKind::as_str))
+            .bind(provider)
+            .fetch_all(&self.pool)
+            .await?;
         let mut actions = rows.iter().map(action_row).collect::<Result<Vec<_>>>()?;
         actions.sort_by_key(|a| (a.due_at, a.id));
         Ok(actions)
@@ -165,7 +164,7 @@ impl ProviderActions for PgStore {
                 Some(at.to_sqlx()),
             ),
         };
-        sqlx::query(
+        self.query(
             "UPDATE provider_actions SET outcome = $3, link_id = COALESCE($4, link_id), \
                last_error = COALESCE($5, last_error), due_at = COALESCE($6, due_at), \
                detail = COALESCE($7, detail), done_at = $8, leased_until = NULL \
@@ -179,7 +178,6 @@ impl ProviderActions for PgStore {
         .bind(next)
         .bind(detail)
         .bind(done)
-        .persistent(self.prepared)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -191,28 +189,28 @@ impl ProviderActions for PgStore {
         booking: Option<BookingId>,
         limit: u32,
     ) -> Result<Vec<ProviderAction>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM provider_actions \
+        let rows = self
+            .query(&format!(
+                "SELECT {COLUMNS} FROM provider_actions \
              WHERE ($1::uuid IS NULL OR link_id = $1) AND ($2::uuid IS NULL OR booking_id = $2) \
              ORDER BY id DESC LIMIT $3"
-        ))
-        .bind(link.map(|l| l.0))
-        .bind(booking.map(|b| b.0))
-        .bind(i64::from(limit))
-        .persistent(self.prepared)
-        .fetch_all(&self.pool)
-        .await?;
+            ))
+            .bind(link.map(|l| l.0))
+            .bind(booking.map(|b| b.0))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(action_row).collect()
     }
 
     async fn rooms_created(&self) -> Result<u32> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM provider_actions WHERE kind = 'create' \
+        let n: i64 = self
+            .query_scalar(
+                "SELECT count(*) FROM provider_actions WHERE kind = 'create' \
                AND (done_at IS NULL OR outcome = 'created')",
-        )
-        .persistent(self.prepared)
-        .fetch_one(&self.pool)
-        .await?;
+            )
+            .fetch_one(&self.pool)
+            .await?;
         u32::try_from(n).map_err(StoreError::corrupt)
     }
 
@@ -223,29 +221,29 @@ impl ProviderActions for PgStore {
         from: Timestamp,
         now: Timestamp,
     ) -> Result<bool> {
-        let began: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM bookings WHERE meeting_link_id = $1 AND id <> $2 \
+        let began: Option<i32> = self
+            .query_scalar(
+                "SELECT 1 FROM bookings WHERE meeting_link_id = $1 AND id <> $2 \
                AND starts_at >= $3 AND starts_at <= $4 LIMIT 1",
-        )
-        .bind(link.0)
-        .bind(booking.0)
-        .bind(from.to_sqlx())
-        .bind(now.to_sqlx())
-        .persistent(self.prepared)
-        .fetch_optional(&self.pool)
-        .await?;
+            )
+            .bind(link.0)
+            .bind(booking.0)
+            .bind(from.to_sqlx())
+            .bind(now.to_sqlx())
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(began.is_some())
     }
 
     async fn last_checks(&self) -> Result<Vec<(LinkId, Timestamp, String)>> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT ON (link_id) link_id, done_at, outcome FROM provider_actions \
+        let rows = self
+            .query(
+                "SELECT DISTINCT ON (link_id) link_id, done_at, outcome FROM provider_actions \
              WHERE kind = 'check' AND done_at IS NOT NULL AND link_id IS NOT NULL \
              ORDER BY link_id, id DESC",
-        )
-        .persistent(self.prepared)
-        .fetch_all(&self.pool)
-        .await?;
+            )
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok((

@@ -9,6 +9,7 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::model::push_link_row;
 use crate::{Link, Result, SessionType, StoreError};
 
 /// The 0-based index of the input a row answers: its `WITH ORDINALITY`
@@ -135,17 +136,11 @@ pub(super) fn candidates_from(rows: &[PgRow], n: usize) -> Result<Vec<Vec<LinkCa
 /// link once, with each busy window its rows name.
 pub(super) fn add_row(links: &mut Vec<LinkCandidate>, r: &PgRow) -> Result<()> {
     let id = LinkId(r.try_get("id")?);
-    if links.last().is_none_or(|c| c.id != id) {
-        links.push(LinkCandidate {
-            id,
-            busy: Vec::new(),
-        });
-    }
     let start: Option<jiff_sqlx::Timestamp> = r.try_get("busy_start")?;
     let end: Option<jiff_sqlx::Timestamp> = r.try_get("busy_end")?;
-    if let (Some(s), Some(e)) = (start, end) {
-        let c = links.last_mut().expect("pushed above");
-        c.busy.push(Window::new(s.to_jiff(), e.to_jiff()));
-    }
+    let busy = start
+        .zip(end)
+        .map(|(s, e)| Window::new(s.to_jiff(), e.to_jiff()));
+    push_link_row(links, id, busy);
     Ok(())
 }

@@ -12,6 +12,7 @@ use super::sql::{
     BOOKING_SELECT, CANDIDATES_SQL, LINK_COLUMNS, LOCK_BOOKING_SQL, LOCK_ORDERS_SQL,
     WRITE_BOOKINGS_SQL,
 };
+use super::Statements;
 use crate::{
     BookingChange, Coordination, Link, LinkChange, LinkPatch, LockedOrder, NewEvent, NewLink,
     OrderClaim, Result, Schedule, SessionType, StoreError, Tx,
@@ -44,6 +45,12 @@ impl PgTx {
     }
 }
 
+impl Statements for PgTx {
+    fn prepared(&self) -> bool {
+        self.prepared
+    }
+}
+
 #[async_trait]
 impl Tx for PgTx {
     async fn commit(mut self: Box<Self>) -> Result<()> {
@@ -66,10 +73,10 @@ impl Tx for PgTx {
             return Ok(());
         }
         // The hours and their order are meetpool_lock_window's (migration 0002).
-        let done = sqlx::query("SELECT meetpool_lock_window(tstzrange($1, $2, '[)'))")
+        let done = self
+            .query("SELECT meetpool_lock_window(tstzrange($1, $2, '[)'))")
             .bind(busy.start.to_sqlx())
             .bind(busy.end.to_sqlx())
-            .persistent(self.prepared)
             .execute(&mut *self.tx)
             .await;
         self.track(done)?;
@@ -78,7 +85,7 @@ impl Tx for PgTx {
     }
 
     async fn insert_session_type(&mut self, st: &SessionType) -> Result<()> {
-        let done = sqlx::query(
+        let done = self.query(
             "INSERT INTO session_types (id, name, duration, price, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(st.id.0)
@@ -86,21 +93,21 @@ impl Tx for PgTx {
         .bind(st.duration)
         .bind(st.price)
         .bind(st.created_at.to_sqlx())
-        .persistent(self.prepared).execute(&mut *self.tx)
+        .execute(&mut *self.tx)
         .await;
         self.track(done)?;
         Ok(())
     }
 
     async fn update_session_type(&mut self, st: &SessionType) -> Result<()> {
-        let done = sqlx::query(
+        let done = self.query(
             "UPDATE session_types SET name = $1, duration = $2, price = $3, updated_at = now() WHERE id = $4",
         )
         .bind(&st.name)
         .bind(st.duration)
         .bind(st.price)
         .bind(st.id.0)
-        .persistent(self.prepared).execute(&mut *self.tx)
+        .execute(&mut *self.tx)
         .await;
         let done = self.track(done)?;
         if done.rows_affected() == 0 {
@@ -110,7 +117,7 @@ impl Tx for PgTx {
     }
 
     async fn insert_link(&mut self, link: &NewLink) -> Result<Link> {
-        let row = sqlx::query(&format!(
+        let row = self.query(&format!(
             "INSERT INTO meeting_links_pool (id, meeting_link, notes, is_available) VALUES ($1, $2, $3, $4) \
              RETURNING {LINK_COLUMNS}"
         ))
@@ -118,36 +125,36 @@ impl Tx for PgTx {
         .bind(link.meeting_link.as_str())
         .bind(&link.notes)
         .bind(link.is_available)
-        .persistent(self.prepared).fetch_one(&mut *self.tx)
-        .await;
-        let row = self.track(row)?;
-        link_row(&row)
-    }
-
-    async fn update_link(&mut self, id: LinkId, patch: &LinkPatch) -> Result<Link> {
-        let row = sqlx::query(&format!(
-            "UPDATE meeting_links_pool SET \
-               meeting_link = COALESCE($1, meeting_link), \
-               notes = CASE WHEN $2 THEN $3 ELSE notes END, \
-               is_available = COALESCE($4, is_available) \
-             WHERE id = $5 RETURNING {LINK_COLUMNS}"
-        ))
-        .bind(patch.meeting_link.as_ref().map(|u| u.as_str()))
-        .bind(patch.notes.is_some())
-        .bind(patch.notes.clone().flatten())
-        .bind(patch.is_available)
-        .bind(id.0)
-        .persistent(self.prepared)
         .fetch_one(&mut *self.tx)
         .await;
         let row = self.track(row)?;
         link_row(&row)
     }
 
-    async fn delete_link(&mut self, id: LinkId) -> Result<()> {
-        let done = sqlx::query("DELETE FROM meeting_links_pool WHERE id = $1")
+    async fn update_link(&mut self, id: LinkId, patch: &LinkPatch) -> Result<Link> {
+        let row = self
+            .query(&format!(
+                "UPDATE meeting_links_pool SET \
+               meeting_link = COALESCE($1, meeting_link), \
+               notes = CASE WHEN $2 THEN $3 ELSE notes END, \
+               is_available = COALESCE($4, is_available) \
+             WHERE id = $5 RETURNING {LINK_COLUMNS}"
+            ))
+            .bind(patch.meeting_link.as_ref().map(|u| u.as_str()))
+            .bind(patch.notes.is_some())
+            .bind(patch.notes.clone().flatten())
+            .bind(patch.is_available)
             .bind(id.0)
-            .persistent(self.prepared)
+            .fetch_one(&mut *self.tx)
+            .await;
+        let row = self.track(row)?;
+        link_row(&row)
+    }
+
+    async fn delete_link(&mut self, id: LinkId) -> Result<()> {
+        let done = self
+            .query("DELETE FROM meeting_links_pool WHERE id = $1")
+            .bind(id.0)
             .execute(&mut *self.tx)
             .await;
         let done = self.track(done)?;
@@ -158,7 +165,7 @@ impl Tx for PgTx {
     }
 
     async fn insert_booking(&mut self, b: &NewBooking) -> Result<()> {
-        let done = sqlx::query(
+        let done = self.query(
             "INSERT INTO bookings (id, order_id, user_id, expert_id, session_type_id, booking_date, \
              booking_time, price, payment_status, status, starts_at, ends_at, join_token, hold_expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
@@ -177,16 +184,16 @@ impl Tx for PgTx {
         .bind(b.window.end.to_sqlx())
         .bind(&b.join_token)
         .bind(b.hold_expires_at.map(|t| t.to_sqlx()))
-        .persistent(self.prepared).execute(&mut *self.tx)
+        .execute(&mut *self.tx)
         .await;
         self.track(done)?;
         Ok(())
     }
 
     async fn lock_booking(&mut self, id: BookingId) -> Result<Booking> {
-        let row = sqlx::query(LOCK_BOOKING_SQL)
+        let row = self
+            .query(LOCK_BOOKING_SQL)
             .bind(id.0)
-            .persistent(self.prepared)
             .fetch_one(&mut *self.tx)
             .await;
         let row = self.track(row)?;
@@ -198,10 +205,10 @@ impl Tx for PgTx {
         wants: &[(Window, BookingId)],
     ) -> Result<Vec<Vec<LinkCandidate>>> {
         let (except, starts) = candidate_params(wants);
-        let rows = sqlx::query(CANDIDATES_SQL)
+        let rows = self
+            .query(CANDIDATES_SQL)
             .bind(&except)
             .bind(&starts)
-            .persistent(self.prepared)
             .fetch_all(&mut *self.tx)
             .await;
         candidates_from(&self.track(rows)?, wants.len())
@@ -213,32 +220,32 @@ impl Tx for PgTx {
         busy: Window,
         except: BookingId,
     ) -> Result<Option<BookingId>> {
-        let row = sqlx::query_scalar::<_, Uuid>(
-            "SELECT b.id FROM bookings b \
+        let row = self
+            .query_scalar::<Uuid>(
+                "SELECT b.id FROM bookings b \
              WHERE b.meeting_link_id = $1 AND b.id <> $2 AND b.busy && tstzrange($3, $4, '[)') \
              ORDER BY b.starts_at LIMIT 1",
-        )
-        .bind(link.0)
-        .bind(except.0)
-        .bind(busy.start.to_sqlx())
-        .bind(busy.end.to_sqlx())
-        .persistent(self.prepared)
-        .fetch_optional(&mut *self.tx)
-        .await;
+            )
+            .bind(link.0)
+            .bind(except.0)
+            .bind(busy.start.to_sqlx())
+            .bind(busy.end.to_sqlx())
+            .fetch_optional(&mut *self.tx)
+            .await;
         let row = self.track(row)?;
         Ok(row.map(BookingId))
     }
 
     async fn linked_during(&mut self, during: Window) -> Result<Vec<Booking>> {
-        let rows = sqlx::query(&format!(
-            "{BOOKING_SELECT} WHERE b.meeting_link_id IS NOT NULL AND b.starts_at < $2 \
+        let rows = self
+            .query(&format!(
+                "{BOOKING_SELECT} WHERE b.meeting_link_id IS NOT NULL AND b.starts_at < $2 \
              AND b.ends_at > $1 - interval '1441 minutes' ORDER BY b.starts_at"
-        ))
-        .bind(during.start.to_sqlx())
-        .bind(during.end.to_sqlx())
-        .persistent(self.prepared)
-        .fetch_all(&mut *self.tx)
-        .await;
+            ))
+            .bind(during.start.to_sqlx())
+            .bind(during.end.to_sqlx())
+            .fetch_all(&mut *self.tx)
+            .await;
         let rows = self.track(rows)?;
         rows.iter().map(booking_row).collect()
     }
@@ -248,12 +255,12 @@ impl Tx for PgTx {
         link: LinkId,
         from: Timestamp,
     ) -> Result<Vec<Booking>> {
-        let rows = sqlx::query(&format!(
+        let rows = self.query(&format!(
             "{BOOKING_SELECT} WHERE b.meeting_link_id = $1 AND b.starts_at >= $2 ORDER BY b.starts_at"
         ))
         .bind(link.0)
         .bind(from.to_sqlx())
-        .persistent(self.prepared).fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx)
         .await;
         let rows = self.track(rows)?;
         rows.iter().map(booking_row).collect()
@@ -267,19 +274,19 @@ impl Tx for PgTx {
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<Booking>> {
-        let rows = sqlx::query(&format!(
-            "{BOOKING_SELECT} WHERE b.payment_status = 'paid' AND b.meeting_link_id IS NULL \
+        let rows = self
+            .query(&format!(
+                "{BOOKING_SELECT} WHERE b.payment_status = 'paid' AND b.meeting_link_id IS NULL \
              AND b.starts_at < $1 AND b.ends_at > $2 AND b.ends_at > $3 \
              ORDER BY b.created_at LIMIT $4 \
              FOR UPDATE OF b SKIP LOCKED"
-        ))
-        .bind(during.end.to_sqlx())
-        .bind(during.start.to_sqlx())
-        .bind(now.to_sqlx())
-        .bind(i64::from(limit))
-        .persistent(self.prepared)
-        .fetch_all(&mut *self.tx)
-        .await;
+            ))
+            .bind(during.end.to_sqlx())
+            .bind(during.start.to_sqlx())
+            .bind(now.to_sqlx())
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await;
         let rows = self.track(rows)?;
         rows.iter().map(booking_row).collect()
     }
@@ -295,7 +302,7 @@ impl Tx for PgTx {
             LinkChange::Set(l) => (true, Some(l.0)),
             LinkChange::Clear => (true, None),
         };
-        let done = sqlx::query(
+        let done = self.query(
             "UPDATE bookings SET booking_date = $2, booking_time = $3, session_type_id = $4, \
                starts_at = $5, ends_at = $6, reschedules = reschedules + 1, \
                meeting_link_id = CASE WHEN $7 THEN $8 ELSE meeting_link_id END, \
@@ -310,7 +317,7 @@ impl Tx for PgTx {
         .bind(schedule.window.end.to_sqlx())
         .bind(set_link)
         .bind(new_link)
-        .persistent(self.prepared).execute(&mut *self.tx)
+        .execute(&mut *self.tx)
         .await;
         if self.track(done)?.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -323,7 +330,7 @@ impl Tx for PgTx {
         during: Option<Window>,
         now: Timestamp,
     ) -> Result<Vec<(BookingId, LinkId)>> {
-        let rows = sqlx::query(
+        let rows = self.query(
             "WITH expired AS (SELECT id, meeting_link_id FROM bookings \
                WHERE payment_status <> 'paid' AND meeting_link_id IS NOT NULL AND hold_expires_at <= $1 \
                  AND ($2::timestamptz IS NULL OR (busy && tstzrange($2, $3, '[)'))) \
@@ -334,7 +341,7 @@ impl Tx for PgTx {
         .bind(now.to_sqlx())
         .bind(during.map(|w| w.start.to_sqlx()))
         .bind(during.map(|w| w.end.to_sqlx()))
-        .persistent(self.prepared).fetch_all(&mut *self.tx)
+        .fetch_all(&mut *self.tx)
         .await;
         self.track(rows)?
             .iter()
@@ -349,14 +356,14 @@ impl Tx for PgTx {
 
     async fn record_event(&mut self, booking: BookingId, event: &NewEvent) -> Result<()> {
         // sqlx's json feature is off: jsonb travels as text.
-        let done = sqlx::query(
+        let done = self.query(
             "INSERT INTO booking_events (booking_id, kind, meeting_link_id, detail) VALUES ($1, $2, $3, $4::jsonb)",
         )
         .bind(booking.0)
         .bind(event.kind.as_str())
         .bind(event.link.map(|l| l.0))
         .bind(event.detail.to_string())
-        .persistent(self.prepared).execute(&mut *self.tx)
+        .execute(&mut *self.tx)
         .await;
         self.track(done)?;
         Ok(())
@@ -374,12 +381,12 @@ impl Tx for PgTx {
         let orders: Vec<&str> = items.iter().map(|i| i.order_id).collect();
         let keys: Vec<&str> = items.iter().map(|i| i.notification_id).collect();
         let lock: Vec<bool> = items.iter().map(|i| i.lock_window && hour_locks).collect();
-        let rows = sqlx::query(LOCK_ORDERS_SQL)
+        let rows = self
+            .query(LOCK_ORDERS_SQL)
             .bind(&orders)
             .bind(&keys)
             .bind(i32::try_from(buffer_minutes).unwrap_or(i32::MAX))
             .bind(&lock)
-            .persistent(self.prepared)
             .fetch_all(&mut *self.tx)
             .await;
         let rows = self.track(rows)?;
@@ -443,7 +450,8 @@ impl Tx for PgTx {
             event_links.push(e.link.map(|l| l.0));
             details.push(e.detail.to_string());
         }
-        let rows = sqlx::query(WRITE_BOOKINGS_SQL)
+        let rows = self
+            .query(WRITE_BOOKINGS_SQL)
             .bind(&ids)
             .bind(&statuses)
             .bind(&txns)
@@ -454,7 +462,6 @@ impl Tx for PgTx {
             .bind(&event_links)
             .bind(&details)
             .bind(&booking_statuses)
-            .persistent(self.prepared)
             .fetch_all(&mut *self.tx)
             .await;
         let rows = self.track(rows)?;

@@ -9,6 +9,7 @@ use meetpool_domain::{Booking, LinkCandidate, LinkId, Window};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
+use crate::model::push_link_row;
 use crate::{Link, Result, SessionType, StoreError};
 
 pub(crate) fn ts_out(t: Timestamp) -> String {
@@ -91,18 +92,13 @@ pub(super) fn links_from(rows: &[SqliteRow]) -> Result<Vec<LinkCandidate>> {
     let mut out: Vec<LinkCandidate> = Vec::new();
     for r in rows {
         let id: LinkId = uuid_in(r.try_get::<&str, _>("id")?)?;
-        if out.last().is_none_or(|c| c.id != id) {
-            out.push(LinkCandidate {
-                id,
-                busy: Vec::new(),
-            });
-        }
         let start: Option<String> = r.try_get("starts_at")?;
         let end: Option<String> = r.try_get("busy_end")?;
-        if let (Some(s), Some(e)) = (start, end) {
-            let c = out.last_mut().expect("pushed above");
-            c.busy.push(Window::new(ts_in(&s)?, ts_in(&e)?));
-        }
+        let busy = match (start, end) {
+            (Some(s), Some(e)) => Some(Window::new(ts_in(&s)?, ts_in(&e)?)),
+            _ => None,
+        };
+        push_link_row(&mut out, id, busy);
     }
     Ok(out)
 }

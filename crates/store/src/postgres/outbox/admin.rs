@@ -6,7 +6,7 @@ use meetpool_domain::BookingId;
 use sqlx::Row;
 
 use super::{event_row, COLUMNS};
-use crate::postgres::PgStore;
+use crate::postgres::{PgStore, Statements};
 use crate::{DeliveryStatus, OutboundEvent, OutboxStats, Result, StoreError};
 
 /// The outbox's operator side (the `Outbox` impl delegates to these).
@@ -56,17 +56,18 @@ impl PgStore {
                      ORDER BY o.seq DESC LIMIT $1"
                 ),
             };
-            let rows = sqlx::query(&sql)
+            let rows = self
+                .query(&sql)
                 .bind(i64::from(limit))
-                .persistent(self.prepared)
                 .fetch_all(&mut *self.session().await?)
                 .await?;
             return rows.iter().map(event_row).collect();
         };
         // One booking's events by its two partial indexes (pending, and the
         // rest).
-        let rows = sqlx::query(&format!(
-            "SELECT * FROM ( \
+        let rows = self
+            .query(&format!(
+                "SELECT * FROM ( \
                SELECT {COLUMNS} FROM outbound_events o WHERE o.booking_id = $3 \
                  AND o.status = 'pending' \
                UNION ALL \
@@ -74,48 +75,47 @@ impl PgStore {
                  AND o.status <> 'pending') e \
              WHERE $1::text IS NULL OR e.status = $1 \
              ORDER BY seq DESC LIMIT $2"
-        ))
-        .bind(status.map(DeliveryStatus::as_str))
-        .bind(i64::from(limit))
-        .bind(booking.0)
-        .persistent(self.prepared)
-        .fetch_all(&mut *self.session().await?)
-        .await?;
+            ))
+            .bind(status.map(DeliveryStatus::as_str))
+            .bind(i64::from(limit))
+            .bind(booking.0)
+            .fetch_all(&mut *self.session().await?)
+            .await?;
         rows.iter().map(event_row).collect()
     }
 
     pub(super) async fn retry(&self, id: &str, now: Timestamp) -> Result<OutboundEvent> {
         let (prefix, seq) = crate::outbox::parse_id(id).ok_or(StoreError::NotFound)?;
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(&format!(
-            "UPDATE outbound_events o SET next_attempt_at = $2, \
+        let row = self
+            .query(&format!(
+                "UPDATE outbound_events o SET next_attempt_at = $2, \
                attempts = CASE WHEN o.status = 'failed' THEN 0 ELSE o.attempts END, \
                leased_until = CASE WHEN o.status = 'failed' THEN NULL ELSE o.leased_until END, \
                status = 'pending' \
              WHERE o.seq = $1 AND o.status IN ('pending', 'failed') \
                AND $3 = (SELECT events_prefix FROM meetpool_settings WHERE id = 1) \
              RETURNING {COLUMNS}"
-        ))
-        .bind(seq)
-        .bind(now.to_sqlx())
-        .bind(prefix)
-        .persistent(self.prepared)
-        .fetch_optional(&mut *tx)
-        .await?;
+            ))
+            .bind(seq)
+            .bind(now.to_sqlx())
+            .bind(prefix)
+            .fetch_optional(&mut *tx)
+            .await?;
         tx.commit().await?;
         match row {
             Some(r) => event_row(&r),
             // Delivered, or queued: due already, in the stream's order.
             None => {
-                let known = sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM outbound_events o WHERE o.seq = $1 \
+                let known = self
+                    .query(&format!(
+                        "SELECT {COLUMNS} FROM outbound_events o WHERE o.seq = $1 \
                      AND $2 = (SELECT events_prefix FROM meetpool_settings WHERE id = 1)"
-                ))
-                .bind(seq)
-                .bind(prefix)
-                .persistent(self.prepared)
-                .fetch_optional(&mut *self.session().await?)
-                .await?;
+                    ))
+                    .bind(seq)
+                    .bind(prefix)
+                    .fetch_optional(&mut *self.session().await?)
+                    .await?;
                 match known.map(|r| event_row(&r)).transpose()? {
                     Some(e) if e.status == DeliveryStatus::Pending => Ok(e),
                     Some(_) => Err(StoreError::Conflict("delivered".into())),
@@ -128,8 +128,9 @@ impl PgStore {
     pub(super) async fn stats(&self) -> Result<OutboxStats> {
         // Short reads by their indexes, not worth compiling (see `claim`).
         let mut tx = self.pool.begin_with("BEGIN; SET LOCAL jit = off").await?;
-        let row = sqlx::query(
-            "WITH queued AS ( \
+        let row = self
+            .query(
+                "WITH queued AS ( \
                SELECT o.created_at FROM outbound_events o WHERE o.status = 'queued' \
                  AND o.seq > (SELECT through FROM outbound_stream WHERE id = 1) \
                  AND o.seq <= (SELECT max(seq) FROM outbound_events) \
@@ -142,10 +143,9 @@ impl PgStore {
                (SELECT count(*) FROM outbound_events WHERE status = 'failed') AS failed, \
                LEAST((SELECT min(created_at) FROM outbound_events WHERE status = 'pending'), \
                  (SELECT min(created_at) FROM queued)) AS oldest",
-        )
-        .persistent(self.prepared)
-        .fetch_one(&mut *tx)
-        .await?;
+            )
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(OutboxStats {
             pending: row.try_get("pending")?,

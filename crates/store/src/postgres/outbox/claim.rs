@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::{event_row, COLUMNS_NEXT_ATTEMPT};
 use crate::postgres::stream::{Advance, Gap, Late, StreamPosition};
-use crate::postgres::PgStore;
+use crate::postgres::{PgStore, Prepared, Statements};
 use crate::{Attempt, Claim, OutboundEvent, Result, StoreError};
 
 /// Claimed events stay locked by the claim's transaction while they are
@@ -38,6 +38,12 @@ struct StreamBatch {
     moved: bool,
 }
 
+impl Statements for PgClaim {
+    fn prepared(&self) -> bool {
+        self.prepared
+    }
+}
+
 #[async_trait::async_trait]
 impl Claim for PgClaim {
     fn events(&self) -> &[OutboundEvent] {
@@ -45,6 +51,8 @@ impl Claim for PgClaim {
     }
 
     async fn record(self: Box<Self>, outcomes: &[(i64, Attempt)]) -> Result<()> {
+        // The claim is taken apart below: its statements, built as its own.
+        let sql = Prepared(self.prepared);
         let Some(mut tx) = self.tx else {
             return Ok(());
         };
@@ -75,7 +83,7 @@ impl Claim for PgClaim {
             delivered.push(at);
         }
         if !seqs.is_empty() {
-            sqlx::query(
+            sql.query(
                 "UPDATE outbound_events o SET status = r.status, last_error = r.error, \
                    attempts = o.attempts + 1, next_attempt_at = COALESCE(r.next, o.next_attempt_at), \
                    delivered_at = r.delivered \
@@ -88,7 +96,6 @@ impl Claim for PgClaim {
             .bind(errors)
             .bind(nexts)
             .bind(delivered)
-            .persistent(self.prepared)
             .execute(&mut *tx)
             .await?;
         }
@@ -105,18 +112,17 @@ impl Claim for PgClaim {
                 .copied()
                 .collect();
             if !waiting.is_empty() {
-                sqlx::query(
+                sql.query(
                     "UPDATE outbound_events SET status = 'pending', next_attempt_at = clock_timestamp() \
                      WHERE seq = ANY($1) AND status = 'queued'",
                 )
                 .bind(waiting)
-                .persistent(self.prepared)
                 .execute(&mut *tx)
                 .await?;
             }
             if stream.moved {
                 let StreamPosition { through, gap } = stream.position;
-                sqlx::query(
+                sql.query(
                     "WITH moved AS (UPDATE outbound_stream SET through = $1, gap_until = $2, \
                        gap_xmax = $3::text::xid8, gap_since = $4 WHERE id = 1), \
                      late AS (INSERT INTO outbound_late (from_seq, to_seq, horizon) \
@@ -138,7 +144,6 @@ impl Claim for PgClaim {
                         .map(|l| l.xmax.to_string())
                         .collect::<Vec<_>>(),
                 )
-                .persistent(self.prepared)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -161,14 +166,14 @@ impl PgStore {
         limit: u32,
         events: &mut Vec<OutboundEvent>,
     ) -> Result<Option<StreamBatch>> {
-        let Some(row) = sqlx::query(
-            "SELECT through, gap_until, gap_xmax::text AS gap_xmax, gap_since, \
+        let Some(row) = self
+            .query(
+                "SELECT through, gap_until, gap_xmax::text AS gap_xmax, gap_since, \
                EXISTS (SELECT 1 FROM outbound_late) AS late FROM outbound_stream \
              WHERE id = 1 FOR UPDATE SKIP LOCKED",
-        )
-        .persistent(self.prepared)
-        .fetch_optional(&mut **tx)
-        .await?
+            )
+            .fetch_optional(&mut **tx)
+            .await?
         else {
             return Ok(None);
         };
@@ -197,7 +202,7 @@ impl PgStore {
         // planner from turning the ranges into a join, which it would do by
         // walking the whole log.
         let settled: i64 = if row.try_get("late")? {
-            sqlx::query_scalar(
+            self.query_scalar(
                 "WITH found AS (UPDATE outbound_events o SET status = 'pending', \
                    next_attempt_at = clock_timestamp() \
                    WHERE o.seq IN (SELECT x.seq FROM outbound_late l CROSS JOIN LATERAL ( \
@@ -207,7 +212,6 @@ impl PgStore {
                    WHERE horizon <= pg_snapshot_xmin(pg_current_snapshot()) RETURNING 1) \
                  SELECT (SELECT count(*) FROM found) + (SELECT count(*) FROM gone)",
             )
-            .persistent(self.prepared)
             .fetch_one(&mut **tx)
             .await?
         } else {
@@ -217,19 +221,19 @@ impl PgStore {
         // by hand before the stream reached it is pending already), with the
         // statement's snapshot: an event is visible here exactly when its
         // transaction had ended by then.
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS_NEXT_ATTEMPT}, o.status = 'queued' AS queued, \
+        let rows = self
+            .query(&format!(
+                "SELECT {COLUMNS_NEXT_ATTEMPT}, o.status = 'queued' AS queued, \
                o.booking_id IS NOT NULL AND EXISTS (SELECT 1 FROM outbound_events p \
                  WHERE p.booking_id = o.booking_id AND p.status = 'pending') AS waits, \
                pg_snapshot_xmin(pg_current_snapshot())::text AS xmin, \
                pg_snapshot_xmax(pg_current_snapshot())::text AS xmax \
              FROM outbound_events o WHERE o.seq > $1 ORDER BY o.seq LIMIT $2"
-        ))
-        .bind(read.through)
-        .bind(i64::from(limit))
-        .persistent(self.prepared)
-        .fetch_all(&mut **tx)
-        .await?;
+            ))
+            .bind(read.through)
+            .bind(i64::from(limit))
+            .fetch_all(&mut **tx)
+            .await?;
         // The snapshot's horizon, which only a gap (between rows) needs.
         let horizon = |column: &str| -> Result<u64> {
             match rows.first() {
@@ -287,8 +291,9 @@ impl PgStore {
         // Each booking's first pending event, then those after it: a later
         // event is never held by another claim (it would have to hold the
         // first), and it waits behind one that is not due yet.
-        let rows = sqlx::query(&format!(
-            "WITH head AS ( \
+        let rows = self
+            .query(&format!(
+                "WITH head AS ( \
                SELECT o.seq, o.booking_id FROM outbound_events o \
                WHERE o.status = 'pending' AND o.next_attempt_at <= $1 \
                  AND (o.booking_id IS NULL OR o.seq = (SELECT min(p.seq) FROM outbound_events p \
@@ -303,12 +308,11 @@ impl PgStore {
                FOR UPDATE OF f) \
              SELECT {COLUMNS_NEXT_ATTEMPT} FROM outbound_events o \
              WHERE o.seq IN (SELECT seq FROM head UNION ALL SELECT seq FROM next)"
-        ))
-        .bind(now.to_sqlx())
-        .bind(i64::from(limit))
-        .persistent(self.prepared)
-        .fetch_all(&mut *tx)
-        .await?;
+            ))
+            .bind(now.to_sqlx())
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
         let mut events = rows.iter().map(event_row).collect::<Result<Vec<_>>>()?;
         let stream = self.claim_stream(&mut tx, now, limit, &mut events).await?;
         events.sort_by_key(|e| e.seq);

@@ -23,7 +23,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::rows::ts;
-use super::PgStore;
+use super::{PgStore, Statements};
 use crate::{Claim, DeliveryStatus, OutboundEvent, Outbox, OutboxStats, Result, StoreError};
 use meetpool_domain::BookingId;
 
@@ -73,9 +73,8 @@ impl Outbox for PgStore {
         // Writes are transactions of their own, which a pooler keeps on one
         // server connection.
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE meetpool_settings SET events_enabled = $1 WHERE id = 1 AND events_enabled <> $1")
+        self.query("UPDATE meetpool_settings SET events_enabled = $1 WHERE id = 1 AND events_enabled <> $1")
             .bind(on)
-            .persistent(self.prepared)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -114,7 +113,7 @@ impl Outbox for PgStore {
         // failed or pending events are left to step over. The batches that
         // no remaining queued event was delivered in go with them.
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        let done = self.query(
             "DELETE FROM outbound_events WHERE seq IN ( \
                SELECT o.seq FROM outbound_events o \
                WHERE (o.status = 'delivered' OR (o.status = 'queued' AND meetpool_streamed(o.seq))) \
@@ -125,15 +124,13 @@ impl Outbox for PgStore {
         )
         .bind(before.to_sqlx())
         .bind(i64::from(limit))
-        .persistent(self.prepared)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
+        self.query(
             "DELETE FROM outbound_batches WHERE upto < COALESCE( \
                (SELECT o.seq FROM outbound_events o WHERE o.status = 'queued' ORDER BY o.seq LIMIT 1), \
                (SELECT through FROM outbound_stream WHERE id = 1))",
         )
-        .persistent(self.prepared)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -146,11 +143,10 @@ impl Outbox for PgStore {
         // writer of events does (they have written a booking first): the
         // stream relies on it to tell a number still to come from one that
         // never will (see `StreamPosition`).
-        sqlx::query("SELECT pg_current_xact_id()")
-            .persistent(self.prepared)
+        self.query("SELECT pg_current_xact_id()")
             .execute(&mut *tx)
             .await?;
-        let done = sqlx::query(
+        let done = self.query(
             "INSERT INTO outbound_events (type, dedup_key, data) \
              SELECT $1, $2, $3::jsonb WHERE (SELECT events_enabled FROM meetpool_settings WHERE id = 1) \
              ON CONFLICT (dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING",
@@ -158,7 +154,6 @@ impl Outbox for PgStore {
         .bind(kind)
         .bind(dedup_key)
         .bind(data.to_string())
-        .persistent(self.prepared)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
