@@ -14,8 +14,13 @@
 # receive them there (and wait for every one), and each server is given
 #   ,MEETPOOL_EVENTS_URL=http://127.0.0.1:18198/hooks,MEETPOOL_EVENTS_SECRET=whsec_...
 #
+# On SQLite: STORE=sqlite gives each server a database file of its own
+# (/tmp/meetpool-ab-N-PID.db); pgbench still runs each round, as the yardstick
+# of how fast the machine is at that moment, and "CPU per notification:
+# database" is then not measured (SQLite runs inside meetpool serve).
+#
 # Knobs (environment): ROUNDS=3 CLIENTS=32 BOOKINGS=6000 LINKS=32 PGBENCH_SECONDS=10
-#   RECEIVE_EVENTS= SKIP_BUILD=1 (of meetpool-bench) PGHOST/PGPORT/PGUSER.
+#   STORE=postgres|sqlite RECEIVE_EVENTS= SKIP_BUILD=1 (of meetpool-bench) PGHOST/PGPORT/PGUSER.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +33,8 @@ CLIENTS=${CLIENTS:-32}
 BOOKINGS=${BOOKINGS:-6000}
 LINKS=${LINKS:-32}
 PGBENCH_SECONDS=${PGBENCH_SECONDS:-10}
+STORE=${STORE:-postgres}
+[[ $STORE == postgres || $STORE == sqlite ]] || { echo "STORE is postgres or sqlite" >&2; exit 2; }
 PGBENCH=$(command -v pgbench || echo /usr/lib/postgresql/15/bin/pgbench)
 PG_URL="postgres://$PGUSER@$PGHOST:$PGPORT"
 RUN=$$
@@ -37,6 +44,7 @@ DBS=("meetpool_ab_pgbench_$RUN")
 cleanup() {
     [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
     for db in "${DBS[@]}"; do dropdb --if-exists "$db" >/dev/null 2>&1 || true; done
+    rm -f /tmp/meetpool-ab-*-"$RUN".db*
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -47,10 +55,20 @@ fi
 createdb "${DBS[0]}"
 "$PGBENCH" -i -q -s 10 "${DBS[0]}" >/dev/null 2>&1
 POSTMASTER=$(head -n 1 "$(psql -d postgres -Atc 'SHOW data_directory')/postmaster.pid" 2>/dev/null || true)
-for i in $(seq 1 $#); do
-    createdb "meetpool_ab_${i}_$RUN"
-    DBS+=("meetpool_ab_${i}_$RUN")
-done
+# The database of the Nth server.
+database_url() {
+    if [[ $STORE == sqlite ]]; then
+        echo "sqlite:/tmp/meetpool-ab-$1-$RUN.db?mode=rwc"
+    else
+        echo "$PG_URL/meetpool_ab_$1_$RUN"
+    fi
+}
+if [[ $STORE == postgres ]]; then
+    for i in $(seq 1 $#); do
+        createdb "meetpool_ab_${i}_$RUN"
+        DBS+=("meetpool_ab_${i}_$RUN")
+    done
+fi
 
 for round in $(seq 1 "$ROUNDS"); do
     tps=$("$PGBENCH" -b simple-update -c "$CLIENTS" -j 2 -T "$PGBENCH_SECONDS" "${DBS[0]}" 2>&1 | awk '/^tps/ { print $3; exit }')
@@ -63,8 +81,8 @@ for round in $(seq 1 "$ROUNDS"); do
         bin=${rest%%,*}
         vars=()
         [[ $rest == *,* ]] && IFS=, read -r -a vars <<<"${rest#*,}"
-        db="meetpool_ab_${i}_$RUN"
-        env "${vars[@]}" DATABASE_URL="$PG_URL/$db" MEETPOOL_LISTEN="127.0.0.1:$PORT" "$bin" serve >/dev/null 2>&1 &
+        url=$(database_url "$i")
+        env "${vars[@]}" DATABASE_URL="$url" MEETPOOL_LISTEN="127.0.0.1:$PORT" "$bin" serve >/dev/null 2>&1 &
         SERVER_PID=$!
         for _ in $(seq 1 100); do
             curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
@@ -75,7 +93,8 @@ for round in $(seq 1 "$ROUNDS"); do
         out=$(target/release/meetpool-bench load --url "http://127.0.0.1:$PORT" --clients "$CLIENTS" \
             --bookings "$BOOKINGS" --links "$links" \
             --start-date "$(date -d "2030-01-01 + $(((round - 1) * 400)) days" +%F)" \
-            --database-url "$PG_URL/$db" --server-pid "$SERVER_PID" ${POSTMASTER:+--postgres-pid "$POSTMASTER"} \
+            --database-url "$url" --server-pid "$SERVER_PID" \
+            $([[ $STORE == postgres && -n $POSTMASTER ]] && echo --postgres-pid "$POSTMASTER") \
             ${RECEIVE_EVENTS:+--receive-events "$RECEIVE_EVENTS"} --json)
         kill "$SERVER_PID"
         wait "$SERVER_PID" 2>/dev/null || true

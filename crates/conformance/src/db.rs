@@ -213,7 +213,8 @@ impl RawDb {
     /// as a database that `meetpool migrate` has yet to bring up to date.
     pub async fn as_before_0017(&self) {
         // The release before 0017 had none of the migrations after it either
-        // (0018's provider actions).
+        // (0018's provider actions, SQLite's 0019 index; 0019's triggers are
+        // replaced when it runs again).
         let (undo, m4, m5) = match self {
             RawDb::Pg(_) => (
                 "DROP TABLE provider_actions; \
@@ -227,7 +228,8 @@ impl RawDb {
                 include_str!("../../store/migrations/postgres/0005_room_unique.sql"),
             ),
             RawDb::Sqlite(_) => (
-                "DROP TABLE provider_actions; DROP TRIGGER booking_events_attendance_outbound; \
+                "DROP INDEX bookings_held; \
+                 DROP TABLE provider_actions; DROP TRIGGER booking_events_attendance_outbound; \
                  DROP TRIGGER meeting_links_url_insert; DROP TRIGGER meeting_links_url_update; \
                  DROP INDEX meeting_links_room; \
                  ALTER TABLE meeting_links_pool DROP COLUMN room; \

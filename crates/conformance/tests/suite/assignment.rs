@@ -1,6 +1,6 @@
 //! Assignment: the previous system's testing guide, conflicts, sharing,
 //! policies, and the invariant held by the database itself.
-use meetpool_conformance::{AssignAnswer, Backend, TestApp};
+use meetpool_conformance::{AssignAnswer, Backend, Booking, TestApp};
 use meetpool_domain::Policy;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -23,6 +23,7 @@ on_both!(
     only_paid_bookings_get_links,
     manual_assignment_never_double_books,
     raw_sql_that_would_double_book_is_refused,
+    raw_sql_is_refused_an_overlap_with_any_session_of_a_busy_link,
     a_time_the_clocks_skip_is_422,
     imported_paid_bookings_are_assigned_on_creation,
 );
@@ -369,22 +370,60 @@ async fn raw_sql_that_would_double_book_is_refused(t: TestApp) {
     let x = t.create_booking(&st, DAY, "14:00", "paid").await;
     let y = t.create_booking(&st, DAY, "14:30", "paid").await;
     assert_ne!(x.meeting_link, y.meeting_link);
-    let raw = t.db.raw().await;
-    let err = raw
-        .execute(&format!(
-            "UPDATE bookings SET meeting_link_id = '{}' WHERE id = '{}'",
-            a.id, y.id
-        ))
-        .await
-        .unwrap_err();
+    moving_it_by_sql_is_refused(&t, &y, &a.id, "https://meet.google.com/b").await;
+    assert_eq!(t.overlaps().await, 0);
+}
+
+/// Plain SQL moves `booking` onto the link `onto`: the database refuses,
+/// and the booking keeps the link `kept`.
+async fn moving_it_by_sql_is_refused(t: &TestApp, booking: &Booking, onto: &str, kept: &str) {
+    let err =
+        t.db.raw()
+            .await
+            .execute(&format!(
+                "UPDATE bookings SET meeting_link_id = '{onto}' WHERE id = '{}'",
+                booking.id
+            ))
+            .await
+            .unwrap_err();
     assert!(
         err.contains("double booking") || err.contains("bookings_no_double_booking"),
-        "{err}"
+        "{} moved onto {onto}: {err}",
+        booking.booking_time
     );
     assert_eq!(
-        t.booking(&y.id).await.meeting_link.as_deref(),
-        Some("https://meet.google.com/b")
+        t.booking(&booking.id).await.meeting_link.as_deref(),
+        Some(kept),
+        "{}",
+        booking.booking_time
     );
+}
+
+/// The database's own check looks at the sessions around the new one, not
+/// only the link's last: a session on another link is moved by plain SQL
+/// onto a link with a full day, overlapping one that starts after it, one
+/// that started before it, the day's first and its last.
+async fn raw_sql_is_refused_an_overlap_with_any_session_of_a_busy_link(t: TestApp) {
+    let a = t.add_link("https://meet.google.com/a").await;
+    t.add_link("https://meet.google.com/b").await;
+    let st = t.create_session_type(60).await;
+    for time in ["08:00", "10:00", "12:00", "14:00", "16:00"] {
+        let on_a = t.create_booking(&st, DAY, time, "paid").await;
+        assert_eq!(
+            on_a.meeting_link.as_deref(),
+            Some("https://meet.google.com/a"),
+            "{time}"
+        );
+    }
+    for time in ["07:30", "09:30", "12:30", "16:59"] {
+        let y = t.create_booking(&st, DAY, time, "paid").await;
+        assert_eq!(
+            y.meeting_link.as_deref(),
+            Some("https://meet.google.com/b"),
+            "{time}"
+        );
+        moving_it_by_sql_is_refused(&t, &y, &a.id, "https://meet.google.com/b").await;
+    }
     assert_eq!(t.overlaps().await, 0);
 }
 
