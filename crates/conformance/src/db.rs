@@ -332,14 +332,6 @@ impl PlatformDb {
         self.url(&self.role, Some(&self.role_password))
     }
 
-    /// The same through a pooler listening on `port` on this machine.
-    pub fn service_url_via(&self, port: u16) -> String {
-        let mut url = reqwest::Url::parse(&self.service_url()).unwrap();
-        url.set_host(Some("127.0.0.1")).unwrap();
-        url.set_port(Some(port)).unwrap();
-        url.to_string()
-    }
-
     /// The platform's own connection, as its application's.
     pub async fn owner(&self) -> PgPool {
         PgPoolOptions::new()

@@ -1,7 +1,8 @@
-//! A real PgBouncer in transaction mode in front of the test server, on a
-//! port of its own, stopped when dropped.
+//! A real PgBouncer in transaction mode in front of the test server,
+//! listening on a Unix socket in a directory of its own (no port to choose
+//! and race for), stopped when dropped.
 use std::io::Write;
-use std::net::TcpListener;
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -9,11 +10,12 @@ use std::time::{Duration, Instant};
 use crate::db::postgres_base_url;
 
 const BINARY: &str = "/usr/sbin/pgbouncer";
+/// The port in the socket's name (`.s.PGSQL.6432`); nothing listens on it.
+const PORT: u16 = 6432;
 
 pub struct PgBouncer {
-    pub port: u16,
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl PgBouncer {
@@ -35,11 +37,6 @@ impl PgBouncer {
             return None;
         }
         let server = reqwest::Url::parse(&postgres_base_url()).expect("MEETPOOL_TEST_DATABASE_URL");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let dir = tempfile::tempdir().unwrap();
         let userlist: String = users
             .iter()
@@ -50,7 +47,7 @@ impl PgBouncer {
             dir.path().join("pgbouncer.ini"),
             format!(
                 "[databases]\n* = host={host} port={server_port}\n\n[pgbouncer]\n\
-                 listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+                 listen_port = {PORT}\nunix_socket_dir = {dir}\n\
                  auth_type = trust\nauth_file = {dir}/userlist.txt\n\
                  pool_mode = transaction\nmax_client_conn = 500\ndefault_pool_size = 8\n\
                  ignore_startup_parameters = extra_float_digits\n\
@@ -80,7 +77,8 @@ impl PgBouncer {
             .spawn()
             .expect("start PgBouncer");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let socket = dir.path().join(format!(".s.PGSQL.{PORT}"));
+        while UnixStream::connect(&socket).is_err() {
             assert!(
                 Instant::now() < deadline,
                 "PgBouncer did not start: {}",
@@ -88,11 +86,16 @@ impl PgBouncer {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(Self {
-            port,
-            child,
-            _dir: dir,
-        })
+        Some(Self { child, dir })
+    }
+
+    /// `url` (a PostgreSQL URL of the test server) through this pooler.
+    pub fn url(&self, url: &str) -> String {
+        let mut url = reqwest::Url::parse(url).unwrap();
+        url.set_port(Some(PORT)).unwrap();
+        url.query_pairs_mut()
+            .append_pair("host", &self.dir.path().to_string_lossy());
+        url.to_string()
     }
 }
 

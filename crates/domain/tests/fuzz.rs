@@ -45,7 +45,9 @@ fn provider_link() -> impl Strategy<Value = String> {
         "[A-Za-z][A-Za-z0-9-]{2,20}".prop_map(|r| format!("https://whereby.com/{r}")),
         ("[a-z]{3,8}", "[A-Za-z0-9-]{3,20}").prop_map(|(s, r)| format!("https://{s}.whereby.com/{r}")),
         "[A-Za-z][A-Za-z0-9]{2,20}".prop_map(|r| format!("https://meet.jit.si/{r}")),
+        // A label that begins `xn--` is punycode, which these are not.
         ("[a-z][a-z0-9-]{0,10}\\.(com|example|org)", "(/[A-Za-z0-9_~-]{1,8}){0,3}", "(\\?[a-z]=[A-Za-z0-9]{1,4})?")
+            .prop_filter("not an xn-- label", |(h, _, _)| !h.starts_with("xn--"))
             .prop_map(|(h, p, q)| format!("https://{h}{p}{q}")),
     ]
 }

@@ -516,7 +516,7 @@ async fn two_replicas_behind_a_transaction_pooler_race_without_overlap(db: Platf
         max_connections: 8,
         ..ConnectOptions::default()
     };
-    let url = db.service_url_via(bouncer.port);
+    let url = bouncer.url(&db.service_url());
     let receiver = Receiver::start().await;
     let with_events = |c: &mut meetpool_app::Config| {
         in_zone(c);
