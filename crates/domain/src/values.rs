@@ -369,7 +369,7 @@ mod tests {
         );
     }
 
-    /// The spellings of issue #25, each of which once entered the pool
+    /// Spellings operators used, each of which once entered the pool
     /// beside its room.
     #[test]
     fn every_spelling_of_a_room_is_that_room() {

@@ -31,7 +31,7 @@ const SPELLINGS: [&str; 6] = [
     "https://meet.google.com/abc-defg-hij?authuser=1",
 ];
 
-/// The spellings of issue #25 that each once entered the pool beside
+/// Spellings operators used that each once entered the pool beside
 /// `ROOM` (Meet) or `ZOOM` (Zoom, whose passcode the stored link keeps).
 const MEET_SPELLINGS: [&str; 8] = [
     "https://meet.google.com./abc-defg-hij",
