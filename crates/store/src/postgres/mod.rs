@@ -63,7 +63,8 @@ pub(crate) fn classify(db: &dyn sqlx::error::DatabaseError) -> Kind {
 /// Statements as this store's connections take them: prepared once per
 /// connection and kept, or, behind a transaction-mode pooler (which hands
 /// each transaction to whichever server connection is free), sent unnamed
-/// each time. Every statement of the adapter is built through these.
+/// each time. Every statement the service runs is built through these;
+/// only `meetpool adopt`'s, run once on a connection of its own, are not.
 pub(super) trait Statements {
     /// Whether statements may be prepared and kept.
     fn prepared(&self) -> bool;
