@@ -15,7 +15,7 @@ on_both!(
     capacity_follows_bookings_written_by_plain_sql,
 );
 
-on_postgres!(capacity_stays_right_when_writers_share_a_window_and_folds_run,);
+on_postgres!(capacity_stays_right_when_writers_share_a_window_and_folds_run);
 
 const DAY: &str = "2031-05-06";
 

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{deliveries, start, wait_for_status, ROOM_A};
 
-on_both!(a_day_whose_peak_reaches_the_pool_raises_pool_low_once,);
+on_both!(a_day_whose_peak_reaches_the_pool_raises_pool_low_once);
 
 async fn a_day_whose_peak_reaches_the_pool_raises_pool_low_once(backend: Backend) {
     let receiver = Receiver::start().await;

@@ -9,7 +9,7 @@ use meetpool_conformance::{test_events, Backend, Receiver, TestApp};
 
 use super::{at, mins, quick};
 
-on_both!(a_meet_session_s_attendance_is_put_on_the_booking,);
+on_both!(a_meet_session_s_attendance_is_put_on_the_booking);
 
 async fn a_meet_session_s_attendance_is_put_on_the_booking(backend: Backend) {
     let meet = FakeMeet::start().await;

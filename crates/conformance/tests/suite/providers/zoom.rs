@@ -7,7 +7,7 @@ use meetpool_conformance::{Backend, TestApp};
 
 use super::{at, mins, provider_outcomes, quick};
 
-on_both!(zoom_meetings_are_ended_checked_and_created,);
+on_both!(zoom_meetings_are_ended_checked_and_created);
 
 async fn zoom_meetings_are_ended_checked_and_created(backend: Backend) {
     let zoom = FakeZoom::start().await;

@@ -5,7 +5,7 @@ use meetpool_domain::room::room_of;
 
 use super::{OTHER_ROOMS, ROOM, ZOOM};
 
-on_both!(generated_spellings_of_a_room_are_one_room_in_the_database,);
+on_both!(generated_spellings_of_a_room_are_one_room_in_the_database);
 
 /// Every combination of the spellings an operator might type for `link`:
 /// the scheme and host in capitals, a trailing dot, `:443`, a doubled or a

@@ -3,7 +3,7 @@ use meetpool_conformance::TestApp;
 
 use super::{insert_sql, ROOM};
 
-on_both!(plain_sql_cannot_put_an_unsafe_link_in_the_pool,);
+on_both!(plain_sql_cannot_put_an_unsafe_link_in_the_pool);
 
 async fn plain_sql_cannot_put_an_unsafe_link_in_the_pool(t: TestApp) {
     let kept = t.add_link(ROOM).await;
